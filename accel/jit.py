@@ -1,0 +1,14 @@
+"""One place for the Numba options of every kernel in drlsim.
+
+Precision emulation must never use ``fastmath``: it lets LLVM reassociate sums and contract
+``a * b + c`` into a fused multiply-add, which changes the rounding the kernels exist to emulate.
+"""
+
+import numba
+
+JIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+
+def njit(func):
+    """Compiles ``func`` with drlsim's kernel options (cached on disk, no fastmath)."""
+    return numba.njit(**JIT_OPTIONS)(func)

@@ -1,0 +1,204 @@
+"""``quantize``: round a float32 tensor into a number format of the chip, exactly.
+
+Floats follow torch's casts bit for bit (round half to even, subnormals kept, overflow to ±inf,
+except OCP ``fp8_e4m3``, which has no infinities and saturates at ±448; NaN stays NaN; -0.0 is
+kept). Fixed point rounds onto the grid ``2**-F``, saturates at its extremes (±inf included),
+keeps NaN and returns +0.0 for zero. The kernels read the float32 bit patterns and decide every
+rounding on the integer significand.
+"""
+
+import math
+
+import numpy as np
+
+from accel.jit import njit
+from accel.numerics.formats import NumberFormat, get_format
+from accel.numerics.rounding import (
+    UNDECIDED,
+    float_quantum_exponent,
+    pow2,
+    resolve_undecided,
+    round_nearest,
+    split_at,
+    stochastic_up,
+)
+
+ROUNDING_MODES = ("nearest", "stochastic")
+
+
+@njit
+def _f32_parts(a):
+    """Magnitude bits ``a`` (finite, non-zero) of a float32 as ``(sig, sig_exp, exponent)``.
+
+    ``|x| = sig * 2**sig_exp``; ``exponent`` is that of the binade, -126 for subnormals.
+    """
+    biased = a >> 23
+    exponent = max(biased, 1) - 127
+    sig = a & 0x7FFFFF if biased == 0 else (a & 0x7FFFFF) | 0x800000
+    return np.int64(sig), exponent - 23, exponent
+
+
+@njit
+def _round(sig, shift, stochastic, word):
+    """Rounds ``sig * 2**-shift`` (shift ≥ 1) to ``(k, rem)``; ``rem ≥ 0`` only when the stochastic
+    decision needs more than its first random word (``k`` is then the value rounded down)."""
+    if not stochastic:
+        return round_nearest(sig, shift, 0), np.int64(-1)
+    k, rem = split_at(sig, shift)
+    up = stochastic_up(rem, shift, word)
+    if up == UNDECIDED:
+        return k, rem
+    return k + up, np.int64(-1)
+
+
+@njit
+def _to_float(bits, out, mantissa_bits, min_exponent, max_value, has_inf, stochastic, words, undecided):
+    for i in range(bits.size):
+        u = np.int64(bits[i])
+        a = u & 0x7FFFFFFF
+        negative = u >> 31 == 1
+        if a == 0:
+            out[i] = -0.0 if negative else 0.0
+            continue
+        if a > 0x7F800000:
+            out[i] = np.nan
+            continue
+        if a == 0x7F800000:
+            mag = math.inf if has_inf else max_value
+        else:
+            sig, sig_exp, exponent = _f32_parts(a)
+            qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
+            shift = qexp - sig_exp
+            if shift > 0:
+                sig, rem = _round(sig, shift, stochastic, words[i] if stochastic else np.uint64(0))
+                if rem >= 0:
+                    undecided[i] = True
+            mag = np.float64(sig) * pow2(qexp)
+            if mag > max_value:
+                mag = math.inf if has_inf else max_value
+        out[i] = -mag if negative else mag
+
+
+@njit
+def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, stochastic, words, undecided):
+    top = width_bits - 1 - frac_bits  # |x| ≥ 2**top lies outside the range
+    for i in range(bits.size):
+        u = np.int64(bits[i])
+        a = u & 0x7FFFFFFF
+        negative = u >> 31 == 1
+        nan_mask[i] = a > 0x7F800000
+        if a == 0 or a > 0x7F800000:
+            codes[i] = 0
+            continue
+        sig, sig_exp, exponent = _f32_parts(a)
+        if a == 0x7F800000 or exponent >= top:
+            codes[i] = min_code if negative else max_code
+            continue
+        shift = -frac_bits - sig_exp
+        if shift <= 0:
+            k = sig << -shift
+        else:
+            k, rem = _round(sig, shift, stochastic, words[i] if stochastic else np.uint64(0))
+            if rem >= 0:
+                undecided[i] = True
+        codes[i] = -k if negative else min(k, max_code)
+
+
+def _finish_undecided(undecided, rng, bits, out, step, quantum_exponent) -> None:
+    """Finishes the stochastic decisions that the first random word left open.
+
+    They all lie far below one step (every significand bit was discarded, so they hold 0), and
+    rounding up gives ±step. ``quantum_exponent(exponent)`` is the format's step exponent there.
+    """
+    for i in np.flatnonzero(undecided):
+        sig, sig_exp, exponent = _f32_parts(np.int64(bits[i]) & 0x7FFFFFFF)
+        if resolve_undecided(int(sig), int(quantum_exponent(exponent) - sig_exp), rng):
+            out[i] = -step if bits[i] >> 31 else step
+
+
+def _float32_bits(x) -> tuple[np.ndarray, tuple[int, ...]]:
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(
+            f"quantize expects a floating-point array, got dtype {arr.dtype}; convert it first, "
+            "e.g. x.astype(np.float32)"
+        )
+    flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
+    return flat.view(np.uint32), arr.shape
+
+
+def _random_words(n: int, rounding: str, rng: np.random.Generator | None):
+    """The first random word of every element, the generator for further words, and the mode."""
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {rounding!r}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
+    if rounding == "nearest":
+        return np.zeros(0, np.uint64), rng, False
+    rng = np.random.default_rng() if rng is None else rng
+    return rng.integers(0, 2**64, size=n, dtype=np.uint64), rng, True
+
+
+def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
+                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rounds ``x`` into a fixed-point format and returns its integer codes.
+
+    Args:
+        x: Floating-point array, converted to float32 first as in ``quantize``.
+        fmt: A fixed-point format (``"int8"``, ``"fixed16_8"``, ...).
+        rounding: ``"nearest"`` (half to even) or ``"stochastic"``.
+        rng: Generator for stochastic rounding (``None``: a fresh default generator).
+
+    Returns:
+        ``(codes, nan_mask)``: int64 codes (value = code · 2**-F, saturated at the format's
+        extremes) and a boolean mask of the NaN inputs, whose codes are 0. Same shape as ``x``.
+    """
+    f = fmt if isinstance(fmt, NumberFormat) else get_format(fmt)
+    if f.is_float:
+        raise ValueError(f"quantize_codes needs a fixed-point format, got {f.name!r}")
+    bits, shape = _float32_bits(x)
+    words, rng, stochastic = _random_words(bits.size, rounding, rng)
+    codes = np.empty(bits.size, np.int64)
+    nan_mask = np.empty(bits.size, np.bool_)
+    undecided = np.zeros(words.size, np.bool_)
+    _to_fixed(bits, codes, nan_mask, f.width_bits, f.frac_bits, f.min_code, f.max_code, stochastic, words,
+              undecided)
+    _finish_undecided(undecided, rng, bits, codes, 1, lambda exponent: -f.frac_bits)
+    return codes.reshape(shape), nan_mask.reshape(shape)
+
+
+def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | None = None) -> np.ndarray:
+    """Returns the values of ``x`` rounded into the number format ``fmt``.
+
+    Args:
+        x: Float32 array. Other floating dtypes are converted to float32 first (round to
+            nearest), as torch does when it casts them; integer or boolean arrays raise ``TypeError``.
+        fmt: ``"fp32"``, ``"bf16"``, ``"fp16"``, ``"fp8_e4m3"``, ``"fp8_e5m2"``, ``"fixed<W>_<F>"``,
+            ``"int8"``, ``"int16"`` or ``"int32"``.
+        rounding: ``"nearest"`` rounds half to even; ``"stochastic"`` rounds away from the lower
+            neighbour with probability equal to the distance to it, in units of the step there.
+        rng: Generator for stochastic rounding; every call draws fresh words from it. ``None``: a
+            fresh default generator.
+
+    Returns:
+        An array of the same shape: float32, or float64 for fixed point wider than 24 bits (for
+        W > 53 the saturation limits are the float64 values nearest to the exact extremes).
+
+    Raises:
+        ValueError: Unknown format (the message lists the valid names) or rounding mode.
+        TypeError: ``x`` is not a floating-point array, or ``rng`` is not a Generator.
+    """
+    f = get_format(fmt)
+    if not f.is_float:
+        codes, nan_mask = quantize_codes(x, f, rounding, rng)
+        out = codes.astype(f.value_dtype) * np.asarray(f.smallest_step, f.value_dtype)
+        out[nan_mask] = np.nan
+        return out
+    bits, shape = _float32_bits(x)
+    words, rng, stochastic = _random_words(bits.size, rounding, rng)
+    out = np.empty(bits.size, np.float32)
+    undecided = np.zeros(words.size, np.bool_)
+    _to_float(bits, out, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf, stochastic, words, undecided)
+    _finish_undecided(undecided, rng, bits, out, f.smallest_step,
+                      lambda exponent: float_quantum_exponent(exponent, f.mantissa_bits, f.min_exponent))
+    return out.reshape(shape)

@@ -1,0 +1,134 @@
+"""Scalar rounding kernels: magnitudes ``sig * 2**-shift`` onto the integers, exactly.
+
+Every rounding decision is made in integer arithmetic on the significand bits, never by adding
+0.5 in floating point. ``round_float`` rounds the exact value ``s + e`` (two float64, the pair
+``two_sum`` returns for a sum), so the same routine rounds an accumulator update correctly.
+
+Stochastic rounding compares the discarded bits with a uniform random 64-bit word: the magnitude
+rounds up with probability exactly ``discarded / 2**shift``. When the discarded part lies more
+than 64 bits below the rounding point and the word ties with its leading bits, the decision is
+finished by ``resolve_undecided`` with further words, so the probability is exact, not
+truncated to 64 bits.
+"""
+
+import math
+
+import numpy as np
+
+from accel.jit import njit
+
+UNDECIDED = -1
+POW2 = np.ldexp(1.0, np.arange(-1100, 1000))  # POW2[e + 1100] == 2.0**e (exact, subnormals included)
+
+
+@njit
+def pow2(e):
+    """``2.0**e`` for integer ``-1100 ≤ e < 1000`` (a table lookup, exact)."""
+    return POW2[e + 1100]
+
+
+@njit
+def two_sum(a, b):
+    """Returns ``(s, e)`` with ``s = fl(a + b)`` and ``s + e == a + b`` exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+@njit
+def stochastic_up(rem, shift, word):
+    """Decides ``U < rem / 2**shift`` for a uniform ``U`` in [0, 1) whose first 64 bits are ``word``.
+
+    Args:
+        rem: Discarded bits, an integer ``0 ≤ rem < 2**63``.
+        shift: How many bits were discarded (``≥ 1``).
+        word: The first 64 random bits of ``U`` (uint64).
+
+    Returns:
+        1 (round up), 0 (down), or ``UNDECIDED`` when the threshold lies more than 64 bits down
+        and its leading 64 bits equal ``word`` (probability 2**-64): ``resolve_undecided`` goes on.
+    """
+    if shift > 64:
+        drop = shift - 64
+        lead = np.uint64(rem >> drop) if drop < 63 else np.uint64(0)
+        if word == lead:
+            return UNDECIDED
+        return 1 if word < lead else 0
+    return 1 if (word >> np.uint64(64 - shift)) < np.uint64(rem) else 0
+
+
+def resolve_undecided(rem: int, shift: int, rng: np.random.Generator) -> bool:
+    """Finishes ``stochastic_up`` after its first word tied: compares further words from ``rng``."""
+    rem, shift = rem % (1 << (shift - 64)), shift - 64
+    while True:
+        word = int(rng.integers(0, 2**64, dtype=np.uint64))
+        if shift <= 64:
+            return (word >> (64 - shift)) < rem
+        lead = rem >> (shift - 64)
+        if word != lead:
+            return word < lead
+        rem, shift = rem % (1 << (shift - 64)), shift - 64
+
+
+@njit
+def split_at(sig, shift):
+    """``(sig >> shift, sig mod 2**shift)`` for ``shift ≥ 1``, also where int64 shifts would overflow."""
+    if shift > 62:
+        return np.int64(0), sig
+    return sig >> shift, sig & ((np.int64(1) << shift) - 1)
+
+
+@njit
+def round_nearest(sig, shift, toward):
+    """Rounds the magnitude ``sig * 2**-shift`` half to even to an integer.
+
+    Args:
+        sig: Non-negative int64 significand (``< 2**63``).
+        shift: Bits to discard, ``≥ 1``.
+        toward: +1/-1 when the exact magnitude lies above/below ``sig * 2**-shift`` by less than
+            its last bit (the error term of a sum), 0 when ``sig`` is exact.
+    """
+    if shift > 63:  # half a unit, 2**(shift-1), exceeds any int64 significand
+        return np.int64(0)
+    k, rem = split_at(sig, shift)
+    half = np.int64(1) << (shift - 1)
+    if rem > half or (rem == half and (toward > 0 or (toward == 0 and (k & 1) == 1))):
+        return k + 1
+    return k
+
+
+@njit
+def float_quantum_exponent(exponent, mantissa_bits, min_exponent):
+    """Exponent of the step of a float format at a magnitude in ``[2**exponent, 2**(exponent+1))``."""
+    return max(exponent, min_exponent) - mantissa_bits
+
+
+@njit
+def round_float(s, e, mantissa_bits, min_exponent, max_value, has_inf):
+    """Rounds the exact value ``s + e`` half to even into a float format (subnormals kept).
+
+    Args:
+        s: The value, or the rounded sum from ``two_sum``.
+        e: Its error term (0.0 when ``s`` is exact); ``|e| ≤ ulp(s) / 2``.
+        mantissa_bits: Stored mantissa bits of the format (fewer than float64's 52).
+        min_exponent: Exponent of its smallest normal number.
+        max_value: Its largest finite value.
+        has_inf: Overflow gives ±inf when True, saturates at ±max_value when False.
+
+    Returns:
+        The rounded value as float64 (exactly representable in the format), NaN for NaN.
+    """
+    if s != s or s == 0.0:
+        return s
+    if math.isinf(s):
+        return s if has_inf else math.copysign(max_value, s)
+    m, ex = math.frexp(abs(s))  # |s| = m * 2**ex, 0.5 ≤ m < 1
+    sig = np.int64(m * 9007199254740992.0)  # m * 2**53, exact
+    qexp = float_quantum_exponent(ex - 1, mantissa_bits, min_exponent)
+    toward = 0 if e == 0.0 else (1 if (e > 0.0) == (s > 0.0) else -1)
+    k = round_nearest(sig, qexp - (ex - 53), toward)
+    mag = np.float64(k) * pow2(qexp)
+    if mag > max_value:
+        mag = math.inf if has_inf else max_value
+    return math.copysign(mag, s)

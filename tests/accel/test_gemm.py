@@ -1,0 +1,136 @@
+"""Exact GEMM kernels against the slow rational reference, bit for bit, on every route."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from naive import gemm_fixed_ref, gemm_float_ref
+from test_quantize import same_bits
+
+from accel.numerics import gemm_fixed, gemm_float, get_format, quantize
+from accel.numerics.mac import mac_fixed, mac_float
+
+OPERAND_PAIRS = [("bf16", "bf16"), ("fp8_e4m3", "fp8_e5m2"), ("fp16", "fp16"), ("fp32", "fp32"),
+                 ("bf16", "fp32"), ("int8", "fixed16_8")]
+
+
+def operands(rng, shape, fmt, scale=1.0):
+    return quantize((rng.standard_normal(shape) * scale).astype(np.float32), fmt).astype(np.float64)
+
+
+@pytest.mark.parametrize("a_fmt, b_fmt", OPERAND_PAIRS)
+@pytest.mark.parametrize("acc", ["fp32", "fp16", "bf16"])
+def test_float_accumulation_matches_reference(a_fmt, b_fmt, acc):
+    if get_format(a_fmt).significand_bits + get_format(b_fmt).significand_bits > 53:
+        pytest.skip("products not exact in float64")
+    rng = np.random.default_rng(hash((a_fmt, b_fmt, acc)) % 2**32)
+    a, b = operands(rng, (6, 33), a_fmt, 3.0), operands(rng, (33, 5), b_fmt, 0.5)
+    got = gemm_float(a, b, a_fmt, b_fmt, acc)
+    assert same_bits(got.values, gemm_float_ref(a, b, acc))
+
+
+def test_float32_route_equals_sequential_route_on_a_large_gemm():
+    rng = np.random.default_rng(0)
+    a, b = operands(rng, (64, 256), "bf16"), operands(rng, (256, 64), "fp8_e4m3")
+    fast = gemm_float(a, b, "bf16", "fp8_e4m3", "fp32")
+    slow = gemm_float(a, b, "fp32", "fp32", "fp32")  # fp32 operand formats force the sequential kernel
+    assert fast.route == "float32" and slow.route == "sequential"
+    assert same_bits(fast.values, slow.values)
+    assert not np.array_equal(fast.values, a @ b)  # rounding after every add is not float64 matmul
+
+
+def test_tiny_products_leave_the_float32_route():
+    a = np.full((2, 3), 2.0**-70)
+    b = np.full((3, 2), 2.0**-70)
+    got = gemm_float(a, b, "bf16", "bf16", "fp32")
+    assert got.route == "sequential" and same_bits(got.values, gemm_float_ref(a, b, "fp32"))
+
+
+def test_overflow_and_nan_are_counted():
+    big = get_format("fp16").max_value
+    a = np.array([[big, big, -big], [1.0, np.nan, 1.0], [np.inf, 1.0, 1.0]])
+    b = np.array([[1.0], [1.0], [1.0]])
+    got = gemm_float(a, b, "fp16", "fp16", "fp16")
+    assert got.values[0, 0] == math.inf and math.isnan(got.values[1, 0]) and got.values[2, 0] == math.inf
+    assert got.saturations == 1 and got.nonfinite == 3
+    a[0] = quantize(np.array([2e38, 2e38, -2e38], np.float32), "bf16")
+    fast = gemm_float(a, b, "bf16", "bf16", "fp32")  # the float32 route, then an exact recount
+    assert fast.route == "float32" and fast.saturations == 1 and fast.nonfinite == 3
+
+
+def test_cancellation_after_overflow_is_not_undone():
+    # an fp32 chip that overflows keeps inf: acc + p rounded after every add, not at the end
+    a = np.array([[3e38, 3e38, -3e38]])
+    b = np.ones((3, 1))
+    assert gemm_float(a, b, "fp32", "fp32", "fp32").values[0, 0] == math.inf
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 5), k=st.integers(1, 12), n=st.integers(1, 5),
+       pair=st.sampled_from([*OPERAND_PAIRS[:3], ("int8", "fixed16_8")]),
+       acc=st.sampled_from(["fp32", "fp16", "bf16"]), scale=st.sampled_from([1e-30, 1e-3, 1.0, 1e3, 1e30]),
+       seed=st.integers(0, 2**32 - 1))
+def test_property_float_gemm(m, k, n, pair, acc, scale, seed):
+    rng = np.random.default_rng(seed)
+    a, b = operands(rng, (m, k), pair[0], scale), operands(rng, (k, n), pair[1])
+    got = gemm_float(a, b, *pair, acc)
+    assert same_bits(got.values, gemm_float_ref(a, b, acc))
+    assert got.nonfinite == int((~np.isfinite(got.values)).sum())
+
+
+@pytest.mark.parametrize("acc, k, lim, route", [("int32", 300, 128, "blas"), ("int32", 2000, 128, "blas"),
+                                                ("fixed16_0", 50, 128, "sequential"),
+                                                ("int16", 700, 16, "sequential"),
+                                                ("fixed64_0", 40, 2**28, "blas"),
+                                                ("fixed64_0", 40, 2**31, "sequential")])
+def test_fixed_accumulation_matches_reference(acc, k, lim, route):
+    rng = np.random.default_rng(k)
+    a = rng.integers(-lim, lim, (4, k))
+    b = rng.integers(-lim, lim, (k, 3))
+    got = gemm_fixed(a, b, acc)
+    want, saturations = gemm_fixed_ref(a, b, acc)
+    assert got.route == route and np.array_equal(got.values, want) and got.saturations == saturations
+
+
+def test_int8_codes_take_the_exact_float32_blas_route():
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (64, 1024))
+    b = rng.integers(-128, 128, (1024, 64))
+    a[0], b[:, 0] = -128, -128  # the largest partial sum, 2**24, is still exact in float32
+    got = gemm_fixed(a, b, "int32")
+    assert got.route == "blas" and np.array_equal(got.values, a @ b) and got.values[0, 0] == 2**24
+
+
+@settings(max_examples=80, deadline=None)
+@given(m=st.integers(1, 4), k=st.integers(1, 40), n=st.integers(1, 4), width=st.integers(8, 40),
+       shift=st.integers(0, 3), lim=st.sampled_from([2, 16, 128, 1000]), seed=st.integers(0, 2**32 - 1))
+def test_property_fixed_gemm(m, k, n, width, shift, lim, seed):
+    acc = f"fixed{width}_0"
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(-lim, lim + 1, (m, k)), rng.integers(-lim, lim + 1, (k, n))
+    if (lim * lim) << shift > get_format(acc).max_code + 1:
+        with pytest.raises(ValueError, match="does not fit the accumulator"):
+            gemm_fixed(a, b, acc, shift)
+        return
+    got = gemm_fixed(a, b, acc, shift)
+    want, saturations = gemm_fixed_ref(a, b, acc, shift)
+    assert np.array_equal(got.values, want) and got.saturations == saturations
+
+
+def test_mac_steps_are_overflow_safe_at_64_bits():
+    top, bottom = 2**63 - 1, -(2**63)
+    assert mac_fixed(top - 1, 5, bottom, top) == (top, True)
+    assert mac_fixed(bottom + 1, -5, bottom, top) == (bottom, True)
+    assert mac_fixed(10, -3, bottom, top) == (7, False)
+    assert mac_float(0.0, 2.0, 3.0, 10, -14, 65504.0, True) == (6.0, False)
+
+
+def test_bad_operands_are_refused_with_their_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 2\)"):
+        gemm_float(np.zeros((2, 3)), np.zeros((4, 2)), "bf16", "bf16", "fp32")
+    with pytest.raises(TypeError, match="int64 codes"):
+        gemm_fixed(np.zeros((2, 3)), np.zeros((3, 2)), "int32")
+    with pytest.raises(ValueError, match="float accumulator"):
+        gemm_float(np.zeros((2, 3)), np.zeros((3, 2)), "bf16", "bf16", "int32")
