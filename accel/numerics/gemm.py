@@ -44,27 +44,74 @@ class GemmResult:
 
 
 @njit
-def _gemm_float_sequential(a, bt, c, mantissa_bits, min_exponent, max_value, has_inf):
+def _gemm_float_sequential(a, b, c, mantissa_bits, min_exponent, max_value, has_inf):
+    """``c = a · b``, one ``mac_float`` per product, i-k-j order: each output sums k = 0 … K−1 in
+    turn, and the outputs of a row are independent chains the CPU overlaps."""
     overflows = 0
+    c[:] = 0.0
     for i in range(a.shape[0]):
-        for j in range(bt.shape[0]):
-            acc = 0.0
-            for k in range(a.shape[1]):
-                acc, overflowed = mac_float(acc, a[i, k], bt[j, k], mantissa_bits, min_exponent, max_value,
-                                            has_inf)
+        ci = c[i]
+        for k in range(a.shape[1]):
+            aik = a[i, k]
+            bk = b[k]
+            for j in range(b.shape[1]):
+                ci[j], overflowed = mac_float(ci[j], aik, bk[j], mantissa_bits, min_exponent, max_value, has_inf)
                 overflows += overflowed
-            c[i, j] = acc
     return overflows
 
 
 @njit
 def _gemm_float32(a, b, c):
-    """``c += a · b`` in float32, i-k-j order: every output still sums k = 0 … K−1 in turn."""
-    for i in range(a.shape[0]):
+    """``c += a · b`` in float32, i-k-j order: every output still sums k = 0 … K−1 in turn.
+
+    Register blocking over i: four rows of ``c`` advance together, so each element of ``b`` is
+    loaded once for four multiply-adds (blocking over k would change the order of the sums). The
+    products are exact in float32, so even a fused multiply-add would round the same.
+    """
+    m, n = a.shape[0], b.shape[1]
+    i = 0
+    while i + 4 <= m:
+        c0, c1, c2, c3 = c[i], c[i + 1], c[i + 2], c[i + 3]
         for k in range(a.shape[1]):
-            aik = a[i, k]
-            for j in range(b.shape[1]):
-                c[i, j] += aik * b[k, j]
+            a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
+            bk = b[k]
+            for j in range(n):
+                bkj = bk[j]
+                c0[j] += a0 * bkj
+                c1[j] += a1 * bkj
+                c2[j] += a2 * bkj
+                c3[j] += a3 * bkj
+        i += 4
+    for r in range(i, m):  # the last M mod 4 rows, one at a time
+        cr = c[r]
+        for k in range(a.shape[1]):
+            ark = a[r, k]
+            bk = b[k]
+            for j in range(n):
+                cr[j] += ark * bk[j]
+
+
+@njit
+def _finite_magnitude_bits(bits):
+    """Bit patterns of the smallest and largest finite non-zero magnitudes among float64 bit
+    patterns; those of ``(inf, 0.0)`` if there are none.
+
+    For magnitudes the integer order of the bits is the order of the values, and an integer
+    min/max loop vectorises.
+    """
+    lo, hi = 0x7FF0000000000000, 0  # the bits of inf and of 0.0
+    for i in range(bits.size):
+        mag = bits[i] & 0x7FFFFFFFFFFFFFFF
+        if 0 < mag < 0x7FF0000000000000:
+            lo = min(lo, mag)
+            hi = max(hi, mag)
+    return lo, hi
+
+
+def _finite_magnitude_range(x: np.ndarray) -> tuple[float, float]:
+    """``(smallest, largest)`` finite non-zero magnitude of a contiguous float64 array; ``(inf, 0.0)`` if none."""
+    lo, hi = _finite_magnitude_bits(x.reshape(-1).view(np.int64))
+    return float(np.int64(lo).view(np.float64)), float(np.int64(hi).view(np.float64))
 
 
 @njit
@@ -89,13 +136,10 @@ def _fits_float32_route(a: np.ndarray, b: np.ndarray, a_fmt: NumberFormat, b_fmt
     """Whether every product is exact in float32 and float32 adds round like the accumulator."""
     if acc.name != "fp32" or a_fmt.significand_bits + b_fmt.significand_bits > 24:
         return False
-    mags = []
-    for m in (a, b):
-        finite = np.abs(m[np.isfinite(m) & (m != 0)])
-        if finite.size == 0:
-            return True  # every product is zero, ±inf or NaN: exact in float32
-        mags.append((float(finite.min()), float(finite.max())))
-    return mags[0][0] * mags[1][0] >= _FP32_MIN_NORMAL and mags[0][1] * mags[1][1] <= _FP32_MAX
+    (a_lo, a_hi), (b_lo, b_hi) = _finite_magnitude_range(a), _finite_magnitude_range(b)
+    if a_hi == 0.0 or b_hi == 0.0:
+        return True  # every product is zero, ±inf or NaN: exact in float32
+    return a_lo * b_lo >= _FP32_MIN_NORMAL and a_hi * b_hi <= _FP32_MAX
 
 
 def gemm_float(a: np.ndarray, b: np.ndarray, a_fmt: str, b_fmt: str, acc_fmt: str) -> GemmResult:
@@ -110,6 +154,7 @@ def gemm_float(a: np.ndarray, b: np.ndarray, a_fmt: str, b_fmt: str, acc_fmt: st
     """
     a_f, b_f, acc = get_format(a_fmt), get_format(b_fmt), get_format(acc_fmt)
     _check_operands(a, b)
+    a, b = np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64)
     if not acc.is_float:
         raise ValueError(f"gemm_float needs a float accumulator, got {acc_fmt!r}")
     if a_f.significand_bits + b_f.significand_bits > 53:
@@ -124,9 +169,8 @@ def gemm_float(a: np.ndarray, b: np.ndarray, a_fmt: str, b_fmt: str, acc_fmt: st
             overflows = redo.saturations
     else:
         values = np.empty((a.shape[0], b.shape[1]), np.float64)
-        overflows = _gemm_float_sequential(
-            np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b.T, np.float64), values,
-            acc.mantissa_bits, acc.min_exponent, acc.max_value, acc.has_inf)
+        overflows = _gemm_float_sequential(a, b, values, acc.mantissa_bits, acc.min_exponent, acc.max_value,
+                                           acc.has_inf)
         route = "sequential"
     return GemmResult(values, int(overflows), int((~np.isfinite(values)).sum()), route)
 

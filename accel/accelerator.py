@@ -1,0 +1,335 @@
+"""``Accelerator``: the simulated training chip. It executes GEMMs and vector operations, returns
+the values the chip produces and keeps immutable ``EventCounts`` of everything it did.
+
+A GEMM on the chip:
+
+1. quantizes each operand into the format of its role (integer formats as codes with a
+   power-of-two scale under ``tensor_pow2``; the max-reduction runs on the vector unit);
+2. multiplies exactly and accumulates k = 0 … K−1 in the accumulator format, on the fast path
+   (exact GEMM kernel + closed-form timing) or cycle by cycle (``accel.systolic``): same bits,
+   same counts;
+3. rounds the accumulators once into the format of the output's role (vector unit);
+4. moves data between DRAM and the SRAM buffers as ``accel.memory`` describes, the stalls
+   that prefetch cannot hide added to the cycles.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel.config import AcceleratorConfig, Dataflow
+from accel.counts import EventCounts, mac_kind, vector_kind
+from accel.memory import SramBuffer, fold_traffic, schedule_stalls
+from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
+from accel.numerics.formats import NumberFormat
+from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
+from accel.systolic import run_array
+from accel.timing import FoldPlan, ceil_div, plan_gemm
+from accel.vector import LATENCY_CYCLES, VectorUnit
+
+FIDELITIES = ("fast", "cycle")
+ROLES = ("weight", "activation", "gradient")
+ROLE_BUFFER = {"weight": "weight", "activation": "activation", "gradient": "activation"}
+"""SRAM buffer of each operand role: gradients live beside the activations."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Operand:
+    """A tensor in the chip's format: float values (``exp`` None) or int64 codes times ``2**exp``."""
+
+    data: np.ndarray
+    exp: int | None
+    fmt: NumberFormat
+    nonfinite: int
+
+    def values(self) -> np.ndarray:
+        """Exact float64 values."""
+        return self.data if self.exp is None else np.ldexp(self.data.astype(np.float64), self.exp)
+
+
+def _bytes_per_word(fmt: NumberFormat) -> int:
+    return ceil_div(fmt.width_bits, 8)
+
+
+def _zero_macs(a: np.ndarray, b: np.ndarray) -> int:
+    """MACs of ``a · b`` with a zero operand: Σ_k zA_k·N + zB_k·M − zA_k·zB_k."""
+    za = (a == 0).sum(axis=0).astype(np.int64)
+    zb = (b == 0).sum(axis=1).astype(np.int64)
+    return int((za * b.shape[1] + zb * a.shape[0] - za * zb).sum())
+
+
+class Accelerator:
+    """A simulated DRL training chip.
+
+    Args:
+        config: The hardware description (``load_config``).
+        fidelity: ``"fast"`` (exact GEMM kernel + closed-form timing, the default) or ``"cycle"``
+            (the cycle-stepped array); both give identical values and counts.
+        seed: Seed of the chip's random source (stochastic rounding).
+    """
+
+    def __init__(self, config: AcceleratorConfig, fidelity: str = "fast", seed: int = 0) -> None:
+        if fidelity not in FIDELITIES:
+            raise ValueError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig (see load_config), got {type(config).__name__}")
+        self.config = config
+        self.fidelity = fidelity
+        self._rng = np.random.default_rng(seed)
+        self._stochastic = config.formats.rounding == "stochastic"
+        self._counts = EventCounts()
+        self._buffers = {
+            "weight": SramBuffer("weight", config.sram.weight_bytes),
+            "activation": SramBuffer("activation", config.sram.activation_bytes),
+        }
+        self._pending_writeback_bytes = 0
+        self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
+        self.vector = VectorUnit(self)
+        """The vector unit: activations, losses, optimizer updates (``accel.vector``)."""
+
+    @property
+    def counts(self) -> EventCounts:
+        """Everything the chip did since construction (immutable; subtract snapshots to measure a span)."""
+        return self._counts
+
+    def utilization(self, counts: EventCounts | None = None) -> float:
+        """Useful MACs over PE-cycles of compute (1.0: every PE busy every compute cycle)."""
+        c = self._counts if counts is None else counts
+        pes = self.config.array.rows * self.config.array.cols
+        return c.macs / (c.compute_cycles * pes) if c.compute_cycles else 0.0
+
+    # --- formats ---------------------------------------------------------------------------------
+
+    def format_of(self, role: str) -> NumberFormat:
+        """The number format of an operand role (``weight``, ``activation``, ``gradient``)."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        return get_format(getattr(self.config.formats, role))
+
+    def update_format(self) -> NumberFormat:
+        """Format of optimizer updates and target networks: the master weights', else the weights'."""
+        master = self.config.formats.master_weight
+        return get_format(master) if master != "none" else self.format_of("weight")
+
+    def round_into(self, values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
+        """Rounds exact float64 ``values`` into ``fmt`` (counting saturations); returns float64 values."""
+        op, saturations = self._to_format(np.asarray(values, np.float64), fmt)
+        self._counts = self._counts + EventCounts(saturations=saturations)
+        if op.exp is not None and self.config.formats.scaling == "tensor_pow2":
+            self.count_vector("max_abs", fmt, op.data.size, reads=0, writes=0, role="activation", results=())
+        return op.values()
+
+    def count_vector(self, op: str, fmt: NumberFormat, elements: int, reads: int, writes: int, role: str,
+                     results) -> None:
+        """Counts one vector operation over ``elements``: cycles, SRAM words and NaN/inf in ``results``."""
+        if op not in LATENCY_CYCLES:
+            raise ValueError(f"unknown vector operation {op!r}; known: {', '.join(LATENCY_CYCLES)}")
+        cycles = ceil_div(elements, self.config.vector.lanes) * LATENCY_CYCLES[op]
+        buf = "weight" if role == "master" else ROLE_BUFFER[role]
+        width = _bytes_per_word(fmt)
+        self._counts = self._counts + EventCounts(
+            cycles=cycles, vector_cycles=cycles, vector_ops={vector_kind(op, fmt.name): elements},
+            sram_reads={buf: reads * elements}, sram_writes={buf: writes * elements},
+            sram_read_bytes={buf: reads * elements * width}, sram_write_bytes={buf: writes * elements * width},
+            nonfinite=sum(int((~np.isfinite(r)).sum()) for r in results))
+
+    def _scale_exp(self, sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat) -> int:
+        """Exponent of one code of ``fmt`` for values ``sig · 2**exp``: tensor_pow2 or the binary point."""
+        if self.config.formats.scaling == "none" or sig.size == 0:
+            return -fmt.frac_bits
+        mags = np.abs(sig.astype(np.float64)) * np.exp2(exp.astype(np.float64))
+        i = int(np.argmax(mags))
+        return pow2_scale(abs(int(sig.flat[i])), int(exp.flat[i]), fmt)
+
+    def _to_format(self, values: np.ndarray, fmt: NumberFormat) -> tuple[_Operand, int]:
+        """Rounds exact float64 ``values`` into ``fmt``; returns the operand and its saturations."""
+        finite = np.isfinite(values)
+        sig, exp = float_pairs(np.where(finite, values, 0.0))
+        if fmt.is_float:
+            out, _ = round_pairs(sig, exp, fmt, self._stochastic, self._rng)
+            out = out.reshape(values.shape)
+            out = np.where(finite, out, values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value))
+            saturations = int((np.abs(values[finite]) > fmt.max_value).sum())
+            return _Operand(out, None, fmt, int((~np.isfinite(out)).sum())), saturations
+        scale = self._scale_exp(sig, exp, fmt)
+        codes, saturations = round_pairs(sig, exp, fmt, self._stochastic, self._rng, scale)
+        codes = codes.reshape(values.shape)
+        infinite = np.isinf(values)
+        codes[infinite] = np.where(values[infinite] > 0, fmt.max_code, fmt.min_code)
+        nan = int(np.isnan(values).sum())
+        return _Operand(codes, scale, fmt, nan), saturations + int(infinite.sum())
+
+    # --- GEMM ------------------------------------------------------------------------------------
+
+    def gemm(self, a, b, roles: tuple[str, str] = ("activation", "weight"), out_role: str = "activation",
+             names: tuple[str | None, str | None, str | None] = (None, None, None),
+             transpose_b: bool = False) -> np.ndarray:
+        """``C = A · B`` on the chip: the values it produces, rounded into the output role's format.
+
+        Args:
+            a: (M, K) float array.
+            b: (K, N) float array, or (N, K) stored with ``transpose_b``.
+            roles: Roles of A and B; they pick the formats and SRAM buffers.
+            out_role: Role of C (``activation`` for a forward pass, ``gradient`` for a backward one).
+            names: Names of A, B and C. A named tensor that a buffer still holds is not fetched
+                from DRAM again; a named C stays on chip if it fits, an unnamed one goes to DRAM.
+            transpose_b: B is stored transposed (``dX = dY · Wᵀ`` with W as stored). A
+                transposable array reads it as it is; otherwise the chip transposes it through SRAM.
+
+        Returns:
+            (M, N) float32 array (float64 for fixed-point outputs wider than 24 bits).
+        """
+        a = self._check_matrix("a", a)
+        b = self._check_matrix("b", b)
+        b_math = b.T if transpose_b else b
+        if a.shape[1] != b_math.shape[0]:
+            stored = f" (stored transposed as {b.shape})" if transpose_b else ""
+            raise ValueError(f"gemm: A is {a.shape} and B is {b_math.shape}{stored}; A's columns must equal B's rows")
+        fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
+        acc = get_format(self.config.formats.accumulator)
+        m, k = a.shape
+        n = b_math.shape[1]
+        op_a, sat_a = self._to_format(a.astype(np.float64), fa)
+        op_b, sat_b = self._to_format(np.ascontiguousarray(b_math, np.float64), fb)
+
+        array = self.config.array
+        if acc.is_float:
+            a_in, b_in, shift, exp = op_a.values(), op_b.values(), 0, None
+        else:
+            shift = 0 if self.config.formats.scaling == "tensor_pow2" else acc.frac_bits - fa.frac_bits - fb.frac_bits
+            a_in, b_in, exp = op_a.data, op_b.data, op_a.exp + op_b.exp - shift
+        if self.fidelity == "fast":
+            res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
+                   else gemm_fixed(a_in, b_in, acc.name, shift))
+            run = None
+        else:
+            run = run_array(a_in, b_in, array.rows, array.cols, array.dataflow, acc.name, shift=shift,
+                            double_buffered_weights=array.double_buffered_weights)
+            res = GemmResult(run.values, run.saturations, 0, "cycle")
+        accumulators = res.values if exp is None else np.ldexp(res.values.astype(np.float64), exp)
+        out, sat_out = self._to_format(accumulators, fout)
+
+        plan = plan_gemm(m, k, n, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
+        if run is None:
+            reads = (plan.a_reads, plan.b_reads, plan.c_reads, plan.c_writes)
+            compute_cycles, zero_macs = plan.compute_cycles, _zero_macs(op_a.data, op_b.data)
+        else:
+            reads = (run.a_reads, run.b_reads, run.c_reads, run.c_writes)
+            compute_cycles, zero_macs = run.compute_cycles, run.zero_macs
+        self._account_gemm(plan, (m, k, n), roles, out_role, names, transpose_b, (fa, fb, acc, fout), reads,
+                           compute_cycles, zero_macs, op_a, op_b)
+        self._counts = self._counts + EventCounts(saturations=sat_a + sat_b + res.saturations + sat_out,
+                                                  nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite)
+        return out.values().astype(fout.value_dtype)
+
+    @staticmethod
+    def _check_matrix(name: str, x) -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.ndim != 2:
+            raise ValueError(f"gemm: {name} must be a 2-D matrix, got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise TypeError(f"gemm: {name} must be a float array, got dtype {arr.dtype} with shape {arr.shape}")
+        if 0 in arr.shape:
+            raise ValueError(f"gemm: {name} has an empty dimension, shape {arr.shape}")
+        return arr.astype(np.float32, copy=False)
+
+    # --- accounting ------------------------------------------------------------------------------
+
+    def _account_gemm(self, plan: FoldPlan, mkn, roles, out_role, names, transpose_b, fmts, reads,
+                      compute_cycles, zero_macs, op_a: _Operand, op_b: _Operand) -> None:
+        m, k, n = mkn
+        fa, fb, acc, fout = fmts
+        cfg = self.config
+        a_reads, b_reads, c_reads, c_writes = reads
+        buf_a, buf_b, buf_out = ROLE_BUFFER[roles[0]], ROLE_BUFFER[roles[1]], ROLE_BUFFER[out_role]
+        wa, wb, wacc, wout = (_bytes_per_word(f) for f in (fa, fb, acc, fout))
+        sram_r = {buf_a: 0, buf_b: 0, "output": 0}
+        sram_w = {buf_a: 0, buf_b: 0, "output": 0, buf_out: 0}
+        rbytes = dict.fromkeys(sram_w, 0)
+        wbytes = dict.fromkeys(sram_w, 0)
+
+        def read(buf: str, words: int, width: int) -> None:
+            sram_r[buf] = sram_r.get(buf, 0) + words
+            rbytes[buf] = rbytes.get(buf, 0) + words * width
+
+        def write(buf: str, words: int, width: int) -> None:
+            sram_w[buf] = sram_w.get(buf, 0) + words
+            wbytes[buf] = wbytes.get(buf, 0) + words * width
+
+        vector_ops: dict[str, int] = {}
+        vector_cycles = 0
+
+        def vector(op: str, fmt: NumberFormat, elements: int) -> None:
+            nonlocal vector_cycles
+            key = vector_kind(op, fmt.name)
+            vector_ops[key] = vector_ops.get(key, 0) + elements
+            vector_cycles += ceil_div(elements, cfg.vector.lanes) * LATENCY_CYCLES[op]
+
+        # transposed weights: a transposable array reads them as stored (and reuses a single tile the
+        # PEs still hold); otherwise they pass through the vector unit into a transposed copy
+        reuse_tile = (transpose_b and cfg.array.transposable and cfg.array.dataflow is Dataflow.WS
+                      and names[1] is not None and self._pe_tensor == names[1] and plan.folds == 1)
+        if reuse_tile:
+            compute_cycles -= cfg.array.rows
+            b_reads -= k * n
+        if transpose_b and not cfg.array.transposable:
+            read(buf_b, k * n, wb)
+            write(buf_b, k * n, wb)
+            vector("transpose", fb, k * n)
+
+        read(buf_a, a_reads, wa)
+        read(buf_b, b_reads, wb)
+        read("output", c_reads, wacc)
+        write("output", c_writes, wacc)
+        read("output", m * n, wacc)  # the accumulators leave through the vector unit
+        vector("quantize", fout, m * n)
+        if not fout.is_float and cfg.formats.scaling == "tensor_pow2":
+            vector("max_abs", acc, m * n)
+
+        # DRAM: what the buffers do not hold is fetched; the output stays on chip only if named and held
+        a_bytes, b_bytes, out_bytes = m * k * wa, k * n * wb, m * n * wout
+        resident_a = self._holds(buf_a, names[0], a_bytes)
+        resident_b = self._holds(buf_b, names[1], b_bytes)
+        shared = buf_a == buf_b
+        fits_a = a_bytes + (b_bytes if shared else 0) <= self._capacity(buf_a)
+        fits_b = b_bytes + (a_bytes if shared else 0) <= self._capacity(buf_b)
+        for op, resident, fmt in ((op_a, resident_a, fa), (op_b, resident_b, fb)):
+            if op.exp is not None and cfg.formats.scaling == "tensor_pow2" and not resident:
+                vector("max_abs", fmt, op.data.size)
+        keep_out = names[2] is not None and self._buffers[buf_out].fits(out_bytes)
+        traffic = fold_traffic(plan, cfg.array.rows, cfg.array.cols, cfg.array.dataflow, (m, k, n), (wa, wb, wout),
+                               (resident_a, resident_b), (fits_a, fits_b), store_out=not keep_out)
+        loads_a, loads_b = traffic.loads_a, traffic.loads_b
+        write(buf_a, loads_a // wa, wa)
+        write(buf_b, loads_b // wb, wb)
+        if keep_out:
+            write(buf_out, m * n, wout)
+        fold_cycles = [plan.first_fold_cycles - (cfg.array.rows if reuse_tile else 0)]
+        fold_cycles += [plan.fold_cycles] * (plan.folds - 1)
+        stall_cycles = schedule_stalls(fold_cycles, traffic.folds, cfg.dram.bandwidth_bytes_per_cycle,
+                                       cfg.dram.latency_cycles, self._pending_writeback_bytes)
+        dram_write = traffic.store_bytes + self._pending_writeback_bytes
+        self._pending_writeback_bytes = 0
+        for name, buf, nbytes, fits, resident in ((names[0], buf_a, a_bytes, fits_a, resident_a),
+                                                  (names[1], buf_b, b_bytes, fits_b, resident_b)):
+            if name is not None and fits and not resident:
+                self._pending_writeback_bytes += self._buffers[buf].insert(name, nbytes, dirty=False)
+        if keep_out:
+            self._pending_writeback_bytes += self._buffers[buf_out].insert(names[2], out_bytes, dirty=True)
+        if cfg.array.dataflow is Dataflow.WS:
+            self._pe_tensor = names[1] if plan.folds == 1 else None
+
+        kind = mac_kind(fa.name, fb.name, acc.name)
+        self._counts = self._counts + EventCounts(
+            cycles=compute_cycles + stall_cycles + vector_cycles, compute_cycles=compute_cycles,
+            stall_cycles=stall_cycles, vector_cycles=vector_cycles, macs=m * k * n, zero_macs=zero_macs,
+            macs_by_kind={kind: m * k * n}, zero_macs_by_kind={kind: zero_macs},
+            sram_reads=sram_r, sram_writes=sram_w, sram_read_bytes=rbytes, sram_write_bytes=wbytes,
+            dram_read_bytes=loads_a + loads_b, dram_write_bytes=dram_write, vector_ops=vector_ops,
+            gemms=1, folds=plan.folds)
+
+    def _holds(self, buf: str, name: str | None, nbytes: int) -> bool:
+        return buf in self._buffers and self._buffers[buf].holds(name, nbytes)
+
+    def _capacity(self, buf: str) -> int:
+        return self._buffers[buf].capacity_bytes

@@ -1,0 +1,112 @@
+"""Immutable event counts: what the chip did, never what it cost (``energy`` prices them).
+
+An ``Accelerator`` keeps one ``EventCounts`` since construction; snapshots subtract, so a caller
+measures exactly one training step as ``after - before``. Counts add up (steps → episode → run).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+
+SRAM_BUFFERS = ("weight", "activation", "output", "replay")
+"""SRAM buffers by role; every ``sram_*`` mapping has exactly these keys."""
+
+
+def _frozen(mapping: Mapping[str, int] | None = None) -> Mapping[str, int]:
+    return MappingProxyType(dict(sorted((mapping or {}).items())))
+
+
+def _combine(a: Mapping[str, int], b: Mapping[str, int], sign: int) -> Mapping[str, int]:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = out.get(key, 0) + sign * value
+    return _frozen({k: v for k, v in out.items() if v != 0 or k in SRAM_BUFFERS})
+
+
+def mac_kind(a_fmt: str, b_fmt: str, acc_fmt: str) -> str:
+    """Key of ``EventCounts.macs_by_kind``: the two operand formats and the accumulator, ``"int8*int8+int32"``."""
+    first, second = sorted((a_fmt, b_fmt))
+    return f"{first}*{second}+{acc_fmt}"
+
+
+def vector_kind(op: str, fmt: str) -> str:
+    """Key of ``EventCounts.vector_ops``: the operation and the format it computes in, ``"relu:int8"``."""
+    return f"{op}:{fmt}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventCounts:
+    """Events of the simulated chip, counted since some start. All counts are integers.
+
+    Attributes:
+        cycles: Clock cycles elapsed: compute + stall + vector cycles.
+        compute_cycles: Cycles the MAC array was busy (SCALE-Sim's stall-free cycle count).
+        stall_cycles: Cycles the array waited for DRAM (transfers that prefetch could not hide).
+        vector_cycles: Cycles the vector unit was busy (not overlapped with the array).
+        macs: Multiply-accumulates performed (useful ones: M·K·N per GEMM).
+        zero_macs: Of ``macs``, those with a zero operand (a zero-gating PE skips their multiply).
+        macs_by_kind: MACs per ``mac_kind`` (operand formats and accumulator format).
+        zero_macs_by_kind: Zero-operand MACs per ``mac_kind``.
+        sram_reads: Words read per SRAM buffer (``SRAM_BUFFERS``).
+        sram_writes: Words written per SRAM buffer.
+        sram_read_bytes: Bytes read per SRAM buffer (words × the width of their format).
+        sram_write_bytes: Bytes written per SRAM buffer.
+        dram_read_bytes: Bytes read from DRAM.
+        dram_write_bytes: Bytes written to DRAM.
+        vector_ops: Elements processed by the vector unit per ``vector_kind`` (operation and format).
+        saturations: Results that left their format's range (fixed point clipped, floats overflowed).
+        nonfinite: NaN or ±inf values produced (GEMM outputs and vector results).
+        gemms: GEMMs executed.
+        folds: Array folds executed (tiles mapped onto the PEs, one after another).
+    """
+
+    cycles: int = 0
+    compute_cycles: int = 0
+    stall_cycles: int = 0
+    vector_cycles: int = 0
+    macs: int = 0
+    zero_macs: int = 0
+    macs_by_kind: Mapping[str, int] = field(default_factory=_frozen)
+    zero_macs_by_kind: Mapping[str, int] = field(default_factory=_frozen)
+    sram_reads: Mapping[str, int] = field(default_factory=lambda: _frozen(dict.fromkeys(SRAM_BUFFERS, 0)))
+    sram_writes: Mapping[str, int] = field(default_factory=lambda: _frozen(dict.fromkeys(SRAM_BUFFERS, 0)))
+    sram_read_bytes: Mapping[str, int] = field(default_factory=lambda: _frozen(dict.fromkeys(SRAM_BUFFERS, 0)))
+    sram_write_bytes: Mapping[str, int] = field(default_factory=lambda: _frozen(dict.fromkeys(SRAM_BUFFERS, 0)))
+    dram_read_bytes: int = 0
+    dram_write_bytes: int = 0
+    vector_ops: Mapping[str, int] = field(default_factory=_frozen)
+    saturations: int = 0
+    nonfinite: int = 0
+    gemms: int = 0
+    folds: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                if f.name.startswith("sram_"):
+                    unknown = set(value) - set(SRAM_BUFFERS)
+                    if unknown:
+                        raise ValueError(f"EventCounts.{f.name}: unknown buffers {sorted(unknown)}; "
+                                         f"buffers are {', '.join(SRAM_BUFFERS)}")
+                    value = {**dict.fromkeys(SRAM_BUFFERS, 0), **value}
+                object.__setattr__(self, f.name, _frozen(value))
+
+    def _merge(self, other: "EventCounts", sign: int) -> "EventCounts":
+        if not isinstance(other, EventCounts):
+            return NotImplemented
+        values = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            values[f.name] = _combine(a, b, sign) if isinstance(a, Mapping) else a + sign * b
+        return EventCounts(**values)
+
+    def __add__(self, other: "EventCounts") -> "EventCounts":
+        return self._merge(other, 1)
+
+    def __sub__(self, other: "EventCounts") -> "EventCounts":
+        return self._merge(other, -1)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (mappings as dicts)."""
+        return {f.name: dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v for f in fields(self)}

@@ -1,0 +1,161 @@
+"""Throughput of drlsim's exact numerics kernels against torch's casts and numpy's sgemm, one thread each.
+
+``quantize`` is timed per format against the nearest torch operation on the same float32 array
+(floats: the round trip ``x.to(dtype).to(torch.float32)``); the GEMM kernels are timed in GMAC/s
+against ``np.float32`` matmul of the same shape (single-threaded OpenBLAS sgemm). Every figure
+is the best of ``--repeats`` timings after a JIT warm-up, and every ratio divides two figures
+measured in this run. Run::
+
+    python benchmarks/bench_numerics.py [--elements 1000000] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread for every library, set before numpy and torch load their thread pools.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from accel.numerics import gemm_fixed, gemm_float, get_format, quantize, quantize_codes  # noqa: E402
+
+torch.set_num_threads(1)
+
+TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp8_e4m3": torch.float8_e4m3fn,
+                "fp8_e5m2": torch.float8_e5m2}
+GEMM_SHAPES = ((64, 256, 256), (256, 256, 256))  # (M, K, N)
+
+
+def best_seconds(call: Callable[[], object], repeats: int) -> float:
+    """Best of ``repeats`` wall-clock timings of ``call()``, after one untimed call (JIT warm-up)."""
+    call()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _torch_fixed_round_trip(x: torch.Tensor, fmt: str) -> torch.Tensor:
+    """Round half to even onto the grid 2**-F and clamp: the nearest torch operation to a fixed cast."""
+    f = get_format(fmt)
+    return torch.round(x * 2.0**f.frac_bits).clamp_(f.min_code, f.max_code) * f.smallest_step
+
+
+def _torch_bf16_stochastic(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The usual stochastic bf16 trick: add 16 random low bits to the float32 pattern, then truncate."""
+    noise = torch.randint(0, 1 << 16, x.shape, dtype=torch.int32, generator=gen)
+    return ((x.view(torch.int32) + noise) & -65536).view(torch.float32)
+
+
+def quantize_rows(n: int, repeats: int) -> list[tuple[str, float, str, float]]:
+    """``(case, drlsim ns/element, peer, peer ns/element)`` for every format."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(n) * 4.0).astype(np.float32)  # activations-like: mostly normal values
+    xt = torch.from_numpy(x)
+    rows = []
+    for fmt, dtype in TORCH_DTYPES.items():
+        ours = best_seconds(lambda f=fmt: quantize(x, f), repeats)
+        peer = best_seconds(lambda d=dtype: xt.to(d).to(torch.float32), repeats)
+        rows.append((f"quantize {fmt}", ours, f"torch .to({str(dtype)[6:]}).to(float32)", peer))
+    for fmt in ("int8", "fixed16_8"):
+        ours = best_seconds(lambda f=fmt: quantize(x, f), repeats)
+        peer = best_seconds(lambda f=fmt: _torch_fixed_round_trip(xt, f), repeats)
+        rows.append((f"quantize {fmt}", ours, "torch round·clamp·scale", peer))
+    ours = best_seconds(lambda: quantize_codes(x, "int8"), repeats)
+    peer = best_seconds(lambda: torch.round(xt).clamp_(-128, 127).to(torch.int64), repeats)
+    rows.append(("quantize_codes int8", ours, "torch round·clamp·to(int64)", peer))
+    gen, srng = torch.Generator().manual_seed(0), np.random.default_rng(0)
+    ours = best_seconds(lambda: quantize(x, "bf16", "stochastic", srng), repeats)
+    peer = best_seconds(lambda: _torch_bf16_stochastic(xt, gen), repeats)
+    rows.append(("quantize bf16 stochastic", ours, "torch randint + mask (bf16 SR)", peer))
+    ours = best_seconds(lambda: quantize(x, "int8", "stochastic", srng), repeats)
+    rows.append(("quantize int8 stochastic", ours, "torch randint + mask (bf16 SR)", peer))
+    return [(case, o / n * 1e9, p_name, p / n * 1e9) for case, o, p_name, p in rows]
+
+
+def _gemm_cases(m: int, k: int, n: int) -> list[tuple[str, Callable[[], object], str]]:
+    """``(name, call, expected route)`` for every GEMM kind on an (m, k) × (k, n) problem."""
+    rng = np.random.default_rng(1)
+
+    def values(shape, fmt):
+        return quantize(rng.standard_normal(shape).astype(np.float32), fmt).astype(np.float64)
+
+    a_bf, b_bf = values((m, k), "bf16"), values((k, n), "bf16")
+    a_f8, b_f8 = values((m, k), "fp8_e4m3"), values((k, n), "fp8_e5m2")
+    a_32, b_32 = values((m, k), "fp32"), values((k, n), "fp32")
+    a_i8, b_i8 = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n))
+    a_i16, b_i16 = rng.integers(-32768, 32768, (m, k)), rng.integers(-32768, 32768, (k, n))
+    return [
+        ("bf16×bf16→fp32", lambda: gemm_float(a_bf, b_bf, "bf16", "bf16", "fp32"), "float32"),
+        ("fp8×fp8→fp32", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "fp32"), "float32"),
+        ("fp32×fp32→fp32", lambda: gemm_float(a_32, b_32, "fp32", "fp32", "fp32"), "sequential"),
+        ("bf16×bf16→bf16", lambda: gemm_float(a_bf, b_bf, "bf16", "bf16", "bf16"), "sequential"),
+        ("int8×int8→int32", lambda: gemm_fixed(a_i8, b_i8, "int32"), "blas"),
+        # shift 10 lets partial sums reach past 2**47, so every add must be checked: sequential
+        ("int16×int16→fixed48 (shift 10)", lambda: gemm_fixed(a_i16, b_i16, "fixed48_0", 10), "sequential"),
+    ]
+
+
+def gemm_rows(repeats: int) -> list[tuple[str, str, str, float, float]]:
+    """``(shape, case, route, drlsim GMAC/s, sgemm GMAC/s)`` for every GEMM kind and shape."""
+    rows = []
+    for m, k, n in GEMM_SHAPES:
+        macs = m * k * n
+        rng = np.random.default_rng(2)
+        a32, b32 = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
+        sgemm = macs / best_seconds(lambda a=a32, b=b32: a @ b, max(repeats, 20)) / 1e9
+        for name, call, route in _gemm_cases(m, k, n):
+            got = call().route
+            if got != route:
+                raise RuntimeError(f"{name} took the {got!r} route, expected {route!r}")
+            slow = route == "sequential"
+            rate = macs / best_seconds(call, 3 if slow else repeats) / 1e9
+            rows.append((f"{m}×{k}×{n}", name, route, rate, sgemm))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--elements", type=int, default=1_000_000, help="array size for quantize")
+    parser.add_argument("--repeats", type=int, default=7, help="timings per case; the best is kept")
+    args = parser.parse_args()
+
+    limit = contextlib.nullcontext()
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(1)
+    with limit:
+        q_rows = quantize_rows(args.elements, args.repeats)
+        g_rows = gemm_rows(args.repeats)
+
+    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, numpy "
+          f"{np.__version__}, torch {torch.__version__}; one thread; best of {args.repeats}")
+    print(f"\n{args.elements:,} float32 elements (standard normal × 4)\n")
+    print("| case | drlsim ns/elem | peer | peer ns/elem | speed vs peer |")
+    print("|---|---:|---|---:|---:|")
+    for case, ours, peer_name, peer in q_rows:
+        print(f"| {case} | {ours:.2f} | {peer_name} | {peer:.2f} | {peer / ours:.2f}× |")
+    print("\n| M×K×N | GEMM | route | drlsim GMAC/s | sgemm GMAC/s | vs sgemm |")
+    print("|---|---|---|---:|---:|---:|")
+    for shape, name, route, rate, sgemm in g_rows:
+        print(f"| {shape} | {name} | {route} | {rate:.3g} | {sgemm:.3g} | {rate / sgemm:.3f}× |")
+
+
+if __name__ == "__main__":
+    main()

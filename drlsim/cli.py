@@ -1,0 +1,131 @@
+"""The ``drlsim`` command line: ``gemm``, ``presets`` (``train``, ``sweep`` and ``compare`` arrive with the agents).
+
+Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem, no traceback),
+1 on anything else.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+
+class BadInput(Exception):
+    """A problem with what the user asked for (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
+        raise BadInput(f"{self.prog}: {message}")
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise BadInput(f"{name} must be a positive integer, got {text!r}") from None
+        if value < 1:
+            raise BadInput(f"{name} must be a positive integer, got {value}")
+        return value
+    return parse
+
+
+def _cmd_presets(args: argparse.Namespace) -> None:
+    from accel.config import list_presets
+
+    for name in list_presets():
+        cfg = load_hw(name)
+        f = cfg.formats
+        print(f"{name:14} {cfg.array.rows}x{cfg.array.cols} {cfg.array.dataflow.value:2}  "
+              f"w={f.weight} a={f.activation} g={f.gradient} acc={f.accumulator}  "
+              f"{cfg.clock.frequency_hz / 1e6:g} MHz {cfg.clock.voltage_v:g} V {cfg.energy.node_nm:g} nm")
+
+
+def load_hw(hw: str):
+    """The hardware description named on the command line (a preset or a TOML file); bad ones are ``BadInput``."""
+    from accel import load_config
+
+    try:
+        return load_config(hw)
+    except (ValueError, FileNotFoundError) as error:
+        raise BadInput(str(error)) from None
+
+
+def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: int = 0) -> dict:
+    """Runs one GEMM with random operands on a chip and returns the ``drlsim gemm --json`` object."""
+    from accel import Accelerator
+    from energy import EnergyModel
+
+    acc = Accelerator(config, fidelity=fidelity, seed=seed)
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+    acc.gemm(a, b)
+    counts = acc.counts
+    report = EnergyModel(config).estimate(counts)
+    return {
+        "hw": config.name, "m": m, "k": k, "n": n, "fidelity": fidelity, "seed": seed,
+        "dataflow": config.array.dataflow.value, "array": [config.array.rows, config.array.cols],
+        "cycles": counts.cycles, "compute_cycles": counts.compute_cycles, "stall_cycles": counts.stall_cycles,
+        "vector_cycles": counts.vector_cycles, "macs": counts.macs, "zero_macs": counts.zero_macs,
+        "utilization": acc.utilization(), "folds": counts.folds,
+        "sram_reads": dict(counts.sram_reads), "sram_writes": dict(counts.sram_writes),
+        "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
+        "saturations": counts.saturations, "nonfinite": counts.nonfinite,
+        "time_s": report.time_s, "energy_j": report.energy_j, "energy_breakdown_j": dict(report.breakdown_j),
+        "power_w": report.power_w,
+    }
+
+
+def _cmd_gemm(args: argparse.Namespace) -> None:
+    d = gemm_report(load_hw(args.hw), args.M, args.K, args.N, args.fidelity, args.seed)
+    if args.json:
+        print(json.dumps(d))
+        return
+    print(f"{d['hw']}: C[{d['m']},{d['n']}] = A[{d['m']},{d['k']}] · B[{d['k']},{d['n']}] on "
+          f"{d['array'][0]}x{d['array'][1]} {d['dataflow']} ({d['fidelity']})")
+    print(f"  cycles {d['cycles']:,} = compute {d['compute_cycles']:,} + stall {d['stall_cycles']:,} "
+          f"+ vector {d['vector_cycles']:,}; {d['folds']} folds, utilization {d['utilization']:.1%}")
+    print(f"  MACs {d['macs']:,} ({d['zero_macs']:,} with a zero operand); DRAM read {d['dram_read_bytes']:,} B, "
+          f"written {d['dram_write_bytes']:,} B")
+    print("  SRAM words read  " + ", ".join(f"{k} {v:,}" for k, v in d["sram_reads"].items()))
+    print("  SRAM words write " + ", ".join(f"{k} {v:,}" for k, v in d["sram_writes"].items()))
+    print(f"  energy {d['energy_j'] * 1e6:.3f} µJ in {d['time_s'] * 1e6:.2f} µs = {d['power_w'] * 1e3:.2f} mW: "
+          + ", ".join(f"{k} {v * 1e6:.3f} µJ" for k, v in d["energy_breakdown_j"].items()))
+    if d["saturations"] or d["nonfinite"]:
+        print(f"  numerical trouble: {d['saturations']} saturations, {d['nonfinite']} NaN/inf values")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``drlsim``."""
+    parser = _Parser(prog="drlsim", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    gemm = verbs.add_parser("gemm", help="one GEMM C[M,N] = A[M,K] @ B[K,N] on a chip, with random operands")
+    gemm.add_argument("--hw", required=True, help="hardware file (TOML) or preset name")
+    gemm.add_argument("M", type=_positive("M"))
+    gemm.add_argument("K", type=_positive("K"))
+    gemm.add_argument("N", type=_positive("N"))
+    gemm.add_argument("--json", action="store_true", help="print one JSON object")
+    gemm.add_argument("--fidelity", choices=["fast", "cycle"], default="fast")
+    gemm.add_argument("--seed", type=int, default=0)
+    gemm.set_defaults(run=_cmd_gemm)
+    presets = verbs.add_parser("presets", help="list the preset chips")
+    presets.set_defaults(run=_cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``drlsim`` console script; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        args.run(args)
+    except BadInput as error:
+        print(f"drlsim: error: {error}".replace("\n", " "), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
