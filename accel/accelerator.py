@@ -13,6 +13,7 @@ A GEMM on the chip:
    that prefetch cannot hide added to the cycles.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,8 @@ from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
 from accel.systolic import run_array
-from accel.timing import FoldPlan, ceil_div, plan_gemm
-from accel.vector import LATENCY_CYCLES, VectorUnit
+from accel.timing import ceil_div, plan_gemm
+from accel.vector import UPDATE_ROLE, VECTOR_OPS, VectorUnit
 
 FIDELITIES = ("fast", "cycle")
 ROLES = ("weight", "activation", "gradient")
@@ -111,27 +112,63 @@ class Accelerator:
         master = self.config.formats.master_weight
         return get_format(master) if master != "none" else self.format_of("weight")
 
+    def vector_format(self, role: str) -> NumberFormat:
+        """Format a vector operation computes in: the role's, or the update format for ``"master"``."""
+        return self.update_format() if role == UPDATE_ROLE else self.format_of(role)
+
     def round_into(self, values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
         """Rounds exact float64 ``values`` into ``fmt`` (counting saturations); returns float64 values."""
         op, saturations = self._to_format(np.asarray(values, np.float64), fmt)
         self._counts = self._counts + EventCounts(saturations=saturations)
-        if op.exp is not None and self.config.formats.scaling == "tensor_pow2":
-            self.count_vector("max_abs", fmt, op.data.size, reads=0, writes=0, role="activation", results=())
         return op.values()
 
-    def count_vector(self, op: str, fmt: NumberFormat, elements: int, reads: int, writes: int, role: str,
-                     results) -> None:
-        """Counts one vector operation over ``elements``: cycles, SRAM words and NaN/inf in ``results``."""
-        if op not in LATENCY_CYCLES:
-            raise ValueError(f"unknown vector operation {op!r}; known: {', '.join(LATENCY_CYCLES)}")
-        cycles = ceil_div(elements, self.config.vector.lanes) * LATENCY_CYCLES[op]
-        buf = "weight" if role == "master" else ROLE_BUFFER[role]
+    def vector_counts(self, op: str, role: str, elements: int, results=()) -> None:
+        """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it.
+
+        Cycles ``⌈elements / lanes⌉ × latency``; SRAM words for each input read and each output
+        written in the role's buffer (the weight buffer for ``"master"`` updates); for fixed-point
+        formats with ``tensor_pow2`` scaling, the max-reduction that scales each output. NaN and
+        inf are counted in ``results`` (the values, when there are any).
+        """
+        if op not in VECTOR_OPS:
+            raise ValueError(f"unknown vector operation {op!r}; known: {', '.join(VECTOR_OPS)}")
+        spec = VECTOR_OPS[op]
+        fmt = self.vector_format(role)
+        buf = "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
+        lanes = self.config.vector.lanes
+        cycles = ceil_div(elements, lanes) * spec.latency_cycles
+        ops = {vector_kind(op, fmt.name): elements}
+        if not fmt.is_float and self.config.formats.scaling == "tensor_pow2" and spec.outputs:
+            ops[vector_kind("max_abs", fmt.name)] = spec.outputs * elements
+            cycles += spec.outputs * ceil_div(elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
         width = _bytes_per_word(fmt)
+        reads, writes = spec.inputs * elements, spec.outputs * elements
         self._counts = self._counts + EventCounts(
-            cycles=cycles, vector_cycles=cycles, vector_ops={vector_kind(op, fmt.name): elements},
-            sram_reads={buf: reads * elements}, sram_writes={buf: writes * elements},
-            sram_read_bytes={buf: reads * elements * width}, sram_write_bytes={buf: writes * elements * width},
+            cycles=cycles, vector_cycles=cycles, vector_ops=ops,
+            sram_reads={buf: reads}, sram_writes={buf: writes},
+            sram_read_bytes={buf: reads * width}, sram_write_bytes={buf: writes * width},
             nonfinite=sum(int((~np.isfinite(r)).sum()) for r in results))
+
+    def replay(self, read_bytes: int = 0, write_bytes: int = 0) -> None:
+        """Counts replay-memory traffic: transitions sampled (read) and stored (written).
+
+        With ``[sram] replay_bytes = 0`` the replay memory lives in DRAM and each transfer stalls
+        for its latency plus its occupancy of the channel; otherwise it is an SRAM buffer read and
+        written ``lanes`` fp32 words per cycle. The array waits either way (stall cycles).
+        """
+        if read_bytes < 0 or write_bytes < 0:
+            raise ValueError(f"replay traffic must be non-negative, got {read_bytes} read, {write_bytes} written")
+        cfg = self.config
+        if cfg.sram.replay_bytes == 0:
+            stall = sum(cfg.dram.latency_cycles + math.ceil(b / cfg.dram.bandwidth_bytes_per_cycle)
+                        for b in (read_bytes, write_bytes) if b)
+            delta = EventCounts(dram_read_bytes=read_bytes, dram_write_bytes=write_bytes)
+        else:
+            words_r, words_w = ceil_div(read_bytes, 4), ceil_div(write_bytes, 4)
+            stall = ceil_div(words_r, cfg.vector.lanes) + ceil_div(words_w, cfg.vector.lanes)
+            delta = EventCounts(sram_reads={"replay": words_r}, sram_writes={"replay": words_w},
+                                sram_read_bytes={"replay": read_bytes}, sram_write_bytes={"replay": write_bytes})
+        self._counts = self._counts + delta + EventCounts(cycles=stall, stall_cycles=stall)
 
     def _scale_exp(self, sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat) -> int:
         """Exponent of one code of ``fmt`` for values ``sig · 2**exp``: tensor_pow2 or the binary point."""
@@ -209,15 +246,14 @@ class Accelerator:
         accumulators = res.values if exp is None else np.ldexp(res.values.astype(np.float64), exp)
         out, sat_out = self._to_format(accumulators, fout)
 
-        plan = plan_gemm(m, k, n, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
         if run is None:
-            reads = (plan.a_reads, plan.b_reads, plan.c_reads, plan.c_writes)
-            compute_cycles, zero_macs = plan.compute_cycles, _zero_macs(op_a.data, op_b.data)
+            plan = plan_gemm(m, k, n, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
+            measured = (plan.compute_cycles, plan.a_reads, plan.b_reads, plan.c_reads, plan.c_writes)
+            zero_macs = _zero_macs(op_a.data, op_b.data)
         else:
-            reads = (run.a_reads, run.b_reads, run.c_reads, run.c_writes)
-            compute_cycles, zero_macs = run.compute_cycles, run.zero_macs
-        self._account_gemm(plan, (m, k, n), roles, out_role, names, transpose_b, (fa, fb, acc, fout), reads,
-                           compute_cycles, zero_macs, op_a, op_b)
+            measured = (run.compute_cycles, run.a_reads, run.b_reads, run.c_reads, run.c_writes)
+            zero_macs = run.zero_macs
+        self._account_gemm(m, k, n, roles, out_role, names, transpose_b, measured, zero_macs)
         self._counts = self._counts + EventCounts(saturations=sat_a + sat_b + res.saturations + sat_out,
                                                   nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite)
         return out.values().astype(fout.value_dtype)
@@ -235,12 +271,34 @@ class Accelerator:
 
     # --- accounting ------------------------------------------------------------------------------
 
-    def _account_gemm(self, plan: FoldPlan, mkn, roles, out_role, names, transpose_b, fmts, reads,
-                      compute_cycles, zero_macs, op_a: _Operand, op_b: _Operand) -> None:
-        m, k, n = mkn
-        fa, fb, acc, fout = fmts
+    def gemm_counts(self, m: int, k: int, n: int, roles: tuple[str, str] = ("activation", "weight"),
+                    out_role: str = "activation", names: tuple[str | None, str | None, str | None] = (None, None, None),
+                    transpose_b: bool = False) -> None:
+        """Counts a GEMM of ``m × k × n`` as ``gemm`` would, without computing values.
+
+        Every count is the one ``gemm`` produces except those that depend on the values:
+        ``zero_macs``, ``saturations`` and ``nonfinite`` stay 0. Pricing a workload this way takes
+        microseconds per GEMM.
+        """
+        for name, value in (("m", m), ("k", k), ("n", n)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"gemm_counts: {name} must be a positive integer, got {value!r}")
+        for role in (*roles, out_role):
+            self.format_of(role)
+        array = self.config.array
+        plan = plan_gemm(m, k, n, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
+        measured = (plan.compute_cycles, plan.a_reads, plan.b_reads, plan.c_reads, plan.c_writes)
+        self._account_gemm(m, k, n, roles, out_role, names, transpose_b, measured, zero_macs=0)
+
+    def _account_gemm(self, m: int, k: int, n: int, roles, out_role, names, transpose_b, measured,
+                      zero_macs: int) -> None:
+        """Counts a GEMM: ``measured`` = (compute cycles, A/B reads, C reads/writes) of the array."""
         cfg = self.config
-        a_reads, b_reads, c_reads, c_writes = reads
+        fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
+        acc = get_format(cfg.formats.accumulator)
+        plan = plan_gemm(m, k, n, cfg.array.rows, cfg.array.cols, cfg.array.dataflow,
+                         cfg.array.double_buffered_weights)
+        compute_cycles, a_reads, b_reads, c_reads, c_writes = measured
         buf_a, buf_b, buf_out = ROLE_BUFFER[roles[0]], ROLE_BUFFER[roles[1]], ROLE_BUFFER[out_role]
         wa, wb, wacc, wout = (_bytes_per_word(f) for f in (fa, fb, acc, fout))
         sram_r = {buf_a: 0, buf_b: 0, "output": 0}
@@ -263,7 +321,7 @@ class Accelerator:
             nonlocal vector_cycles
             key = vector_kind(op, fmt.name)
             vector_ops[key] = vector_ops.get(key, 0) + elements
-            vector_cycles += ceil_div(elements, cfg.vector.lanes) * LATENCY_CYCLES[op]
+            vector_cycles += ceil_div(elements, cfg.vector.lanes) * VECTOR_OPS[op].latency_cycles
 
         # transposed weights: a transposable array reads them as stored (and reuses a single tile the
         # PEs still hold); otherwise they pass through the vector unit into a transposed copy
@@ -293,9 +351,9 @@ class Accelerator:
         shared = buf_a == buf_b
         fits_a = a_bytes + (b_bytes if shared else 0) <= self._capacity(buf_a)
         fits_b = b_bytes + (a_bytes if shared else 0) <= self._capacity(buf_b)
-        for op, resident, fmt in ((op_a, resident_a, fa), (op_b, resident_b, fb)):
-            if op.exp is not None and cfg.formats.scaling == "tensor_pow2" and not resident:
-                vector("max_abs", fmt, op.data.size)
+        for resident, fmt, size in ((resident_a, fa, m * k), (resident_b, fb, k * n)):
+            if not fmt.is_float and cfg.formats.scaling == "tensor_pow2" and not resident:
+                vector("max_abs", fmt, size)
         keep_out = names[2] is not None and self._buffers[buf_out].fits(out_bytes)
         traffic = fold_traffic(plan, cfg.array.rows, cfg.array.cols, cfg.array.dataflow, (m, k, n), (wa, wb, wout),
                                (resident_a, resident_b), (fits_a, fits_b), store_out=not keep_out)

@@ -12,16 +12,31 @@ Cycles: ``⌈elements / lanes⌉ × latency`` per operation; the latencies below
 (pipelined units, one result per lane per cycle after the first), documented in docs/timing.md.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from accel.numerics.formats import NumberFormat
 
-LATENCY_CYCLES = {
-    "relu": 1, "relu_grad": 1, "add": 1, "mul": 1, "fma": 1, "scale": 1, "max_abs": 1, "quantize": 1,
-    "transpose": 1, "polyak": 2, "mse": 3, "huber": 4, "tanh": 4, "tanh_grad": 2, "sgd_momentum": 3, "adam": 8,
+@dataclass(frozen=True, slots=True)
+class VectorOpSpec:
+    """An operation of the vector unit: tensors read, tensors written, cycles per group of lanes."""
+
+    inputs: int
+    outputs: int
+    latency_cycles: int
+
+
+VECTOR_OPS = {
+    "relu": VectorOpSpec(1, 1, 1), "relu_grad": VectorOpSpec(2, 1, 1), "tanh": VectorOpSpec(1, 1, 4),
+    "tanh_grad": VectorOpSpec(2, 1, 2), "add": VectorOpSpec(2, 1, 1), "mul": VectorOpSpec(2, 1, 1),
+    "fma": VectorOpSpec(3, 1, 1), "scale": VectorOpSpec(1, 1, 1), "minmax": VectorOpSpec(2, 1, 1),
+    "huber": VectorOpSpec(2, 2, 4), "mse": VectorOpSpec(2, 2, 3), "sgd_momentum": VectorOpSpec(3, 2, 3),
+    "adam": VectorOpSpec(4, 3, 8), "polyak": VectorOpSpec(2, 1, 2),
+    # issued by the array's data path, not by a caller
+    "max_abs": VectorOpSpec(1, 0, 1), "quantize": VectorOpSpec(1, 1, 1), "transpose": VectorOpSpec(1, 1, 1),
 }
-"""Cycles per group of ``lanes`` elements of each operation (assumed). ``mse`` and ``huber`` give the
-loss and its gradient in one pass."""
+"""Every vector operation. The latencies are assumptions (pipelined units; ``mse`` and ``huber`` give
+the loss and its gradient in one pass, ``adam`` includes its square root and division)."""
 
 UPDATE_ROLE = "master"
 """Optimizer updates compute in the master-weight format (or the weight format when there is none)."""
@@ -30,9 +45,10 @@ UPDATE_ROLE = "master"
 class VectorUnit:
     """The vector unit of an ``Accelerator`` (``acc.vector``).
 
-    Every method takes float arrays, returns the values the chip produces (float32, or float64
-    for fixed point wider than 24 bits) and counts elements, cycles, SRAM words, saturations and
-    NaN/inf on the accelerator.
+    Every method takes float arrays (assumed already in the chip's formats: they came from it),
+    returns the values the chip produces (float32, or float64 for fixed point wider than 24 bits)
+    and counts elements, cycles, SRAM words, saturations and NaN/inf on the accelerator, exactly
+    as ``Accelerator.vector_counts`` counts the operation without values.
     """
 
     def __init__(self, accelerator) -> None:
@@ -40,15 +56,10 @@ class VectorUnit:
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _fmt(self, role: str) -> NumberFormat:
-        if role == UPDATE_ROLE:
-            return self._acc.update_format()
-        return self._acc.format_of(role)
-
     def _run(self, op: str, role: str, inputs: list[np.ndarray], compute) -> list[np.ndarray]:
         """Rounds ``inputs`` into the role's format, applies ``compute`` (float64 → one or more
         float64 arrays, rounded after every elementary step via ``rnd``), and counts it all."""
-        fmt = self._fmt(role)
+        fmt = self._acc.vector_format(role)
         shape = inputs[0].shape
         for x in inputs[1:]:
             if x.shape != shape:
@@ -56,8 +67,7 @@ class VectorUnit:
         xs = [self._acc.round_into(x, fmt) for x in inputs]
         outs = compute(*xs, rnd=lambda v: self._acc.round_into(v, fmt))
         outs = outs if isinstance(outs, tuple) else (outs,)
-        self._acc.count_vector(op, fmt, int(np.prod(shape)), reads=len(inputs), writes=len(outs),
-                               role=role, results=outs)
+        self._acc.vector_counts(op, role, int(np.prod(shape)), results=outs)
         return [o.astype(fmt.value_dtype) for o in outs]
 
     @staticmethod
@@ -108,6 +118,16 @@ class VectorUnit:
         """factor · x, the factor rounded into the format first."""
         return self._run("scale", role, [self._as_float("x", x)],
                          lambda x, rnd: rnd(x * rnd(np.float64(factor))))[0]
+
+    def maximum(self, x, y, role: str = "activation") -> np.ndarray:
+        """Elementwise max(x, y) (a comparator: also max over actions, one column pair at a time)."""
+        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)],
+                         lambda x, y, rnd: np.maximum(x, y))[0]
+
+    def minimum(self, x, y, role: str = "activation") -> np.ndarray:
+        """Elementwise min(x, y) (TD3's twin critics)."""
+        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)],
+                         lambda x, y, rnd: np.minimum(x, y))[0]
 
     # --- losses ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The ``drlsim`` command line: ``gemm``, ``presets`` (``train``, ``sweep`` and ``compare`` arrive with the agents).
+"""The ``drlsim`` command line: ``gemm``, ``workload``, ``presets`` (train, sweep, compare come with the agents).
 
 Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem, no traceback),
 1 on anything else.
@@ -98,6 +98,63 @@ def _cmd_gemm(args: argparse.Namespace) -> None:
         print(f"  numerical trouble: {d['saturations']} saturations, {d['nonfinite']} NaN/inf values")
 
 
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise BadInput(f"--hidden must be comma-separated positive integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise BadInput(f"--hidden must be comma-separated positive integers, got {text!r}")
+    return sizes
+
+
+def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tuple[int, ...],
+                  batch: int) -> list[dict]:
+    """Prices one training step of ``agent`` on each chip: the rows of ``drlsim workload``."""
+    from accel import Accelerator
+    from accel.workload import dqn_step, run_counts, td3_step
+    from energy import EnergyModel
+
+    workload = dqn_step(obs, actions, hidden, batch) if agent == "dqn" else td3_step(obs, actions, hidden, batch)
+    rows = []
+    for hw in hws:
+        config = load_hw(hw)
+        acc = Accelerator(config)
+        run_counts(acc, workload)  # a first step brings the weights on chip
+        counts = run_counts(acc, workload)
+        report = EnergyModel(config).estimate(counts)
+        rows.append({
+            "hw": config.name, "workload": workload.name, "macs": counts.macs, "cycles": counts.cycles,
+            "compute_cycles": counts.compute_cycles, "stall_cycles": counts.stall_cycles,
+            "vector_cycles": counts.vector_cycles, "utilization": acc.utilization(counts),
+            "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
+            "time_s": report.time_s, "energy_j": report.energy_j, "energy_breakdown_j": dict(report.breakdown_j),
+            "power_w": report.power_w, "ops_per_j": report.ops_per_j,
+        })
+    return rows
+
+
+def _cmd_workload(args: argparse.Namespace) -> None:
+    from accel.config import list_presets
+
+    off_policy_defaults = {"dqn": ((256, 256), 64), "td3": ((400, 300), 256)}  # SB3 zoo / TD3 paper
+    hidden, batch = off_policy_defaults[args.agent]
+    args.hidden, args.batch = args.hidden or hidden, args.batch or batch
+    hws = list_presets() if args.hw == ["all"] else args.hw
+    rows = workload_rows(hws, args.agent, args.obs, args.actions, args.hidden, args.batch)
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(f"one training step (the second: weights already on chip) of {rows[0]['workload']}, {rows[0]['macs']:,} MACs")
+    print(f"{'chip':14} {'cycles':>10} {'stall':>8} {'vector':>8} {'util':>5} {'time µs':>9} {'energy µJ':>10} "
+          f"{'power mW':>9} {'GOPS/W':>8}   energy: mac / sram / dram / vector / leakage µJ")
+    for r in rows:
+        parts = " / ".join(f"{v * 1e6:.2f}" for v in r["energy_breakdown_j"].values())
+        print(f"{r['hw']:14} {r['cycles']:>10,} {r['stall_cycles']:>8,} {r['vector_cycles']:>8,} "
+              f"{r['utilization']:>5.2f} {r['time_s'] * 1e6:>9.1f} {r['energy_j'] * 1e6:>10.2f} "
+              f"{r['power_w'] * 1e3:>9.2f} {r['ops_per_j'] / 1e9:>8.1f}   {parts}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``drlsim``."""
     parser = _Parser(prog="drlsim", description=__doc__.splitlines()[0])
@@ -111,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     gemm.add_argument("--fidelity", choices=["fast", "cycle"], default="fast")
     gemm.add_argument("--seed", type=int, default=0)
     gemm.set_defaults(run=_cmd_gemm)
+    work = verbs.add_parser("workload", help="price one training step of an agent on chips, without learning")
+    work.add_argument("--hw", nargs="+", default=["all"], help="hardware files or presets (default: all presets)")
+    work.add_argument("--agent", choices=["dqn", "td3"], default="dqn",
+                      help="dqn: one update; td3: one critic and actor update with target updates")
+    work.add_argument("--obs", type=_positive("--obs"), default=4, help="observation size (CartPole: 4)")
+    work.add_argument("--actions", type=_positive("--actions"), default=2,
+                      help="discrete actions (dqn) or action size (td3)")
+    work.add_argument("--hidden", type=_layers, default=None, help="hidden widths, e.g. 256,256")
+    work.add_argument("--batch", type=_positive("--batch"), default=None)
+    work.add_argument("--json", action="store_true", help="print a JSON list, one object per chip")
+    work.set_defaults(run=_cmd_workload)
     presets = verbs.add_parser("presets", help="list the preset chips")
     presets.set_defaults(run=_cmd_presets)
     return parser

@@ -45,9 +45,12 @@ def arithmetic_pj(table: EnergyTable, op: str, fmt: NumberFormat) -> float:
     name, width = datapath(fmt)
     if name in entries:
         return entries[name]
-    family = sorted(datapath(_datapath_format(key))[1:] + (pj,)
-                    for key, pj in entries.items() if _datapath_format(key).is_float == fmt.is_float)
-    return power_law(family, width, exponent, exponent)
+    family = []
+    for key, pj in entries.items():
+        entry = _datapath_format(key)
+        if entry.is_float == fmt.is_float:
+            family.append((datapath(entry)[1], pj))
+    return power_law(sorted(family), width, exponent, exponent)
 
 
 def _datapath_format(name: str) -> NumberFormat:
@@ -158,4 +161,5 @@ def node_factor(table: EnergyTable, node_nm: float) -> float:
         return c2 * voltage**2 + c1 * voltage + c0
 
     points = [(node, energy(node)) for node in nodes]
+    # both nodes are within the table's range, so power_law never extrapolates: its exponents are moot
     return power_law(points, node_nm, 1.0, 1.0) / power_law(points, table.reference_node_nm, 1.0, 1.0)

@@ -92,7 +92,8 @@ def load_table(override: str = "") -> EnergyTable:
     """Returns the built-in table with the entries of ``override`` (a TOML file path) replacing its own.
 
     Args:
-        override: Path to an override table, or ``""`` for the built-in table alone.
+        override: Path to an override table, or ``""`` for the built-in table alone. Tables are
+            cached per path: a file is read once per process.
 
     Raises:
         ValueError: Unreadable TOML, an unknown table or key, or an invalid value; the message names

@@ -1,5 +1,6 @@
 """Tests of the energy table: the built-in figures, their sources, overrides and every rejected override."""
 
+import ast
 import tomllib
 
 import pytest
@@ -128,3 +129,15 @@ def test_missing_or_malformed_override_file(tmp_path):
         load_table(str(tmp_path / "absent.toml"))
     with pytest.raises(ValueError, match="not valid TOML"):
         load_table(_write(tmp_path, "[dram\n"))
+
+
+def test_energy_imports_only_accel_config_counts_and_formats():
+    allowed = {"accel.config", "accel.counts", "accel.numerics.formats"}
+    for path in (DEFAULT_TABLE.parent.parent).glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"accel", "agents", "envs", "drlsim", "torch"} or name in allowed, (path.name, name)
