@@ -78,20 +78,25 @@ class ArrayRun:
 
 
 def _pe_step(acc, a, b, fmt):
-    """One PE step ``(acc, a, b, fmt) -> (acc, flag)``; jitted code gets the accumulator type's variant."""
-    raise NotImplementedError("_pe_step runs only inside jitted kernels")
+    """One PE step ``(acc, a, b, fmt) -> (acc, flag)``: ``mac_float`` or ``mac_fixed`` by the accumulator's type.
+
+    Float: ``fmt = (mantissa_bits, min_exponent, max_value, has_inf)``; fixed point (integer codes):
+    ``fmt = (2**shift, min_code, max_code)`` (the product times a power of two is ``(a·b) << shift``;
+    Numba's ``<<`` by a variable count is several times slower). This body runs with
+    ``NUMBA_DISABLE_JIT=1``; jitted kernels get the overload below, which makes the same choice once,
+    at compile time.
+    """
+    if isinstance(acc, float):
+        return mac_float(acc, a, b, fmt[0], fmt[1], fmt[2], fmt[3])
+    return mac_fixed(acc, a * b * fmt[0], fmt[1], fmt[2])
 
 
 @overload(_pe_step, jit_options={key: value for key, value in JIT_OPTIONS.items() if key != "cache"})
 def _pe_step_for(acc, a, b, fmt):
-    """Picks the MAC by the accumulator's type at compile time, so one kernel body serves both kinds.
-
-    Float: ``fmt = (mantissa_bits, min_exponent, max_value, has_inf)``; fixed point (integer codes):
-    ``fmt = (shift, min_code, max_code)``.
-    """
+    """Picks the MAC by the accumulator's type at compile time, so one kernel body serves both kinds."""
     if isinstance(acc, types.Float):
         return lambda acc, a, b, fmt: mac_float(acc, a, b, fmt[0], fmt[1], fmt[2], fmt[3])
-    return lambda acc, a, b, fmt: mac_fixed(acc, (a * b) << fmt[0], fmt[1], fmt[2])
+    return lambda acc, a, b, fmt: mac_fixed(acc, a * b * fmt[0], fmt[1], fmt[2])
 
 
 @njit
@@ -291,7 +296,7 @@ def run_array(a: np.ndarray, b: np.ndarray, rows: int, cols: int, dataflow: Data
         if max_product > acc.max_code + 1:
             raise ValueError(f"a product of codes of a {a.shape} and b {b.shape} (shifted by {shift}) "
                              f"reaches {max_product}, which does not fit the accumulator {acc_fmt}")
-        fmt = (int(shift), acc.min_code, acc.max_code)
+        fmt = (1 << int(shift), acc.min_code, acc.max_code)
     m, n = a.shape[0], b.shape[1]
     out = np.zeros((m, n) if dataflow is not Dataflow.IS else (n, m), a.dtype)
     if dataflow is Dataflow.OS:

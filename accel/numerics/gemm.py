@@ -115,6 +115,24 @@ def _finite_magnitude_range(x: np.ndarray) -> tuple[float, float]:
 
 
 @njit
+def _code_range(x):
+    """``(smallest, largest)`` element of a non-empty 2-D integer array, in one pass without temporaries."""
+    lo = hi = x[0, 0]
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            lo = min(lo, x[i, j])
+            hi = max(hi, x[i, j])
+    return lo, hi
+
+
+def _max_abs_code(x: np.ndarray) -> int:
+    if x.size == 0:
+        return 0
+    lo, hi = _code_range(x)
+    return max(int(hi), -int(lo))  # Python ints: |−2**63| does not wrap
+
+
+@njit
 def _gemm_fixed_sequential(a, b, c, shift, min_code, max_code):
     saturations = 0
     for i in range(a.shape[0]):
@@ -196,8 +214,7 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
         raise TypeError(f"gemm_fixed takes int64 codes, got {a.dtype} and {b.dtype}")
     if shift < 0:
         raise ValueError(f"shift must be ≥ 0, got {shift}")
-    max_a = int(np.abs(a).max()) if a.size else 0
-    max_b = int(np.abs(b).max()) if b.size else 0
+    max_a, max_b = _max_abs_code(a), _max_abs_code(b)
     if (max_a * max_b) << shift > acc.max_code + 1:
         raise ValueError(f"a product of codes up to {max_a} and {max_b} (shifted by {shift}) "
                          f"does not fit the accumulator {acc_fmt}")
@@ -209,7 +226,7 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
             c = (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
         else:
             c = a @ b
-        return GemmResult(c << shift, 0, 0, "blas")
+        return GemmResult(c << shift if shift else c, 0, 0, "blas")
     c = np.zeros((a.shape[0], b.shape[1]), np.int64)
     saturations = _gemm_fixed_sequential(a, b, c, shift, acc.min_code, acc.max_code)
     return GemmResult(c, int(saturations), 0, "sequential")

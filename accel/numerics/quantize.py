@@ -52,7 +52,59 @@ def _round(sig, shift, stochastic, word):
 
 
 @njit
-def _to_float(bits, out, mantissa_bits, min_exponent, max_value, has_inf, stochastic, words, undecided):
+def _nearest_float_bits(u, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_shift, sub_step,
+                        with_subnormal_steps):
+    """The float32 pattern of the float32 pattern ``u`` rounded half to even into a float format.
+
+    Above the format's smallest normal the step there is float32's shifted left by ``drop`` bits:
+    adding ``half − 1`` plus the last kept bit and clearing the ``drop`` low bits rounds half to
+    even on the integer pattern, and a carry out of the fraction lands in the exponent, which
+    is the next binade. Where the format keeps float32's exponent range (bf16) float32's
+    subnormal step is shifted the same way, so that holds down to 0. Magnitude patterns are
+    ordered as their values, so a pattern above ``max_bits`` overflowed (inf's pattern lands
+    there too) and becomes ``overflow_bits``. Below a narrower format's smallest normal
+    (``with_subnormal_steps``) the step is fixed, ``sub_step = 2**(min_exponent − mantissa)``:
+    the significand is shifted by a per-element amount and ``k · sub_step`` is exact in float32.
+    NaN becomes the quiet NaN ``0x7FC00000``; the sign bit is kept.
+    """
+    a = u & 0x7FFFFFFF
+    r = (a + bias + ((a >> drop) & lsb)) & keep
+    r = overflow_bits if r > max_bits else r
+    if with_subnormal_steps:
+        biased = a >> 23
+        sig = (a & 0x7FFFFF) | (0x800000 if biased > 0 else 0)
+        shift = max(min(sub_shift - max(biased, 1), 31), 1)  # ≥ 25 leaves 0 from any sig < 2**24
+        k = (sig + (np.int64(1) << (shift - 1)) - 1 + ((sig >> shift) & 1)) >> shift
+        r = np.int64(np.float32(np.float32(np.int32(k)) * sub_step).view(np.int32)) if biased < sub_below else r
+    return 0x7FC00000 if a > 0x7F800000 else r | (u & 0x80000000)
+
+
+@njit
+def _to_float_nearest(bits, out_bits, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_shift,
+                      sub_step):
+    """Round to nearest, branch-free so the loop vectorises; one loop per case of subnormal steps."""
+    if sub_below > 0:
+        for i in range(bits.size):
+            out_bits[i] = _nearest_float_bits(np.int64(bits[i]), drop, bias, lsb, keep, max_bits, overflow_bits,
+                                              sub_below, sub_shift, sub_step, True)
+    else:
+        for i in range(bits.size):
+            out_bits[i] = _nearest_float_bits(np.int64(bits[i]), drop, bias, lsb, keep, max_bits, overflow_bits,
+                                              sub_below, sub_shift, sub_step, False)
+
+
+def _nearest_float_params(f: NumberFormat) -> tuple:
+    """The loop constants of ``_to_float_nearest`` for the float format ``f``."""
+    drop = 23 - f.mantissa_bits
+    max_bits = int(np.float32(f.max_value).view(np.uint32))
+    sub_below = f.min_exponent + 127 if f.min_exponent > -126 else 0  # biased exponents with a fixed step
+    sub_step = np.float32(2.0 ** (f.min_exponent - f.mantissa_bits) if sub_below else 1.0)
+    return (drop, (1 << (drop - 1)) - 1 if drop else 0, 1 if drop else 0, 0xFFFFFFFF & -(1 << drop), max_bits,
+            0x7F800000 if f.has_inf else max_bits, sub_below, f.min_exponent - f.mantissa_bits + 150, sub_step)
+
+
+@njit
+def _to_float_stochastic(bits, out, mantissa_bits, min_exponent, max_value, has_inf, words, undecided):
     for i in range(bits.size):
         u = np.int64(bits[i])
         a = u & 0x7FFFFFFF
@@ -70,7 +122,7 @@ def _to_float(bits, out, mantissa_bits, min_exponent, max_value, has_inf, stocha
             qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
             shift = qexp - sig_exp
             if shift > 0:
-                sig, rem = _round(sig, shift, stochastic, words[i] if stochastic else np.uint64(0))
+                sig, rem = _round(sig, shift, True, words[i])
                 if rem >= 0:
                     undecided[i] = True
             mag = np.float64(sig) * pow2(qexp)
@@ -197,8 +249,11 @@ def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | 
     bits, shape = _float32_bits(x)
     words, rng, stochastic = _random_words(bits.size, rounding, rng)
     out = np.empty(bits.size, np.float32)
+    if not stochastic:
+        _to_float_nearest(bits, out.view(np.uint32), *_nearest_float_params(f))
+        return out.reshape(shape)
     undecided = np.zeros(words.size, np.bool_)
-    _to_float(bits, out, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf, stochastic, words, undecided)
+    _to_float_stochastic(bits, out, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf, words, undecided)
     _finish_undecided(undecided, rng, bits, out, f.smallest_step,
                       lambda exponent: float_quantum_exponent(exponent, f.mantissa_bits, f.min_exponent))
     return out.reshape(shape)

@@ -1,16 +1,17 @@
 """Exact GEMM kernels against the slow rational reference, bit for bit, on every route."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from naive import gemm_fixed_ref, gemm_float_ref
+from naive import gemm_fixed_ref, gemm_float_ref, round_exact
 from test_quantize import same_bits
 
 from accel.numerics import gemm_fixed, gemm_float, get_format, quantize
-from accel.numerics.mac import mac_fixed, mac_float
+from accel.numerics.mac import _round_unless_tie, mac_fixed, mac_float
 
 OPERAND_PAIRS = [("bf16", "bf16"), ("fp8_e4m3", "fp8_e5m2"), ("fp16", "fp16"), ("fp32", "fp32"),
                  ("bf16", "fp32"), ("int8", "fixed16_8")]
@@ -39,6 +40,23 @@ def test_float32_route_equals_sequential_route_on_a_large_gemm():
     assert fast.route == "float32" and slow.route == "sequential"
     assert same_bits(fast.values, slow.values)
     assert not np.array_equal(fast.values, a @ b)  # rounding after every add is not float64 matmul
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 20), n=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_property_blocked_float32_route(m, k, n, seed):
+    # four rows at a time, then the M mod 4 left over: both must sum k = 0 … K−1 per output
+    rng = np.random.default_rng(seed)
+    a, b = operands(rng, (m, k), "bf16", 10.0), operands(rng, (k, n), "fp8_e4m3")
+    got = gemm_float(a, b, "bf16", "fp8_e4m3", "fp32")
+    assert got.route == "float32" and same_bits(got.values, gemm_float_ref(a, b, "fp32"))
+
+
+def test_float32_route_takes_strided_and_float32_operands():
+    rng = np.random.default_rng(5)
+    a, b = operands(rng, (9, 14), "bf16"), operands(rng, (7, 14), "bf16").T  # b is a transposed view
+    got = gemm_float(a.astype(np.float32), b, "bf16", "bf16", "fp32")
+    assert got.route == "float32" and same_bits(got.values, gemm_float_ref(a, b, "fp32"))
 
 
 def test_tiny_products_leave_the_float32_route():
@@ -117,6 +135,45 @@ def test_property_fixed_gemm(m, k, n, width, shift, lim, seed):
     got = gemm_fixed(a, b, acc, shift)
     want, saturations = gemm_fixed_ref(a, b, acc, shift)
     assert np.array_equal(got.values, want) and got.saturations == saturations
+
+
+FP32 = get_format("fp32")
+TIE_CASES = [  # (acc, a, b, accumulator): sums whose float64 value is, or is near, a rounding boundary
+    (1.0, 2.0**-24 * (1 + 2.0**-52), 1.0, "fp32"),  # fl64 drops 2**-76: a tie in float64, above it exactly
+    (-1.0, -(2.0**-24) * (1 + 2.0**-52), 1.0, "fp32"),
+    (1.0, -(2.0**-24) * (1 + 2.0**-52), -1.0, "fp32"),
+    (1.0, 2.0**-24, 1.0, "fp32"),  # an exact tie: to even, down
+    (1.0 + 2.0**-23, 2.0**-24, 1.0, "fp32"),  # an exact tie: to even, up
+    (1.0, -(2.0**-25) * (1 + 2.0**-52), 1.0, "fp32"),  # below 1.0 the step halves: a tie there
+    (256.0, 1.0 + 2.0**-52, 1.0, "bf16"),
+    (2048.0, 1.0, 1.0 - 2.0**-53, "fp16"),
+]
+RANGE_CASES = [  # outside [smallest normal, max_value): subnormal steps, zero, overflow, saturation
+    (0.0, 2.0**-140, 1.3, "fp32"),
+    (2.0**-126, -(2.0**-126), 1.0 - 2.0**-30, "fp32"),
+    (2.0**-14, -(2.0**-15), 1.0 + 2.0**-30, "fp16"),
+    (1.0, -1.0, 1.0, "fp32"),
+    (FP32.max_value, FP32.max_value, 2.0**-24, "fp32"),
+    (FP32.max_value, FP32.max_value, 2.0**-25, "fp32"),
+    (448.0, 16.0, 1.0, "fp8_e4m3"),
+    (65504.0, 8.0, 1.0, "fp16"),
+]
+ORDINARY_CASES = [(1.0, 1.0 / 3, 3.0 + 2.0**-40, "fp32"), (-3.5, 0.1, 7.0, "bf16"), (100.0, 2.0**-20, -1.0, "fp16")]
+
+
+@pytest.mark.parametrize("acc, a, b, fmt", TIE_CASES + RANGE_CASES + ORDINARY_CASES)
+def test_mac_float_matches_exact_rounding_on_both_paths(acc, a, b, fmt):
+    f = get_format(fmt)
+    exact = Fraction(acc) + Fraction(a) * Fraction(b)
+    got, overflowed = mac_float(acc, a, b, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf)
+    want = round_exact(exact, fmt)
+    assert same_bits(np.array([got]), np.array([want]))
+    assert overflowed == (math.isinf(want) or (not f.has_inf and abs(exact) > f.max_value))
+    fast = _round_unless_tie(acc + a * b, f.mantissa_bits, f.min_exponent, f.max_value)
+    is_ordinary = (acc, a, b, fmt) in ORDINARY_CASES
+    assert math.isnan(fast) != is_ordinary  # the fast path answers exactly the ordinary cases
+    if is_ordinary:
+        assert fast == want
 
 
 def test_mac_steps_are_overflow_safe_at_64_bits():

@@ -66,6 +66,19 @@ def test_matches_torch_on_edges_and_random_bit_patterns(fmt):
     assert same_bits(quantize(x, fmt), want)
 
 
+@pytest.mark.parametrize("fmt", list(TORCH))
+def test_every_pattern_near_the_boundaries_matches_torch(fmt):
+    # the vectorised kernel switches between a fixed step and float32's shifted step at the smallest
+    # normal, and between rounding and overflow at the largest value: every pattern around both, both signs
+    f = get_format(fmt)
+    centres = np.array([2.0**f.min_exponent, f.smallest_step, f.max_value], np.float32).view(np.uint32)
+    window = np.arange(-(1 << 16), 1 << 16, dtype=np.int64)
+    bits = np.unique(np.clip(centres.astype(np.int64)[:, None] + window, 0, 0x7F800001)).astype(np.uint32)
+    x = np.concatenate([bits, bits | np.uint32(0x80000000)]).view(np.float32)
+    want = torch.from_numpy(x).to(TORCH[fmt]).to(torch.float32).numpy()
+    assert same_bits(quantize(x, fmt), want)
+
+
 def test_fp8_e4m3_saturates_where_torch_does():
     x = np.array([447, 449, 463.9, 464, 480, 1e6, np.inf, -np.inf], np.float32)
     assert quantize(x, "fp8_e4m3").tolist() == [448, 448, 448, 448, 448, 448, 448, -448]

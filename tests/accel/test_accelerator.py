@@ -1,0 +1,269 @@
+"""Accelerator: values against the numerics kernels, both fidelities equal, counts, memories, transposition."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accel import Accelerator, EventCounts, load_config
+from accel.config import with_overrides
+from accel.numerics import gemm_fixed, gemm_float, get_format, quantize
+from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
+from accel.workload import GemmOp, VectorOp, Workload, dqn_step, mlp_forward, run_counts
+
+PRESETS = ["edge-int8", "edge-bf16", "edge-fp8", "edge-fixed16", "omnidrl", "cnpu2019"]
+DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "saturations", "nonfinite"}
+
+
+def nearest(preset: str, **overrides):
+    """A preset with round-to-nearest (reference computations need no random stream)."""
+    return with_overrides(load_config(preset), {"formats.rounding": "nearest", **overrides})
+
+
+def pow2_codes(x: np.ndarray, fmt: str) -> tuple[np.ndarray, int]:
+    """Reference tensor_pow2 quantization: the smallest scale that holds max|x|, then round half to even."""
+    f = get_format(fmt)
+    peak = float(np.abs(x).max())
+    sig, exp = float_pairs(np.array([peak]))
+    scale = pow2_scale(int(sig[0]), int(exp[0]), f)
+    codes = np.rint(np.ldexp(x.astype(np.float64), -scale)).astype(np.int64)  # exact: scaling by 2**-s
+    return np.clip(codes, f.min_code, f.max_code), scale
+
+
+def test_bf16_chip_equals_the_numerics_pipeline():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((20, 37)).astype(np.float32), rng.standard_normal((37, 11)).astype(np.float32)
+    got = Accelerator(nearest("edge-bf16")).gemm(a, b)
+    acc = gemm_float(quantize(a, "bf16").astype(np.float64), quantize(b, "bf16").astype(np.float64),
+                     "bf16", "bf16", "fp32").values
+    want = quantize(acc.astype(np.float32), "bf16")
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
+def test_int8_chip_equals_scaled_integer_pipeline():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((16, 40)).astype(np.float32), rng.standard_normal((40, 9)).astype(np.float32)
+    got = Accelerator(nearest("edge-int8")).gemm(a, b)
+    ca, sa = pow2_codes(a, "int8")
+    cb, sb = pow2_codes(b, "int8")
+    c = gemm_fixed(ca, cb, "int32").values
+    assert np.array_equal(c, ca @ cb)
+    out, _ = round_pairs(c, sa + sb, get_format("int8"), False, None,
+                         pow2_scale(int(np.abs(c).max()), sa + sb, get_format("int8")))
+    assert np.array_equal(got, np.ldexp(out.reshape(c.shape).astype(np.float64),
+                                        pow2_scale(int(np.abs(c).max()), sa + sb, get_format("int8"))))
+    assert np.abs(got - a @ b).max() < 0.05 * np.abs(a @ b).max()
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_runs_a_gemm_with_consistent_counts(preset):
+    acc = Accelerator(load_config(preset))
+    rng = np.random.default_rng(2)
+    c = acc.gemm(rng.standard_normal((33, 70)), rng.standard_normal((70, 45)))
+    n = acc.counts
+    assert c.shape == (33, 45) and np.isfinite(c).all()
+    assert n.macs == 33 * 70 * 45 and n.gemms == 1
+    assert n.cycles == n.compute_cycles + n.stall_cycles + n.vector_cycles
+    assert n.dram_read_bytes > 0 and n.dram_write_bytes > 0  # unnamed operands come from DRAM, C goes back
+    assert 0 < acc.utilization() <= 1
+    assert sum(n.macs_by_kind.values()) == n.macs
+
+
+shapes = st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 24))
+
+
+@settings(max_examples=40, deadline=None)
+@given(mkn=shapes, preset=st.sampled_from(PRESETS), dataflow=st.sampled_from(["ws", "os", "is"]),
+       rows=st.integers(1, 9), cols=st.integers(1, 9), double=st.booleans(), seed=st.integers(0, 1000),
+       transpose=st.booleans())
+def test_property_both_fidelities_give_the_same_values_and_counts(mkn, preset, dataflow, rows, cols, double,
+                                                                   seed, transpose):
+    m, k, n = mkn
+    cfg = with_overrides(load_config(preset), {"array.dataflow": dataflow, "array.rows": rows, "array.cols": cols,
+                                               "array.double_buffered_weights": double,
+                                               "sram.weight_bytes": 1 << 20, "sram.activation_bytes": 1 << 20,
+                                               "sram.output_bytes": 1 << 20})
+    rng = np.random.default_rng(seed)
+    a = np.maximum(rng.standard_normal((m, k)), 0).astype(np.float32)  # ReLU-sparse activations
+    b = rng.standard_normal((n, k) if transpose else (k, n)).astype(np.float32)
+    fast, cycle = Accelerator(cfg, "fast", seed=seed), Accelerator(cfg, "cycle", seed=seed)
+    c_fast = fast.gemm(a, b, roles=("gradient", "weight"), out_role="gradient", transpose_b=transpose)
+    c_cycle = cycle.gemm(a, b, roles=("gradient", "weight"), out_role="gradient", transpose_b=transpose)
+    assert np.array_equal(c_fast.view(np.uint32), c_cycle.view(np.uint32))
+    assert fast.counts == cycle.counts
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_counting_without_values_equals_counting_with_them(preset):
+    cfg = load_config(preset)
+    run, priced = Accelerator(cfg), Accelerator(cfg)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((32, 8))
+    w0, w1 = rng.standard_normal((8, 24)) * 0.3, rng.standard_normal((24, 3)) * 0.3
+    h = run.gemm(x, w0, names=("x", "W0", "h"))
+    h = run.vector.relu(h)
+    y = run.gemm(h, w1, names=("h", "W1", "y"))
+    run.vector.huber(y, np.zeros_like(y))
+    run_counts(priced, Workload("t", (GemmOp(32, 8, 24, names=("x", "W0", "h")), VectorOp("relu", "activation", 768),
+                                      GemmOp(32, 24, 3, names=("h", "W1", "y")), VectorOp("huber", "gradient", 96))))
+    a, b = run.counts.to_dict(), priced.counts.to_dict()
+    assert {key for key in a if a[key] != b[key]} <= DATA_DEPENDENT
+
+
+def test_snapshots_measure_one_step_and_add_up():
+    acc = Accelerator(load_config("edge-bf16"))
+    wl = dqn_step(4, 2, (64, 64), 32)
+    first = run_counts(acc, wl)
+    second = run_counts(acc, wl)
+    assert acc.counts == first + second
+    assert second.macs == first.macs == wl.macs
+    assert second.dram_read_bytes < first.dram_read_bytes  # the weights stayed on chip
+
+
+def test_resident_tensors_are_not_fetched_twice():
+    acc = Accelerator(nearest("edge-bf16"))
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((16, 32)), rng.standard_normal((32, 16))
+    acc.gemm(x, w, names=("x", "W", "y"))
+    first = acc.counts
+    acc.gemm(x, w, names=("x", "W", "y2"))
+    second = acc.counts - first
+    assert first.dram_read_bytes == (16 * 32 + 32 * 16) * 2 and second.dram_read_bytes == 0
+    assert first.dram_write_bytes == second.dram_write_bytes == 0  # named outputs stay on chip
+    acc.gemm(x, w)  # unnamed: fetched and written back
+    third = acc.counts - first - second
+    assert third.dram_read_bytes == (16 * 32 + 32 * 16) * 2 and third.dram_write_bytes == 16 * 16 * 2
+
+
+def test_evicted_outputs_are_written_back_once():
+    cfg = nearest("edge-bf16", **{"sram.activation_bytes": 4096})
+    acc = Accelerator(cfg)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((8, 16)), rng.standard_normal((16, 64))
+    acc.gemm(x, w, names=("x", "W", "y0"))  # y0: 8·64·2 = 1 KiB, dirty
+    written = acc.counts.dram_write_bytes
+    for i in range(1, 5):  # four more outputs: y0 is evicted (written back) once
+        acc.gemm(x, w, names=("x", "W", f"y{i}"))
+    assert written == 0 and acc.counts.dram_write_bytes == 8 * 64 * 2
+
+
+def test_operands_larger_than_their_buffer_are_fetched_again():
+    big = nearest("edge-bf16", **{"sram.activation_bytes": 2048})
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64))  # A: 8 KiB > 2 KiB
+    acc = Accelerator(big)
+    acc.gemm(a, b)
+    col_folds = 64 // big.array.cols
+    assert acc.counts.dram_read_bytes == col_folds * 64 * 64 * 2 + 64 * 64 * 2
+
+
+def test_stalls_shrink_with_bandwidth_and_vanish_without_latency():
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((64, 128)), rng.standard_normal((128, 64))
+    stalls = []
+    for bw in (1, 4, 16, 1 << 20):
+        acc = Accelerator(nearest("edge-bf16", **{"dram.bandwidth_bytes_per_cycle": bw, "dram.latency_cycles": 0}))
+        acc.gemm(a, b)
+        stalls.append(acc.counts.stall_cycles)
+    assert stalls == sorted(stalls, reverse=True) and stalls[0] > stalls[-1]
+    assert stalls[-1] <= 2  # one cycle for the first fetch, one for the last write-back
+    dram_cycles = (64 * 128 + 128 * 64 + 64 * 64) * 2  # at one byte per cycle, every byte once
+    assert stalls[0] <= dram_cycles  # never charged twice
+
+
+def test_transposable_array_saves_the_transpose_on_a_training_step():
+    wl = dqn_step(4, 2, (64, 64), 64)
+    counts = {}
+    for transposable in (True, False):
+        acc = Accelerator(with_overrides(load_config("edge-int8"), {"array.transposable": transposable}))
+        counts[transposable] = run_counts(acc, wl)
+    t, f = counts[True], counts[False]
+    weights_transposed = 64 * 64 + 64 * 2  # input gradients of the two upper layers
+    assert f.sram_reads["weight"] - t.sram_reads["weight"] == weights_transposed
+    assert f.sram_writes["weight"] - t.sram_writes["weight"] == weights_transposed
+    assert f.cycles > t.cycles and f.macs == t.macs
+
+
+def test_a_single_tile_stays_in_the_pes_for_the_transposed_gemm():
+    acc = Accelerator(nearest("edge-bf16", **{"array.transposable": True}))
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((8, 8))
+    acc.gemm(rng.standard_normal((4, 8)), w, names=("x", "W", "y"))
+    before = acc.counts
+    acc.gemm(rng.standard_normal((4, 8)), w, roles=("gradient", "weight"), out_role="gradient",
+             names=("dy", "W", "dx"), transpose_b=True)
+    step = acc.counts - before
+    rows = acc.config.array.rows
+    assert step.sram_reads["weight"] == 0 and step.compute_cycles == 2 * rows + acc.config.array.cols + 4 - 2 - rows
+
+
+def test_same_seed_same_results_with_stochastic_rounding():
+    cfg = load_config("edge-int8")
+    assert cfg.formats.rounding == "stochastic"
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((10, 30)), rng.standard_normal((30, 5))
+    c1, c2 = Accelerator(cfg, seed=4).gemm(a, b), Accelerator(cfg, seed=4).gemm(a, b)
+    assert np.array_equal(c1, c2) and not np.array_equal(c1, Accelerator(cfg, seed=5).gemm(a, b))
+
+
+def test_overflow_and_nan_are_counted_not_absorbed():
+    acc = Accelerator(nearest("edge-bf16"))
+    a = np.array([[3e38, 3e38], [np.nan, 1.0]], np.float32)
+    c = acc.gemm(a, np.ones((2, 1), np.float32))
+    assert np.isinf(c[0, 0]) and np.isnan(c[1, 0])
+    assert acc.counts.saturations >= 1 and acc.counts.nonfinite >= 3
+
+
+def test_vector_adam_in_fp32_is_float32_arithmetic():
+    acc = Accelerator(load_config("edge-bf16"))
+    rng = np.random.default_rng(10)
+    w, g = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50).astype(np.float32)
+    m, v = np.zeros(50, np.float32), np.zeros(50, np.float32)
+    got = acc.vector.adam(w, g, m, v, step=1, lr=1e-3)
+    f = np.float32
+    m1 = f(0.9) * m + f(0.1) * g
+    v1 = f(0.999) * v + f(1 - 0.999) * (g * g)
+    denom = np.sqrt(v1 / f(1 - 0.999)) + f(1e-8)
+    w1 = w - (f(1e-3) * (m1 / f(1 - 0.9))) / denom
+    assert all(np.array_equal(x, y) for x, y in zip(got, (w1, m1, v1), strict=True))
+    assert acc.counts.vector_ops["adam:fp32"] == 50
+
+
+def test_vector_relu_and_tanh_in_int8():
+    acc = Accelerator(nearest("edge-int8"))
+    x = np.array([-1.0, -0.01, 0.0, 0.3, 1.7])
+    assert acc.vector.relu(x).tolist() == [0.0, 0.0, 0.0, 0.296875, 1.703125]
+    codes, scale = pow2_codes(x, "int8")  # the input as the chip holds it: steps of 2**-6
+    t = acc.vector.tanh(x)
+    assert np.abs(t - np.tanh(np.ldexp(codes, scale))).max() <= 2.0**-8  # half an output step
+
+
+def test_bad_input_names_the_problem():
+    acc = Accelerator(load_config("edge-bf16"))
+    with pytest.raises(ValueError, match=r"\(3, 4\) and B is \(5, 2\)"):
+        acc.gemm(np.zeros((3, 4)), np.zeros((5, 2)))
+    with pytest.raises(TypeError, match="int64"):
+        acc.gemm(np.zeros((3, 4), np.int64), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="role must be one of"):
+        acc.gemm(np.zeros((3, 4)), np.zeros((4, 2)), roles=("bias", "weight"))
+    with pytest.raises(ValueError, match="fidelity"):
+        Accelerator(load_config("edge-bf16"), fidelity="exact")
+    with pytest.raises(ValueError, match="unknown vector operation"):
+        acc.vector_counts("softmax", "activation", 10)
+
+
+def test_event_counts_are_immutable():
+    counts = Accelerator(load_config("edge-bf16")).counts
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        counts.cycles = 3
+    with pytest.raises(TypeError):
+        counts.sram_reads["weight"] = 3
+    assert EventCounts(cycles=2) - EventCounts(cycles=2) == EventCounts()
+
+
+def test_forward_workload_names_chain_through_the_layers():
+    ops = mlp_forward("q", [4, 8, 2], 16, "s")
+    gemms = [op for op in ops if isinstance(op, GemmOp)]
+    assert [op.names for op in gemms] == [("s", "q.W0", "q.y0"), ("q.y0", "q.W1", "q.y1")]

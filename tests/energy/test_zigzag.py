@@ -1,0 +1,65 @@
+"""Cross-check with ZigZag (``zigzag-dse``, the ``peers`` extra) on the same GEMMs with the same per-access energies.
+
+MAC energy must agree to rounding (same MAC count × same energy per MAC). DRAM must agree when the
+operands fit on chip (both move each operand and the result once); when they do not, ZigZag, which
+searches the loop order and tiling, moves no more than drlsim's fixed dataflow. SRAM: weight and
+activation buffers agree on a GEMM that fits; the output buffer differs by ZigZag writing the final
+(rounded) output back into it before it leaves, which drlsim sends from the accumulators through the
+vector unit straight out. See docs/energy.md.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("zigzag")
+pytest.importorskip("six")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import zigzag_adapter as adapter
+
+from accel import load_config
+
+
+@pytest.fixture(scope="module", params=["edge-int8", "omnidrl"])
+def fitting(request):
+    """The 64×256×256 GEMM (operands fit every preset's buffers) priced by both."""
+    config = load_config(request.param)
+    return config, adapter.compare(config, 64, 256, 256, lpf_limit=4)
+
+
+def test_mac_energy_agrees(fitting):
+    _, c = fitting
+    assert c.zigzag_j["mac"] == pytest.approx(c.drlsim_j["mac"], rel=1e-9)
+
+
+def test_dram_energy_agrees_when_operands_fit(fitting):
+    _, c = fitting
+    assert c.zigzag_j["dram"] == pytest.approx(c.drlsim_j["dram"], rel=1e-9)
+
+
+def test_weight_and_activation_sram_agree_when_operands_fit(fitting):
+    _, c = fitting
+    for key in ("sram_weight", "sram_activation"):
+        assert c.zigzag_j[key] == pytest.approx(c.drlsim_j[key], rel=1e-9), key
+
+
+def test_output_sram_differs_by_the_final_write_back(fitting):
+    config, c = fitting
+    from energy import EnergyModel
+
+    m, _, n = c.shape
+    out_bits = adapter.gemm_layer(config, *c.shape)[0]["operand_precision"]["O_final"]
+    write_back_j = m * n * out_bits / 8 * EnergyModel(config).sram_access_energy_j("output", 8)
+    assert c.zigzag_j["sram_output"] - c.drlsim_j["sram_output"] == pytest.approx(write_back_j, rel=1e-6)
+
+
+def test_searched_mapping_moves_no_more_dram_than_the_fixed_dataflow():
+    # activations (256×400 bf16 = 200 KiB) exceed omnidrl's 128 KiB activation buffer
+    c = adapter.compare(load_config("omnidrl"), 256, 400, 300, lpf_limit=4)
+    assert c.zigzag_j["mac"] == pytest.approx(c.drlsim_j["mac"], rel=1e-9)
+    assert c.zigzag_j["dram"] <= c.drlsim_j["dram"]
+    compulsory_bytes = (256 * 400 + 400 * 300 + 256 * 300) * 2
+    assert c.zigzag_j["dram"] >= compulsory_bytes * 64e-12 * (1 - 1e-9)
