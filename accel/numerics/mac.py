@@ -2,7 +2,8 @@
 
 A product of two quantized operands is exact; it is added to the accumulator and the sum is
 rounded into the accumulator format after every add (floats: half to even, the exact sum
-recovered with ``two_sum``; fixed point: integer codes, saturated at the format's extremes).
+recovered with ``two_sum`` where the float64 sum alone cannot decide; fixed point: integer
+codes, saturated at the format's extremes).
 The GEMM kernels and the cycle-stepped array both call these two functions, so both produce
 the same bits whatever order of loops they run.
 """
