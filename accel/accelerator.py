@@ -20,7 +20,8 @@ import numpy as np
 
 from accel.config import AcceleratorConfig, Dataflow
 from accel.counts import EventCounts, mac_kind, vector_kind
-from accel.memory import SramBuffer, fold_traffic, schedule_stalls
+from accel.mapping import GemmPlacement, GemmSchedule, schedule_gemm
+from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
@@ -50,6 +51,11 @@ class _Operand:
 
 def _bytes_per_word(fmt: NumberFormat) -> int:
     return ceil_div(fmt.width_bits, 8)
+
+
+def _closed_form(schedule: GemmSchedule) -> tuple[int, ...]:
+    """(compute cycles, A reads, B reads, C reads, C writes) of a mapped GEMM, from the closed forms."""
+    return tuple(schedule.total(f) for f in ("compute_cycles", "a_reads", "b_reads", "c_reads", "c_writes"))
 
 
 def _zero_macs(a: np.ndarray, b: np.ndarray) -> int:
@@ -235,25 +241,29 @@ class Accelerator:
         else:
             shift = 0 if self.config.formats.scaling == "tensor_pow2" else acc.frac_bits - fa.frac_bits - fb.frac_bits
             a_in, b_in, exp = op_a.data, op_b.data, op_a.exp + op_b.exp - shift
+        placement = self._placement(m, k, n, roles, out_role, names, transpose_b)
+        schedule = schedule_gemm(self.config, placement)
         if self.fidelity == "fast":
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
                    else gemm_fixed(a_in, b_in, acc.name, shift))
-            run = None
+            measured = _closed_form(schedule)
+            zero_macs = _zero_macs(op_a.data, op_b.data)
         else:
-            run = run_array(a_in, b_in, array.rows, array.cols, array.dataflow, acc.name, shift=shift,
-                            double_buffered_weights=array.double_buffered_weights)
-            res = GemmResult(run.values, run.saturations, 0, "cycle")
+            values = np.empty((m, n), a_in.dtype)
+            totals, zero_macs, saturations = np.zeros(5, np.int64), 0, 0
+            for m0, m1, n0, n1 in schedule.blocks:
+                run = run_array(a_in[m0:m1], b_in[:, n0:n1], array.rows, array.cols, array.dataflow, acc.name,
+                                shift=shift, double_buffered_weights=array.double_buffered_weights)
+                values[m0:m1, n0:n1] = run.values
+                totals += (run.compute_cycles, run.a_reads, run.b_reads, run.c_reads, run.c_writes)
+                zero_macs += run.zero_macs
+                saturations += run.saturations
+            res = GemmResult(values, saturations, 0, "cycle")
+            measured = tuple(int(x) for x in totals)
         accumulators = res.values if exp is None else np.ldexp(res.values.astype(np.float64), exp)
         out, sat_out = self._to_format(accumulators, fout)
 
-        if run is None:
-            plan = plan_gemm(m, k, n, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
-            measured = (plan.compute_cycles, plan.a_reads, plan.b_reads, plan.c_reads, plan.c_writes)
-            zero_macs = _zero_macs(op_a.data, op_b.data)
-        else:
-            measured = (run.compute_cycles, run.a_reads, run.b_reads, run.c_reads, run.c_writes)
-            zero_macs = run.zero_macs
-        self._account_gemm(m, k, n, roles, out_role, names, transpose_b, measured, zero_macs)
+        self._account_gemm(placement, schedule, roles, out_role, names, transpose_b, measured, zero_macs)
         self._counts = self._counts + EventCounts(saturations=sat_a + sat_b + res.saturations + sat_out,
                                                   nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite)
         return out.values().astype(fout.value_dtype)
@@ -285,34 +295,48 @@ class Accelerator:
                 raise ValueError(f"gemm_counts: {name} must be a positive integer, got {value!r}")
         for role in (*roles, out_role):
             self.format_of(role)
-        array = self.config.array
-        plan = plan_gemm(m, k, n, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
-        measured = (plan.compute_cycles, plan.a_reads, plan.b_reads, plan.c_reads, plan.c_writes)
-        self._account_gemm(m, k, n, roles, out_role, names, transpose_b, measured, zero_macs=0)
+        placement = self._placement(m, k, n, roles, out_role, names, transpose_b)
+        schedule = schedule_gemm(self.config, placement)
+        self._account_gemm(placement, schedule, roles, out_role, names, transpose_b, _closed_form(schedule), 0)
 
-    def _account_gemm(self, m: int, k: int, n: int, roles, out_role, names, transpose_b, measured,
-                      zero_macs: int) -> None:
-        """Counts a GEMM: ``measured`` = (compute cycles, A/B reads, C reads/writes) of the array."""
+    def _placement(self, m: int, k: int, n: int, roles, out_role, names, transpose_b) -> GemmPlacement:
+        """The GEMM and the state of the buffers around it, as the mapping sees them."""
         cfg = self.config
         fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
+        buf_a, buf_b, buf_out = ROLE_BUFFER[roles[0]], ROLE_BUFFER[roles[1]], ROLE_BUFFER[out_role]
+        wa, wb, wout = _bytes_per_word(fa), _bytes_per_word(fb), _bytes_per_word(fout)
+        single_fold = plan_gemm(m, k, n, cfg.array.rows, cfg.array.cols, cfg.array.dataflow).folds == 1
+        return GemmPlacement(
+            m=m, k=k, n=n, word_bytes=(wa, wb, wout),
+            capacity_bytes=(self._buffers[buf_a].capacity_bytes, self._buffers[buf_b].capacity_bytes),
+            shared_buffer=buf_a == buf_b,
+            resident=(self._buffers[buf_a].holds(names[0], m * k * wa),
+                      self._buffers[buf_b].holds(names[1], k * n * wb)),
+            store_out=not (names[2] is not None and self._buffers[buf_out].fits(m * n * wout)),
+            prologue_store_bytes=self._pending_writeback_bytes,
+            # a transposable array whose PEs hold all of this W (the last single-fold GEMM's) reuses it
+            reuse_tile=(transpose_b and cfg.array.transposable and cfg.array.dataflow is Dataflow.WS
+                        and names[1] is not None and self._pe_tensor == names[1] and single_fold))
+
+    def _account_gemm(self, g: GemmPlacement, schedule: GemmSchedule, roles, out_role, names, transpose_b,
+                      measured, zero_macs: int) -> None:
+        """Counts a mapped GEMM; ``measured`` = (compute cycles, A/B reads, C reads/writes) of the array."""
+        cfg = self.config
+        m, k, n = g.m, g.k, g.n
+        fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
         acc = get_format(cfg.formats.accumulator)
-        plan = plan_gemm(m, k, n, cfg.array.rows, cfg.array.cols, cfg.array.dataflow,
-                         cfg.array.double_buffered_weights)
         compute_cycles, a_reads, b_reads, c_reads, c_writes = measured
         buf_a, buf_b, buf_out = ROLE_BUFFER[roles[0]], ROLE_BUFFER[roles[1]], ROLE_BUFFER[out_role]
-        wa, wb, wacc, wout = (_bytes_per_word(f) for f in (fa, fb, acc, fout))
-        sram_r = {buf_a: 0, buf_b: 0, "output": 0}
-        sram_w = {buf_a: 0, buf_b: 0, "output": 0, buf_out: 0}
-        rbytes = dict.fromkeys(sram_w, 0)
-        wbytes = dict.fromkeys(sram_w, 0)
+        wa, wb, wout = g.word_bytes
+        wacc = _bytes_per_word(acc)
+        words_r: dict[str, int] = {}
+        words_w: dict[str, int] = {}
+        bytes_r: dict[str, int] = {}
+        bytes_w: dict[str, int] = {}
 
-        def read(buf: str, words: int, width: int) -> None:
-            sram_r[buf] = sram_r.get(buf, 0) + words
-            rbytes[buf] = rbytes.get(buf, 0) + words * width
-
-        def write(buf: str, words: int, width: int) -> None:
-            sram_w[buf] = sram_w.get(buf, 0) + words
-            wbytes[buf] = wbytes.get(buf, 0) + words * width
+        def access(words: dict, nbytes: dict, buf: str, count: int, width: int) -> None:
+            words[buf] = words.get(buf, 0) + count
+            nbytes[buf] = nbytes.get(buf, 0) + count * width
 
         vector_ops: dict[str, int] = {}
         vector_cycles = 0
@@ -323,71 +347,48 @@ class Accelerator:
             vector_ops[key] = vector_ops.get(key, 0) + elements
             vector_cycles += ceil_div(elements, cfg.vector.lanes) * VECTOR_OPS[op].latency_cycles
 
-        # transposed weights: a transposable array reads them as stored (and reuses a single tile the
-        # PEs still hold); otherwise they pass through the vector unit into a transposed copy
-        reuse_tile = (transpose_b and cfg.array.transposable and cfg.array.dataflow is Dataflow.WS
-                      and names[1] is not None and self._pe_tensor == names[1] and plan.folds == 1)
-        if reuse_tile:
+        if g.reuse_tile:  # no weight load: the PEs hold W already
             compute_cycles -= cfg.array.rows
             b_reads -= k * n
-        if transpose_b and not cfg.array.transposable:
-            read(buf_b, k * n, wb)
-            write(buf_b, k * n, wb)
+        if transpose_b and not cfg.array.transposable:  # Wᵀ copied through the vector unit first
+            access(words_r, bytes_r, buf_b, k * n, wb)
+            access(words_w, bytes_w, buf_b, k * n, wb)
             vector("transpose", fb, k * n)
-
-        read(buf_a, a_reads, wa)
-        read(buf_b, b_reads, wb)
-        read("output", c_reads, wacc)
-        write("output", c_writes, wacc)
-        read("output", m * n, wacc)  # the accumulators leave through the vector unit
+        access(words_r, bytes_r, buf_a, a_reads, wa)
+        access(words_r, bytes_r, buf_b, b_reads, wb)
+        access(words_r, bytes_r, "output", c_reads, wacc)
+        access(words_w, bytes_w, "output", c_writes, wacc)
+        access(words_r, bytes_r, "output", m * n, wacc)  # the accumulators leave through the vector unit
         vector("quantize", fout, m * n)
         if not fout.is_float and cfg.formats.scaling == "tensor_pow2":
             vector("max_abs", acc, m * n)
-
-        # DRAM: what the buffers do not hold is fetched; the output stays on chip only if named and held
-        a_bytes, b_bytes, out_bytes = m * k * wa, k * n * wb, m * n * wout
-        resident_a = self._holds(buf_a, names[0], a_bytes)
-        resident_b = self._holds(buf_b, names[1], b_bytes)
-        shared = buf_a == buf_b
-        fits_a = a_bytes + (b_bytes if shared else 0) <= self._capacity(buf_a)
-        fits_b = b_bytes + (a_bytes if shared else 0) <= self._capacity(buf_b)
-        for resident, fmt, size in ((resident_a, fa, m * k), (resident_b, fb, k * n)):
+        for resident, fmt, size in ((g.resident[0], fa, m * k), (g.resident[1], fb, k * n)):
             if not fmt.is_float and cfg.formats.scaling == "tensor_pow2" and not resident:
                 vector("max_abs", fmt, size)
-        keep_out = names[2] is not None and self._buffers[buf_out].fits(out_bytes)
-        traffic = fold_traffic(plan, cfg.array.rows, cfg.array.cols, cfg.array.dataflow, (m, k, n), (wa, wb, wout),
-                               (resident_a, resident_b), (fits_a, fits_b), store_out=not keep_out)
-        loads_a, loads_b = traffic.loads_a, traffic.loads_b
-        write(buf_a, loads_a // wa, wa)
-        write(buf_b, loads_b // wb, wb)
-        if keep_out:
-            write(buf_out, m * n, wout)
-        fold_cycles = [plan.first_fold_cycles - (cfg.array.rows if reuse_tile else 0)]
-        fold_cycles += [plan.fold_cycles] * (plan.folds - 1)
-        stall_cycles = schedule_stalls(fold_cycles, traffic.folds, cfg.dram.bandwidth_bytes_per_cycle,
-                                       cfg.dram.latency_cycles, self._pending_writeback_bytes)
-        dram_write = traffic.store_bytes + self._pending_writeback_bytes
+        loads_a, loads_b = schedule.load_bytes
+        access(words_w, bytes_w, buf_a, loads_a // wa, wa)  # what DRAM delivers is written into the buffers
+        access(words_w, bytes_w, buf_b, loads_b // wb, wb)
+        if not g.store_out:
+            access(words_w, bytes_w, buf_out, m * n, wout)
+
         self._pending_writeback_bytes = 0
-        for name, buf, nbytes, fits, resident in ((names[0], buf_a, a_bytes, fits_a, resident_a),
-                                                  (names[1], buf_b, b_bytes, fits_b, resident_b)):
-            if name is not None and fits and not resident:
+        a_bytes, b_bytes = m * k * wa, k * n * wb
+        fits = (a_bytes + (b_bytes if g.shared_buffer else 0) <= g.capacity_bytes[0],
+                b_bytes + (a_bytes if g.shared_buffer else 0) <= g.capacity_bytes[1])
+        for name, buf, nbytes, fit, resident in ((names[0], buf_a, a_bytes, fits[0], g.resident[0]),
+                                                 (names[1], buf_b, b_bytes, fits[1], g.resident[1])):
+            if name is not None and fit and not resident:
                 self._pending_writeback_bytes += self._buffers[buf].insert(name, nbytes, dirty=False)
-        if keep_out:
-            self._pending_writeback_bytes += self._buffers[buf_out].insert(names[2], out_bytes, dirty=True)
+        if not g.store_out:
+            self._pending_writeback_bytes += self._buffers[buf_out].insert(names[2], m * n * wout, dirty=True)
         if cfg.array.dataflow is Dataflow.WS:
-            self._pe_tensor = names[1] if plan.folds == 1 else None
+            self._pe_tensor = names[1] if schedule.folds == 1 else None
 
         kind = mac_kind(fa.name, fb.name, acc.name)
         self._counts = self._counts + EventCounts(
-            cycles=compute_cycles + stall_cycles + vector_cycles, compute_cycles=compute_cycles,
-            stall_cycles=stall_cycles, vector_cycles=vector_cycles, macs=m * k * n, zero_macs=zero_macs,
+            cycles=compute_cycles + schedule.stall_cycles + vector_cycles, compute_cycles=compute_cycles,
+            stall_cycles=schedule.stall_cycles, vector_cycles=vector_cycles, macs=m * k * n, zero_macs=zero_macs,
             macs_by_kind={kind: m * k * n}, zero_macs_by_kind={kind: zero_macs},
-            sram_reads=sram_r, sram_writes=sram_w, sram_read_bytes=rbytes, sram_write_bytes=wbytes,
-            dram_read_bytes=loads_a + loads_b, dram_write_bytes=dram_write, vector_ops=vector_ops,
-            gemms=1, folds=plan.folds)
-
-    def _holds(self, buf: str, name: str | None, nbytes: int) -> bool:
-        return buf in self._buffers and self._buffers[buf].holds(name, nbytes)
-
-    def _capacity(self, buf: str) -> int:
-        return self._buffers[buf].capacity_bytes
+            sram_reads=words_r, sram_writes=words_w, sram_read_bytes=bytes_r, sram_write_bytes=bytes_w,
+            dram_read_bytes=loads_a + loads_b, dram_write_bytes=schedule.store_bytes + g.prologue_store_bytes,
+            vector_ops=vector_ops, gemms=1, folds=schedule.folds)

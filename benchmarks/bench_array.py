@@ -9,7 +9,9 @@ with SCALE-Sim (``scalesim``, the ``peers`` extra; the nine GEMMs as one topolog
 counts only, no traces). After one untimed run of each case (JIT compilation excluded), the cases
 are timed round-robin and the best of ``--repeats`` (SCALE-Sim: ``--scalesim-repeats``) is kept.
 The ratio is SCALE-Sim's time over ours. The stall-free compute cycles of the nine GEMMs are
-printed for both to show they agree (SCALE-Sim's last-cycle index + 1 per GEMM). Run::
+printed for both to show they agree (SCALE-Sim's last-cycle index + 1 per GEMM); the run stops
+with an error if any of ours (fast, cycle-stepped, counts only, closed form) differs. "Counts only"
+is ``Accelerator.gemm_counts``: every count, no values, which is all SCALE-Sim computes. Run::
 
     python benchmarks/bench_array.py [--repeats 20] [--scalesim-repeats 3]
 """
@@ -91,6 +93,14 @@ def run_ours(config, fidelity: str, gemms) -> EventCounts:
     return acc.counts
 
 
+def count_ours(config, gemms) -> EventCounts:
+    """The nine GEMMs' counts without their values (``Accelerator.gemm_counts``, as SCALE-Sim computes no values)."""
+    acc = Accelerator(config)
+    for _, a, b, roles, out_role, transpose_b in gemms:
+        acc.gemm_counts(*gemm_shape(a, b, transpose_b), roles=roles, out_role=out_role, transpose_b=transpose_b)
+    return acc.counts
+
+
 def bench(repeats: int, scalesim_repeats: int) -> list[dict]:
     """One row per (array size, dataflow): wall times, ratios and cycle totals."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -108,6 +118,8 @@ def bench(repeats: int, scalesim_repeats: int) -> list[dict]:
             for fidelity in ("fast", "cycle"):  # these runs also warm up (compile) the kernels
                 counts[case, fidelity] = run_ours(config, fidelity, gemms)
                 calls[case, fidelity] = partial(run_ours, config, fidelity, gemms)
+            counts[case, "counts"] = count_ours(config, gemms)
+            calls[case, "counts"] = partial(count_ours, config, gemms)
             counts[case, "scalesim"] = run_scalesim_gemms(shapes, size, size, dataflow)
             calls[case, "scalesim"] = partial(run_scalesim_gemms, shapes, size, size, dataflow)
             planned = sum(plan_gemm(m, k, n, size, size, config.array.dataflow).compute_cycles for m, k, n in shapes)
@@ -117,8 +129,10 @@ def bench(repeats: int, scalesim_repeats: int) -> list[dict]:
     for row in rows:
         case = row.pop("case")
         peer = counts[case, "scalesim"]
-        row.update(fast_s=seconds[case, "fast"], cycle_s=seconds[case, "cycle"], scalesim_s=seconds[case, "scalesim"],
+        row.update(fast_s=seconds[case, "fast"], cycle_s=seconds[case, "cycle"],
+                   counts_s=seconds[case, "counts"], scalesim_s=seconds[case, "scalesim"],
                    fast_cycles=counts[case, "fast"].compute_cycles, cycle_cycles=counts[case, "cycle"].compute_cycles,
+                   counts_cycles=counts[case, "counts"].compute_cycles,
                    scalesim_cycles=sum(r.compute_cycles for r in peer),
                    scalesim_stalls=sum(r.stall_cycles for r in peer))
     return rows
@@ -140,17 +154,17 @@ def main() -> None:
           f"{np.__version__}, scalesim {version('scalesim')}; one thread; ours best of {args.repeats}, "
           f"SCALE-Sim best of {args.scalesim_repeats}")
     print(f"\nNine GEMMs of one training step of a 4-64-64-2 MLP at batch {BATCH}, edge-bf16 chip\n")
-    print("| array | dataflow | fast ms | cycle ms | SCALE-Sim ms | SCALE-Sim / fast | SCALE-Sim / cycle "
-          "| compute cycles: fast | cycle | SCALE-Sim (+1) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| array | dataflow | fast ms | cycle ms | counts only ms | SCALE-Sim ms | SCALE-Sim / fast "
+          "| SCALE-Sim / cycle | SCALE-Sim / counts only | compute cycles: ours | SCALE-Sim (+1) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     mismatches = []
     for r in rows:
-        print(f"| {r['array']} | {r['dataflow']} | {r['fast_s'] * 1e3:.3f} | {r['cycle_s'] * 1e3:.3f} "
-              f"| {r['scalesim_s'] * 1e3:.0f} | {r['scalesim_s'] / r['fast_s']:,.0f}× "
-              f"| {r['scalesim_s'] / r['cycle_s']:,.0f}× | {r['fast_cycles']:,} | {r['cycle_cycles']:,} "
-              f"| {r['scalesim_cycles']:,} |")
-        if not (r["fast_cycles"] == r["cycle_cycles"] == r["planned_cycles"] == r["scalesim_cycles"]
-                and r["scalesim_stalls"] == 0):
+        print(f"| {r['array']} | {r['dataflow']} | {r['fast_s'] * 1e3:.2f} | {r['cycle_s'] * 1e3:.2f} "
+              f"| {r['counts_s'] * 1e3:.2f} | {r['scalesim_s'] * 1e3:,.0f} | {r['scalesim_s'] / r['fast_s']:,.0f}× "
+              f"| {r['scalesim_s'] / r['cycle_s']:,.0f}× | {r['scalesim_s'] / r['counts_s']:,.0f}× "
+              f"| {r['fast_cycles']:,} | {r['scalesim_cycles']:,} |")
+        ours = {r["fast_cycles"], r["cycle_cycles"], r["counts_cycles"], r["planned_cycles"]}
+        if ours != {r["scalesim_cycles"]} or r["scalesim_stalls"] != 0:
             mismatches.append(f"{r['array']} {r['dataflow']}")
     fast_min = min(r["scalesim_s"] / r["fast_s"] for r in rows)
     cycle_min = min(r["scalesim_s"] / r["cycle_s"] for r in rows)

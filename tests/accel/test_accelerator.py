@@ -149,14 +149,20 @@ def test_evicted_outputs_are_written_back_once():
     assert written == 0 and acc.counts.dram_write_bytes == 8 * 64 * 2
 
 
-def test_operands_larger_than_their_buffer_are_fetched_again():
-    big = nearest("edge-bf16", **{"sram.activation_bytes": 2048})
+@pytest.mark.parametrize("bandwidth, blocked", [(1, True), (1 << 20, False)])
+def test_an_operand_larger_than_its_buffer_is_cut_or_fetched_again(bandwidth, blocked):
+    # A: 64×64 bf16 = 8 KiB in a 2 KiB buffer. Either the GEMM is cut into blocks of 16 rows of A
+    # (A and B fetched once, more folds) or A is fetched again for each of the 4 column folds.
+    cfg = nearest("edge-bf16", **{"sram.activation_bytes": 2048, "dram.bandwidth_bytes_per_cycle": bandwidth})
     rng = np.random.default_rng(6)
-    a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64))  # A: 8 KiB > 2 KiB
-    acc = Accelerator(big)
-    acc.gemm(a, b)
-    col_folds = 64 // big.array.cols
-    assert acc.counts.dram_read_bytes == col_folds * 64 * 64 * 2 + 64 * 64 * 2
+    a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64))
+    acc = Accelerator(cfg)
+    c = acc.gemm(a, b)
+    once, refetched = 2 * 64 * 64 * 2, 4 * 64 * 64 * 2 + 64 * 64 * 2
+    assert acc.counts.dram_read_bytes == (once if blocked else refetched)
+    assert acc.counts.folds == (4 * 16 if blocked else 16)
+    cycle = Accelerator(cfg, fidelity="cycle")
+    assert np.array_equal(cycle.gemm(a, b), c) and cycle.counts == acc.counts
 
 
 def test_stalls_shrink_with_bandwidth_and_vanish_without_latency():

@@ -1,0 +1,128 @@
+"""How a GEMM is mapped onto the chip: its cut into blocks that fit the buffers, and its schedule.
+
+The streamed operand of a dataflow (A for WS, B for IS and OS) is read again by every fold
+along the other dimension. If it does not fit its buffer, it is either fetched from DRAM again
+for each of those folds, or the GEMM is cut into blocks of it that fit (WS: rows of A; IS, OS:
+columns of B, in whole column folds for OS), each block running its own folds, fetching the
+streamed block once and the stationary operand again per block unless that one fits. The chip's
+controller takes the mapping that finishes first (compute + stall cycles), then the one that
+moves fewer DRAM bytes.
+"""
+
+from dataclasses import dataclass
+
+from accel.config import AcceleratorConfig, Dataflow
+from accel.memory import fold_traffic, schedule_stalls
+from accel.timing import FoldPlan, plan_gemm
+
+Block = tuple[int, int, int, int]
+"""Rows ``m0:m1`` and columns ``n0:n1`` of C."""
+
+
+@dataclass(frozen=True, slots=True)
+class GemmPlacement:
+    """What the mapping needs to know about one GEMM and the buffers around it.
+
+    Attributes:
+        m, k, n: The GEMM's sizes.
+        word_bytes: Bytes per word of A, B and C (the output format).
+        capacity_bytes: Capacities of A's and B's buffers.
+        shared_buffer: A and B live in the same buffer.
+        resident: Whether A and B are already held in their buffers.
+        store_out: Whether C goes to DRAM (an unnamed or too large output).
+        prologue_store_bytes: Write-backs of evicted tensors pending before this GEMM.
+        reuse_tile: The PEs already hold the whole stationary operand (a transposable array).
+    """
+
+    m: int
+    k: int
+    n: int
+    word_bytes: tuple[int, int, int]
+    capacity_bytes: tuple[int, int]
+    shared_buffer: bool
+    resident: tuple[bool, bool]
+    store_out: bool
+    prologue_store_bytes: int
+    reuse_tile: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GemmSchedule:
+    """A mapped GEMM: its blocks, their fold plans, and the DRAM traffic and stalls of the whole."""
+
+    blocks: tuple[Block, ...]
+    plans: tuple[FoldPlan, ...]
+    compute_cycles: int
+    stall_cycles: int
+    load_bytes: tuple[int, int]
+    store_bytes: int
+
+    @property
+    def folds(self) -> int:
+        """Folds of all blocks."""
+        return sum(p.folds for p in self.plans)
+
+    def total(self, field: str) -> int:
+        """A ``FoldPlan`` count summed over the blocks (``a_reads``, ``c_writes``, ...)."""
+        return sum(getattr(p, field) for p in self.plans)
+
+
+def _operand_fits(g: GemmPlacement) -> tuple[bool, bool]:
+    wa, wb, _ = g.word_bytes
+    a_bytes, b_bytes = g.m * g.k * wa, g.k * g.n * wb
+    shared_a, shared_b = (b_bytes, a_bytes) if g.shared_buffer else (0, 0)
+    return a_bytes + shared_a <= g.capacity_bytes[0], b_bytes + shared_b <= g.capacity_bytes[1]
+
+
+def _stream_budget(cfg: AcceleratorConfig, g: GemmPlacement) -> tuple[int, int, int, int]:
+    """The streamed operand's extent, bytes per unit of it, the buffer bytes it may use, block alignment."""
+    wa, wb, _ = g.word_bytes
+    if cfg.array.dataflow is Dataflow.WS:
+        extent, unit, capacity, other, align = g.m, g.k * wa, g.capacity_bytes[0], g.k * g.n * wb, 1
+    else:
+        extent, unit, capacity, other = g.n, g.k * wb, g.capacity_bytes[1], g.m * g.k * wa
+        align = cfg.array.cols if cfg.array.dataflow is Dataflow.OS else 1
+    available = capacity - min(other, capacity // 2) if g.shared_buffer else capacity
+    return extent, unit, available, align
+
+
+def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, blocks: list[Block]) -> GemmSchedule:
+    array = cfg.array
+    ws = array.dataflow is Dataflow.WS
+    fits_a, fits_b = _operand_fits(g)
+    _, unit, available, _ = _stream_budget(cfg, g)
+    plans, fold_cycles, traffic = [], [], []
+    loads_a = loads_b = stores = 0
+    for j, (m0, m1, n0, n1) in enumerate(blocks):
+        plan = plan_gemm(m1 - m0, g.k, n1 - n0, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
+        streamed_fits = (m1 - m0 if ws else n1 - n0) * unit <= available
+        if ws:  # B stays in the PEs: fetched in the first block only, if it fits its buffer
+            held, fits = (g.resident[0], g.resident[1] or (j > 0 and fits_b)), (streamed_fits, fits_b)
+        else:  # A (IS: stationary; OS: its row blocks) is fetched again in every block unless it fits
+            held, fits = (g.resident[0] or (j > 0 and fits_a), g.resident[1]), (fits_a, streamed_fits)
+        block = fold_traffic(plan, array.rows, array.cols, array.dataflow, (m1 - m0, g.k, n1 - n0), g.word_bytes,
+                             held, fits, store_out=g.store_out)
+        plans.append(plan)
+        traffic += block.folds
+        fold_cycles += [plan.first_fold_cycles] + [plan.fold_cycles] * (plan.folds - 1)
+        loads_a, loads_b, stores = loads_a + block.loads_a, loads_b + block.loads_b, stores + block.store_bytes
+    if g.reuse_tile:
+        fold_cycles[0] -= array.rows
+    stalls = schedule_stalls(fold_cycles, traffic, cfg.dram.bandwidth_bytes_per_cycle, cfg.dram.latency_cycles,
+                             g.prologue_store_bytes)
+    return GemmSchedule(tuple(blocks), tuple(plans), sum(fold_cycles), stalls, (loads_a, loads_b), stores)
+
+
+def schedule_gemm(cfg: AcceleratorConfig, g: GemmPlacement) -> GemmSchedule:
+    """Maps a GEMM: the whole at once, or cut into blocks whose streamed operand fits its buffer,
+    whichever finishes first (then whichever moves fewer DRAM bytes)."""
+    whole = [(0, g.m, 0, g.n)]
+    extent, unit, available, align = _stream_budget(cfg, g)
+    size = max(align, available // unit // align * align)
+    candidates = [_schedule(cfg, g, whole)]
+    if size < extent and not g.reuse_tile:
+        cuts = [(lo, min(lo + size, extent)) for lo in range(0, extent, size)]
+        blocks = ([(lo, hi, 0, g.n) for lo, hi in cuts] if cfg.array.dataflow is Dataflow.WS
+                  else [(0, g.m, lo, hi) for lo, hi in cuts])
+        candidates.append(_schedule(cfg, g, blocks))
+    return min(candidates, key=lambda s: (s.compute_cycles + s.stall_cycles, sum(s.load_bytes) + s.store_bytes))
