@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.config import AcceleratorConfig, Dataflow
-from accel.counts import EventCounts, mac_kind, vector_kind
+from accel.counts import EventCounts, Tally, mac_kind, vector_kind
 from accel.mapping import GemmPlacement, GemmSchedule, schedule_gemm
 from accel.memory import SramBuffer
-from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
+from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format, quantize, quantize_codes
 from accel.numerics.formats import NumberFormat
 from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
 from accel.systolic import run_array
@@ -45,7 +45,7 @@ class _Operand:
     nonfinite: int
 
     def values(self) -> np.ndarray:
-        """Exact float64 values."""
+        """The exact values (float32 or float64)."""
         return self.data if self.exp is None else np.ldexp(self.data.astype(np.float64), self.exp)
 
 
@@ -84,7 +84,7 @@ class Accelerator:
         self.fidelity = fidelity
         self._rng = np.random.default_rng(seed)
         self._stochastic = config.formats.rounding == "stochastic"
-        self._counts = EventCounts()
+        self._tally = Tally()
         self._buffers = {
             "weight": SramBuffer("weight", config.sram.weight_bytes),
             "activation": SramBuffer("activation", config.sram.activation_bytes),
@@ -97,11 +97,11 @@ class Accelerator:
     @property
     def counts(self) -> EventCounts:
         """Everything the chip did since construction (immutable; subtract snapshots to measure a span)."""
-        return self._counts
+        return self._tally.freeze()
 
     def utilization(self, counts: EventCounts | None = None) -> float:
         """Useful MACs over PE-cycles of compute (1.0: every PE busy every compute cycle)."""
-        c = self._counts if counts is None else counts
+        c = self.counts if counts is None else counts
         pes = self.config.array.rows * self.config.array.cols
         return c.macs / (c.compute_cycles * pes) if c.compute_cycles else 0.0
 
@@ -125,7 +125,7 @@ class Accelerator:
     def round_into(self, values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
         """Rounds exact float64 ``values`` into ``fmt`` (counting saturations); returns float64 values."""
         op, saturations = self._to_format(np.asarray(values, np.float64), fmt)
-        self._counts = self._counts + EventCounts(saturations=saturations)
+        self._tally.add(saturations=saturations)
         return op.values()
 
     def vector_counts(self, op: str, role: str, elements: int, results=()) -> None:
@@ -149,7 +149,7 @@ class Accelerator:
             cycles += spec.outputs * ceil_div(elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
         width = _bytes_per_word(fmt)
         reads, writes = spec.inputs * elements, spec.outputs * elements
-        self._counts = self._counts + EventCounts(
+        self._tally.add(
             cycles=cycles, vector_cycles=cycles, vector_ops=ops,
             sram_reads={buf: reads}, sram_writes={buf: writes},
             sram_read_bytes={buf: reads * width}, sram_write_bytes={buf: writes * width},
@@ -168,39 +168,58 @@ class Accelerator:
         if cfg.sram.replay_bytes == 0:
             stall = sum(cfg.dram.latency_cycles + math.ceil(b / cfg.dram.bandwidth_bytes_per_cycle)
                         for b in (read_bytes, write_bytes) if b)
-            delta = EventCounts(dram_read_bytes=read_bytes, dram_write_bytes=write_bytes)
+            delta = {"dram_read_bytes": read_bytes, "dram_write_bytes": write_bytes}
         else:
             words_r, words_w = ceil_div(read_bytes, 4), ceil_div(write_bytes, 4)
             stall = ceil_div(words_r, cfg.vector.lanes) + ceil_div(words_w, cfg.vector.lanes)
-            delta = EventCounts(sram_reads={"replay": words_r}, sram_writes={"replay": words_w},
-                                sram_read_bytes={"replay": read_bytes}, sram_write_bytes={"replay": write_bytes})
-        self._counts = self._counts + delta + EventCounts(cycles=stall, stall_cycles=stall)
+            delta = {"sram_reads": {"replay": words_r}, "sram_writes": {"replay": words_w},
+                     "sram_read_bytes": {"replay": read_bytes}, "sram_write_bytes": {"replay": write_bytes}}
+        self._tally.add(**delta, cycles=stall, stall_cycles=stall)
 
-    def _scale_exp(self, sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat) -> int:
-        """Exponent of one code of ``fmt`` for values ``sig · 2**exp``: tensor_pow2 or the binary point."""
-        if self.config.formats.scaling == "none" or sig.size == 0:
+    def _scale_exp(self, peak: float, fmt: NumberFormat) -> int:
+        """Exponent of one code of ``fmt``: the binary point, or under ``tensor_pow2`` the smallest
+        power of two that holds the tensor's largest finite magnitude ``peak``."""
+        if self.config.formats.scaling == "none" or peak == 0.0:
             return -fmt.frac_bits
-        mags = np.abs(sig.astype(np.float64)) * np.exp2(exp.astype(np.float64))
-        i = int(np.argmax(mags))
-        return pow2_scale(abs(int(sig.flat[i])), int(exp.flat[i]), fmt)
+        sig, exp = float_pairs(np.array([peak]))
+        return pow2_scale(int(sig[0]), int(exp[0]), fmt)
 
-    def _to_format(self, values: np.ndarray, fmt: NumberFormat) -> tuple[_Operand, int]:
-        """Rounds exact float64 ``values`` into ``fmt``; returns the operand and its saturations."""
-        finite = np.isfinite(values)
-        sig, exp = float_pairs(np.where(finite, values, 0.0))
+    def _to_format(self, values: np.ndarray, fmt: NumberFormat, exp: int | None = None) -> tuple[_Operand, int]:
+        """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
+
+        Args:
+            values: float32 values (the fast kernels), exact float64 values, or, with ``exp``,
+                int64 codes of value ``code · 2**exp`` (an integer accumulator, below 2**53).
+            fmt: The target format.
+            exp: The exponent of ``values`` when they are integer codes.
+        """
+        signed = values if exp is None else np.ldexp(values.astype(np.float64), exp)
+        finite = np.isfinite(signed)
+        peak = float(np.abs(signed).max(initial=0.0, where=finite))
+        stochastic, rng = self._stochastic, self._rng
         if fmt.is_float:
-            out, _ = round_pairs(sig, exp, fmt, self._stochastic, self._rng)
-            out = out.reshape(values.shape)
-            out = np.where(finite, out, values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value))
-            saturations = int((np.abs(values[finite]) > fmt.max_value).sum())
+            saturations = int((np.abs(signed) > fmt.max_value).sum())
+            if exp is None and values.dtype == np.float32:
+                out = quantize(values, fmt.name, self.config.formats.rounding, rng)
+            else:
+                sig, sig_exp = (values, exp) if exp is not None else float_pairs(np.where(finite, values, 0.0))
+                out = round_pairs(sig, sig_exp, fmt, stochastic, rng)[0].reshape(values.shape)
+                if exp is None:
+                    specials = values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value)
+                    out = np.where(finite, out, specials)
             return _Operand(out, None, fmt, int((~np.isfinite(out)).sum())), saturations
-        scale = self._scale_exp(sig, exp, fmt)
-        codes, saturations = round_pairs(sig, exp, fmt, self._stochastic, self._rng, scale)
-        codes = codes.reshape(values.shape)
-        infinite = np.isinf(values)
-        codes[infinite] = np.where(values[infinite] > 0, fmt.max_code, fmt.min_code)
-        nan = int(np.isnan(values).sum())
-        return _Operand(codes, scale, fmt, nan), saturations + int(infinite.sum())
+        scale = self._scale_exp(peak, fmt)
+        saturations = int(((signed > fmt.max_code * 2.0**scale) | (signed < fmt.min_code * 2.0**scale)).sum())
+        if exp is None and values.dtype == np.float32:
+            codes, nan = quantize_codes(values, fmt, self.config.formats.rounding, rng, scale_exp=scale)
+            return _Operand(codes, scale, fmt, int(nan.sum())), saturations
+        sig, sig_exp = (values, exp) if exp is not None else float_pairs(np.where(finite, values, 0.0))
+        codes = round_pairs(sig, sig_exp, fmt, stochastic, rng, scale)[0].reshape(values.shape)
+        if exp is None:
+            infinite = np.isinf(values)
+            codes[infinite] = np.where(values[infinite] > 0, fmt.max_code, fmt.min_code)
+            return _Operand(codes, scale, fmt, int(np.isnan(values).sum())), saturations
+        return _Operand(codes, scale, fmt, 0), saturations
 
     # --- GEMM ------------------------------------------------------------------------------------
 
@@ -232,8 +251,8 @@ class Accelerator:
         acc = get_format(self.config.formats.accumulator)
         m, k = a.shape
         n = b_math.shape[1]
-        op_a, sat_a = self._to_format(a.astype(np.float64), fa)
-        op_b, sat_b = self._to_format(np.ascontiguousarray(b_math, np.float64), fb)
+        op_a, sat_a = self._to_format(a, fa)
+        op_b, sat_b = self._to_format(np.ascontiguousarray(b_math), fb)
 
         array = self.config.array
         if acc.is_float:
@@ -249,23 +268,26 @@ class Accelerator:
             measured = _closed_form(schedule)
             zero_macs = _zero_macs(op_a.data, op_b.data)
         else:
-            values = np.empty((m, n), a_in.dtype)
+            cycle_dtype = np.float64 if acc.is_float else np.int64
+            values = np.empty((m, n), cycle_dtype)
             totals, zero_macs, saturations = np.zeros(5, np.int64), 0, 0
             for m0, m1, n0, n1 in schedule.blocks:
-                run = run_array(a_in[m0:m1], b_in[:, n0:n1], array.rows, array.cols, array.dataflow, acc.name,
-                                shift=shift, double_buffered_weights=array.double_buffered_weights)
+                run = run_array(a_in[m0:m1].astype(cycle_dtype), b_in[:, n0:n1].astype(cycle_dtype), array.rows,
+                                array.cols, array.dataflow, acc.name, shift=shift,
+                                double_buffered_weights=array.double_buffered_weights)
                 values[m0:m1, n0:n1] = run.values
                 totals += (run.compute_cycles, run.a_reads, run.b_reads, run.c_reads, run.c_writes)
                 zero_macs += run.zero_macs
                 saturations += run.saturations
             res = GemmResult(values, saturations, 0, "cycle")
             measured = tuple(int(x) for x in totals)
-        accumulators = res.values if exp is None else np.ldexp(res.values.astype(np.float64), exp)
-        out, sat_out = self._to_format(accumulators, fout)
+        # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
+        accumulators = res.values.astype(np.float32) if exp is None else res.values
+        out, sat_out = self._to_format(accumulators, fout, exp)
 
         self._account_gemm(placement, schedule, roles, out_role, names, transpose_b, measured, zero_macs)
-        self._counts = self._counts + EventCounts(saturations=sat_a + sat_b + res.saturations + sat_out,
-                                                  nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite)
+        self._tally.add(saturations=sat_a + sat_b + res.saturations + sat_out,
+                        nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite)
         return out.values().astype(fout.value_dtype)
 
     @staticmethod
@@ -385,7 +407,7 @@ class Accelerator:
             self._pe_tensor = names[1] if schedule.folds == 1 else None
 
         kind = mac_kind(fa.name, fb.name, acc.name)
-        self._counts = self._counts + EventCounts(
+        self._tally.add(
             cycles=compute_cycles + schedule.stall_cycles + vector_cycles, compute_cycles=compute_cycles,
             stall_cycles=schedule.stall_cycles, vector_cycles=vector_cycles, macs=m * k * n, zero_macs=zero_macs,
             macs_by_kind={kind: m * k * n}, zero_macs_by_kind={kind: zero_macs},

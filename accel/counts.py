@@ -110,3 +110,39 @@ class EventCounts:
     def to_dict(self) -> dict:
         """Plain-JSON form (mappings as dicts)."""
         return {f.name: dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v for f in fields(self)}
+
+
+class Tally:
+    """Running totals behind an ``Accelerator``'s counts: added to in place, frozen when read.
+
+    Adding a frozen ``EventCounts`` per operation rebuilds every mapping; a simulator that counts
+    thousands of operations per training step adds here and freezes only when asked.
+    """
+
+    _MAPPINGS = frozenset(f.name for f in fields(EventCounts) if isinstance(getattr(EventCounts(), f.name), Mapping))
+
+    def __init__(self) -> None:
+        self._totals: dict[str, object] = {
+            f.name: {} if f.name in self._MAPPINGS else 0 for f in fields(EventCounts)}
+        self._frozen: EventCounts | None = EventCounts()
+
+    def add(self, **counts) -> None:
+        """Adds counts given as ``EventCounts`` fields (mappings merge key by key)."""
+        for name, value in counts.items():
+            if name not in self._totals:
+                raise ValueError(f"unknown count {name!r}; counts are the fields of EventCounts")
+            if name in self._MAPPINGS:
+                total = self._totals[name]
+                for key, n in value.items():
+                    total[key] = total.get(key, 0) + n
+            else:
+                self._totals[name] += value
+        self._frozen = None
+
+    def freeze(self) -> EventCounts:
+        """The totals as an immutable ``EventCounts`` (cached until the next ``add``)."""
+        if self._frozen is None:
+            self._frozen = EventCounts(**{
+                name: {k: v for k, v in value.items() if v or k in SRAM_BUFFERS} if name in self._MAPPINGS else value
+                for name, value in self._totals.items()})
+        return self._frozen

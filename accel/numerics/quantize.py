@@ -192,7 +192,8 @@ def _random_words(n: int, rounding: str, rng: np.random.Generator | None):
 
 
 def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
-                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   rng: np.random.Generator | None = None,
+                   scale_exp: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rounds ``x`` into a fixed-point format and returns its integer codes.
 
     Args:
@@ -200,22 +201,25 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
         fmt: A fixed-point format (``"int8"``, ``"fixed16_8"``, ...).
         rounding: ``"nearest"`` (half to even) or ``"stochastic"``.
         rng: Generator for stochastic rounding (``None``: a fresh default generator).
+        scale_exp: Exponent of one code (value = code · 2**scale_exp), e.g. a per-tensor
+            power-of-two scale; ``None``: the format's binary point, ``-F``.
 
     Returns:
-        ``(codes, nan_mask)``: int64 codes (value = code · 2**-F, saturated at the format's
-        extremes) and a boolean mask of the NaN inputs, whose codes are 0. Same shape as ``x``.
+        ``(codes, nan_mask)``: int64 codes (saturated at the format's extremes) and a boolean mask
+        of the NaN inputs, whose codes are 0. Same shape as ``x``.
     """
     f = fmt if isinstance(fmt, NumberFormat) else get_format(fmt)
     if f.is_float:
         raise ValueError(f"quantize_codes needs a fixed-point format, got {f.name!r}")
+    frac_bits = f.frac_bits if scale_exp is None else -int(scale_exp)
     bits, shape = _float32_bits(x)
     words, rng, stochastic = _random_words(bits.size, rounding, rng)
     codes = np.empty(bits.size, np.int64)
     nan_mask = np.empty(bits.size, np.bool_)
     undecided = np.zeros(words.size, np.bool_)
-    _to_fixed(bits, codes, nan_mask, f.width_bits, f.frac_bits, f.min_code, f.max_code, stochastic, words,
+    _to_fixed(bits, codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stochastic, words,
               undecided)
-    _finish_undecided(undecided, rng, bits, codes, 1, lambda exponent: -f.frac_bits)
+    _finish_undecided(undecided, rng, bits, codes, 1, lambda exponent: -frac_bits)
     return codes.reshape(shape), nan_mask.reshape(shape)
 
 

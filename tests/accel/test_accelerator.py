@@ -273,3 +273,16 @@ def test_forward_workload_names_chain_through_the_layers():
     ops = mlp_forward("q", [4, 8, 2], 16, "s")
     gemms = [op for op in ops if isinstance(op, GemmOp)]
     assert [op.names for op in gemms] == [("s", "q.W0", "q.y0"), ("q.y0", "q.W1", "q.y1")]
+
+
+def test_tally_freezes_what_was_added_and_refuses_unknown_counts():
+    from accel.counts import Tally
+
+    tally = Tally()
+    tally.add(cycles=3, sram_reads={"weight": 2}, vector_ops={"relu:int8": 5})
+    tally.add(cycles=1, vector_ops={"relu:int8": 1, "add:int8": 0})
+    frozen = tally.freeze()
+    assert frozen == EventCounts(cycles=4, sram_reads={"weight": 2}, vector_ops={"relu:int8": 6})
+    assert tally.freeze() is frozen  # cached until the next add
+    with pytest.raises(ValueError, match="unknown count 'cycle'"):
+        tally.add(cycle=1)

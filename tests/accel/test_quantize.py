@@ -193,3 +193,16 @@ def test_stochastic_decision_beyond_the_first_word_is_exact():
 def test_stochastic_rounding_of_tiny_values_has_tiny_probability():
     x = np.full(100_000, 2.0**-60, np.float32)  # P(round up to 1) = 2**-60
     assert not quantize(x, "int8", "stochastic", np.random.default_rng(0)).any()
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=20), scale=st.integers(-30, 30),
+       fmt=st.sampled_from(["int8", "int16", "fixed12_3"]))
+def test_property_codes_with_an_explicit_scale(values, scale, fmt):
+    # codes of x · 2**-scale: the same as rounding x · 2**-scale (exact in float64) half to even
+    x = np.array(values, np.float32)
+    f = get_format(fmt)
+    codes, _ = quantize_codes(x, fmt, scale_exp=scale)
+    scaled = np.ldexp(x.astype(np.float64), -scale)
+    want = np.clip(np.rint(scaled), f.min_code, f.max_code).astype(np.int64)
+    assert np.array_equal(codes, want)
