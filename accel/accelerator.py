@@ -331,6 +331,7 @@ class Accelerator:
         return GemmPlacement(
             m=m, k=k, n=n, word_bytes=(wa, wb, wout),
             capacity_bytes=(self._buffers[buf_a].capacity_bytes, self._buffers[buf_b].capacity_bytes),
+            psum_limit=cfg.sram.output_bytes // (cfg.array.cols * _bytes_per_word(get_format(cfg.formats.accumulator))),
             shared_buffer=buf_a == buf_b,
             resident=(self._buffers[buf_a].holds(names[0], m * k * wa),
                       self._buffers[buf_b].holds(names[1], k * n * wb)),

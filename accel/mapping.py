@@ -6,7 +6,8 @@ for each of those folds, or the GEMM is cut into blocks of it that fit (WS: rows
 columns of B, in whole column folds for OS), each block running its own folds, fetching the
 streamed block once and the stationary operand again per block unless that one fits. The chip's
 controller takes the mapping that finishes first (compute + stall cycles), then the one that
-moves fewer DRAM bytes.
+moves fewer DRAM bytes. Either way, the partial sums of a column block (WS: rows of C; IS:
+columns of C) must fit the output buffer, which bounds the block of the streamed dimension.
 """
 
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ class GemmPlacement:
         m, k, n: The GEMM's sizes.
         word_bytes: Bytes per word of A, B and C (the output format).
         capacity_bytes: Capacities of A's and B's buffers.
+        psum_limit: Most rows (WS) or columns (IS) of C whose partial sums of one column fold the
+            output buffer holds.
         shared_buffer: A and B live in the same buffer.
         resident: Whether A and B are already held in their buffers.
         store_out: Whether C goes to DRAM (an unnamed or too large output).
@@ -39,6 +42,7 @@ class GemmPlacement:
     n: int
     word_bytes: tuple[int, int, int]
     capacity_bytes: tuple[int, int]
+    psum_limit: int
     shared_buffer: bool
     resident: tuple[bool, bool]
     store_out: bool
@@ -114,15 +118,19 @@ def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, blocks: list[Block]) -> 
 
 
 def schedule_gemm(cfg: AcceleratorConfig, g: GemmPlacement) -> GemmSchedule:
-    """Maps a GEMM: the whole at once, or cut into blocks whose streamed operand fits its buffer,
-    whichever finishes first (then whichever moves fewer DRAM bytes)."""
-    whole = [(0, g.m, 0, g.n)]
+    """Maps a GEMM: as few blocks as the output buffer allows, or blocks whose streamed operand
+    also fits its buffer, whichever finishes first (then whichever moves fewer DRAM bytes)."""
     extent, unit, available, align = _stream_budget(cfg, g)
-    size = max(align, available // unit // align * align)
-    candidates = [_schedule(cfg, g, whole)]
-    if size < extent and not g.reuse_tile:
-        cuts = [(lo, min(lo + size, extent)) for lo in range(0, extent, size)]
-        blocks = ([(lo, hi, 0, g.n) for lo, hi in cuts] if cfg.array.dataflow is Dataflow.WS
-                  else [(0, g.m, lo, hi) for lo, hi in cuts])
-        candidates.append(_schedule(cfg, g, blocks))
+    limit = extent if cfg.array.dataflow is Dataflow.OS else max(1, g.psum_limit)
+    sizes = {min(extent, limit)}
+    if not g.reuse_tile:
+        sizes.add(min(extent, limit, max(align, available // unit // align * align)))
+
+    def cut(size: int) -> list[Block]:
+        spans = [(lo, min(lo + size, extent)) for lo in range(0, extent, size)]
+        if cfg.array.dataflow is Dataflow.WS:
+            return [(lo, hi, 0, g.n) for lo, hi in spans]
+        return [(0, g.m, lo, hi) for lo, hi in spans]
+
+    candidates = [_schedule(cfg, g, cut(size)) for size in sorted(sizes, reverse=True)]
     return min(candidates, key=lambda s: (s.compute_cycles + s.stall_cycles, sum(s.load_bytes) + s.store_bytes))

@@ -286,3 +286,16 @@ def test_tally_freezes_what_was_added_and_refuses_unknown_counts():
     assert tally.freeze() is frozen  # cached until the next add
     with pytest.raises(ValueError, match="unknown count 'cycle'"):
         tally.add(cycle=1)
+
+
+def test_partial_sums_that_overflow_the_output_buffer_cut_the_gemm():
+    # 16 columns of fp32 partial sums per row: a 1 KiB output buffer holds 16 rows of C at a time
+    cfg = nearest("edge-bf16", **{"sram.output_bytes": 1024})
+    acc = Accelerator(cfg)
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal((64, 16)), rng.standard_normal((16, 16))
+    c = acc.gemm(a, b)
+    assert acc.counts.folds == 4  # four blocks of 16 rows, one fold each
+    assert acc.counts.compute_cycles == 4 * (2 * 16 + 16 + 16 - 2)
+    cycle = Accelerator(cfg, fidelity="cycle")
+    assert np.array_equal(cycle.gemm(a, b), c) and cycle.counts == acc.counts
