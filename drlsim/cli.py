@@ -44,13 +44,17 @@ def _cmd_presets(args: argparse.Namespace) -> None:
 
 
 def load_hw(hw: str):
-    """The hardware description named on the command line (a preset or a TOML file); bad ones are ``BadInput``."""
+    """The hardware description named on the command line (a preset or a TOML file), checked by
+    the energy model too (node range, override table); bad ones are ``BadInput``."""
     from accel import load_config
+    from energy import EnergyModel
 
     try:
-        return load_config(hw)
+        config = load_config(hw)
+        EnergyModel(config)
     except (ValueError, FileNotFoundError) as error:
         raise BadInput(str(error)) from None
+    return config
 
 
 def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: int = 0) -> dict:
