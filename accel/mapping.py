@@ -5,9 +5,10 @@ along the other dimension. If it does not fit its buffer, it is either fetched f
 for each of those folds, or the GEMM is cut into blocks of it that fit (WS: rows of A; IS, OS:
 columns of B, in whole column folds for OS), each block running its own folds, fetching the
 streamed block once and the stationary operand again per block unless that one fits. The chip's
-controller takes the mapping that finishes first (compute + stall cycles), then the one that
-moves fewer DRAM bytes. Either way, the partial sums of a column block (WS: rows of C; IS:
-columns of C) must fit the output buffer, which bounds the block of the streamed dimension.
+controller takes the mapping that moves fewer DRAM bytes (on a milliwatt chip a DRAM byte costs
+as much energy as a hundred MACs), then the one that finishes first (compute + stall cycles).
+Either way, the partial sums of a column block (WS: rows of C; IS: columns of C) must fit the
+output buffer, which bounds the block of the streamed dimension.
 """
 
 from dataclasses import dataclass
@@ -79,15 +80,25 @@ def _operand_fits(g: GemmPlacement) -> tuple[bool, bool]:
 
 
 def _stream_budget(cfg: AcceleratorConfig, g: GemmPlacement) -> tuple[int, int, int, int]:
-    """The streamed operand's extent, bytes per unit of it, the buffer bytes it may use, block alignment."""
+    """The streamed operand's extent, bytes per unit of it, the buffer bytes it may use, block alignment.
+
+    When both operands share a buffer, the other keeps what it needs: all of it if that takes at most
+    half the buffer, else the double-buffered part one fold works on (a stationary tile for WS/IS, a
+    row block of A for OS), since it is fetched piece by piece anyway.
+    """
     wa, wb, _ = g.word_bytes
+    rows, cols = cfg.array.rows, cfg.array.cols
     if cfg.array.dataflow is Dataflow.WS:
-        extent, unit, capacity, other, align = g.m, g.k * wa, g.capacity_bytes[0], g.k * g.n * wb, 1
+        extent, unit, capacity, align = g.m, g.k * wa, g.capacity_bytes[0], 1
+        other, piece = g.k * g.n * wb, rows * cols * wb
     else:
-        extent, unit, capacity, other = g.n, g.k * wb, g.capacity_bytes[1], g.m * g.k * wa
-        align = cfg.array.cols if cfg.array.dataflow is Dataflow.OS else 1
-    available = capacity - min(other, capacity // 2) if g.shared_buffer else capacity
-    return extent, unit, available, align
+        extent, unit, capacity = g.n, g.k * wb, g.capacity_bytes[1]
+        other = g.m * g.k * wa
+        piece = rows * g.k * wa if cfg.array.dataflow is Dataflow.OS else rows * cols * wa
+        align = cols if cfg.array.dataflow is Dataflow.OS else 1
+    if not g.shared_buffer:
+        return extent, unit, capacity, align
+    return extent, unit, capacity - (other if other <= capacity // 2 else min(other, 2 * piece)), align
 
 
 def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, blocks: list[Block]) -> GemmSchedule:
@@ -119,7 +130,7 @@ def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, blocks: list[Block]) -> 
 
 def schedule_gemm(cfg: AcceleratorConfig, g: GemmPlacement) -> GemmSchedule:
     """Maps a GEMM: as few blocks as the output buffer allows, or blocks whose streamed operand
-    also fits its buffer, whichever finishes first (then whichever moves fewer DRAM bytes)."""
+    also fits its buffer, whichever moves fewer DRAM bytes (then whichever finishes first)."""
     extent, unit, available, align = _stream_budget(cfg, g)
     limit = extent if cfg.array.dataflow is Dataflow.OS else max(1, g.psum_limit)
     sizes = {min(extent, limit)}
@@ -133,4 +144,4 @@ def schedule_gemm(cfg: AcceleratorConfig, g: GemmPlacement) -> GemmSchedule:
         return [(0, g.m, lo, hi) for lo, hi in spans]
 
     candidates = [_schedule(cfg, g, cut(size)) for size in sorted(sizes, reverse=True)]
-    return min(candidates, key=lambda s: (s.compute_cycles + s.stall_cycles, sum(s.load_bytes) + s.store_bytes))
+    return min(candidates, key=lambda s: (sum(s.load_bytes) + s.store_bytes, s.compute_cycles + s.stall_cycles))

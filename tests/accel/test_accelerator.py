@@ -149,20 +149,28 @@ def test_evicted_outputs_are_written_back_once():
     assert written == 0 and acc.counts.dram_write_bytes == 8 * 64 * 2
 
 
-@pytest.mark.parametrize("bandwidth, blocked", [(1, True), (1 << 20, False)])
-def test_an_operand_larger_than_its_buffer_is_cut_or_fetched_again(bandwidth, blocked):
-    # A: 64×64 bf16 = 8 KiB in a 2 KiB buffer. Either the GEMM is cut into blocks of 16 rows of A
-    # (A and B fetched once, more folds) or A is fetched again for each of the 4 column folds.
-    cfg = nearest("edge-bf16", **{"sram.activation_bytes": 2048, "dram.bandwidth_bytes_per_cycle": bandwidth})
+def test_an_operand_larger_than_its_buffer_is_cut_rather_than_fetched_again():
+    # A: 64×64 bf16 = 8 KiB in a 2 KiB buffer. Cut into blocks of 16 rows of A, A and B cross DRAM
+    # once (more folds); uncut, A would be fetched again for each of the 4 column folds.
+    cfg = nearest("edge-bf16", **{"sram.activation_bytes": 2048, "dram.bandwidth_bytes_per_cycle": 1 << 20})
     rng = np.random.default_rng(6)
     a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64))
     acc = Accelerator(cfg)
     c = acc.gemm(a, b)
-    once, refetched = 2 * 64 * 64 * 2, 4 * 64 * 64 * 2 + 64 * 64 * 2
-    assert acc.counts.dram_read_bytes == (once if blocked else refetched)
-    assert acc.counts.folds == (4 * 16 if blocked else 16)
+    assert acc.counts.dram_read_bytes == 2 * 64 * 64 * 2
+    assert acc.counts.folds == 4 * 16 and acc.counts.compute_cycles == 4 * 16 * (2 * 16 + 16 + 16 - 2)
     cycle = Accelerator(cfg, fidelity="cycle")
     assert np.array_equal(cycle.gemm(a, b), c) and cycle.counts == acc.counts
+
+
+def test_a_cut_that_would_move_more_dram_traffic_is_not_taken():
+    # A (64×256 bf16, 32 KiB) overflows an 8 KiB buffer, but N = 16 is a single column fold, so
+    # uncut A crosses DRAM once anyway; cutting it would fetch B (8 KiB > 4 KiB buffer) per block
+    cfg = nearest("edge-bf16", **{"sram.activation_bytes": 8192, "sram.weight_bytes": 4096})
+    acc = Accelerator(cfg)
+    rng = np.random.default_rng(12)
+    acc.gemm(rng.standard_normal((64, 256)), rng.standard_normal((256, 16)))
+    assert acc.counts.folds == 16 and acc.counts.dram_read_bytes == (64 * 256 + 256 * 16) * 2
 
 
 def test_stalls_shrink_with_bandwidth_and_vanish_without_latency():
