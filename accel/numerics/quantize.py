@@ -24,6 +24,7 @@ from accel.numerics.rounding import (
 )
 
 ROUNDING_MODES = ("nearest", "stochastic")
+_U32 = np.uint32
 
 
 @njit
@@ -52,7 +53,7 @@ def _round(sig, shift, stochastic, word):
 
 
 @njit
-def _nearest_float_bits(u, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_shift, sub_step,
+def _nearest_float_bits(u, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_magic,
                         with_subnormal_steps):
     """The float32 pattern of the float32 pattern ``u`` rounded half to even into a float format.
 
@@ -62,45 +63,47 @@ def _nearest_float_bits(u, drop, bias, lsb, keep, max_bits, overflow_bits, sub_b
     is the next binade. Where the format keeps float32's exponent range (bf16) float32's
     subnormal step is shifted the same way, so that holds down to 0. Magnitude patterns are
     ordered as their values, so a pattern above ``max_bits`` overflowed (inf's pattern lands
-    there too) and becomes ``overflow_bits``. Below a narrower format's smallest normal
-    (``with_subnormal_steps``) the step is fixed, ``sub_step = 2**(min_exponent − mantissa)``:
-    the significand is shifted by a per-element amount and ``k · sub_step`` is exact in float32.
-    NaN becomes the quiet NaN ``0x7FC00000``; the sign bit is kept.
+    there too) and becomes ``overflow_bits``. Below a narrower format's smallest normal (the
+    pattern ``sub_below``; ``with_subnormal_steps``) the step is fixed, ``2**(min_exponent −
+    mantissa)``, which is float32's step in the binade of ``sub_magic``: ``(|x| + sub_magic) −
+    sub_magic`` rounds ``|x|`` half to even onto it (the sum stays in that binade, the
+    difference is exact). NaN becomes the quiet NaN ``0x7FC00000``; the sign bit is kept.
+
+    Every operation is on uint32 (or float32), cast back after each step because numba widens
+    integer arithmetic to 64 bits: LLVM then narrows it and the loop runs 8 lanes per AVX2 register.
     """
-    a = u & 0x7FFFFFFF
-    r = (a + bias + ((a >> drop) & lsb)) & keep
+    a = _U32(u & _U32(0x7FFFFFFF))
+    r = _U32(_U32(_U32(a + bias) + _U32(_U32(a >> drop) & lsb)) & keep)
     r = overflow_bits if r > max_bits else r
     if with_subnormal_steps:
-        biased = a >> 23
-        sig = (a & 0x7FFFFF) | (0x800000 if biased > 0 else 0)
-        shift = max(min(sub_shift - max(biased, 1), 31), 1)  # ≥ 25 leaves 0 from any sig < 2**24
-        k = (sig + (np.int64(1) << (shift - 1)) - 1 + ((sig >> shift) & 1)) >> shift
-        r = np.int64(np.float32(np.float32(np.int32(k)) * sub_step).view(np.int32)) if biased < sub_below else r
-    return 0x7FC00000 if a > 0x7F800000 else r | (u & 0x80000000)
+        sub = _U32(np.float32((a.view(np.float32) + sub_magic) - sub_magic).view(np.uint32))
+        r = sub if a < sub_below else r
+    return _U32(0x7FC00000) if a > _U32(0x7F800000) else _U32(r | _U32(u & _U32(0x80000000)))
 
 
 @njit
-def _to_float_nearest(bits, out_bits, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_shift,
-                      sub_step):
+def _to_float_nearest(bits, out_bits, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_magic):
     """Round to nearest, branch-free so the loop vectorises; one loop per case of subnormal steps."""
     if sub_below > 0:
         for i in range(bits.size):
-            out_bits[i] = _nearest_float_bits(np.int64(bits[i]), drop, bias, lsb, keep, max_bits, overflow_bits,
-                                              sub_below, sub_shift, sub_step, True)
+            out_bits[i] = _nearest_float_bits(bits[i], drop, bias, lsb, keep, max_bits, overflow_bits, sub_below,
+                                              sub_magic, True)
     else:
         for i in range(bits.size):
-            out_bits[i] = _nearest_float_bits(np.int64(bits[i]), drop, bias, lsb, keep, max_bits, overflow_bits,
-                                              sub_below, sub_shift, sub_step, False)
+            out_bits[i] = _nearest_float_bits(bits[i], drop, bias, lsb, keep, max_bits, overflow_bits, sub_below,
+                                              sub_magic, False)
 
 
 def _nearest_float_params(f: NumberFormat) -> tuple:
-    """The loop constants of ``_to_float_nearest`` for the float format ``f``."""
+    """The loop constants of ``_to_float_nearest`` for the float format ``f`` (uint32, and a float32)."""
     drop = 23 - f.mantissa_bits
     max_bits = int(np.float32(f.max_value).view(np.uint32))
-    sub_below = f.min_exponent + 127 if f.min_exponent > -126 else 0  # biased exponents with a fixed step
-    sub_step = np.float32(2.0 ** (f.min_exponent - f.mantissa_bits) if sub_below else 1.0)
-    return (drop, (1 << (drop - 1)) - 1 if drop else 0, 1 if drop else 0, 0xFFFFFFFF & -(1 << drop), max_bits,
-            0x7F800000 if f.has_inf else max_bits, sub_below, f.min_exponent - f.mantissa_bits + 150, sub_step)
+    fixed_step = f.min_exponent > -126  # below its smallest normal the step is fixed (not bf16)
+    sub_below = int(np.float32(2.0**f.min_exponent).view(np.uint32)) if fixed_step else 0
+    sub_magic = np.float32(2.0 ** (f.min_exponent - f.mantissa_bits + 23) if fixed_step else 1.0)
+    ints = (drop, (1 << (drop - 1)) - 1 if drop else 0, 1 if drop else 0, 0xFFFFFFFF & -(1 << drop), max_bits,
+            0x7F800000 if f.has_inf else max_bits, sub_below)
+    return (*(np.uint32(v) for v in ints), sub_magic)
 
 
 @njit
@@ -154,6 +157,24 @@ def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, 
             if rem >= 0:
                 undecided[i] = True
         codes[i] = -k if negative else min(k, max_code)
+
+
+@njit
+def _to_fixed_nearest(x, codes, nan_mask, scale, min_code, max_code):
+    """Round to nearest (half to even) onto the codes ``x · scale``, branch-free so the loop vectorises.
+
+    ``scale = 2**F`` and the float32 ``x`` make ``x · scale`` exact in float64 (for |F| < 800),
+    ``np.rint`` rounds it half to even, and the float64 bounds are the exact extreme codes (W ≤ 53);
+    ±inf clamp to them, NaN gives code 0.
+    """
+    for i in range(x.size):
+        v = np.float64(x[i]) * scale
+        nan = v != v
+        r = np.rint(v)
+        r = min_code if r < min_code else r
+        r = max_code if r > max_code else r
+        codes[i] = np.int64(0.0 if nan else r)
+        nan_mask[i] = nan
 
 
 def _finish_undecided(undecided, rng, bits, out, step, quantum_exponent) -> None:
@@ -216,6 +237,10 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
     words, rng, stochastic = _random_words(bits.size, rounding, rng)
     codes = np.empty(bits.size, np.int64)
     nan_mask = np.empty(bits.size, np.bool_)
+    if not stochastic and f.width_bits <= 53 and abs(frac_bits) < 800:
+        _to_fixed_nearest(bits.view(np.float32), codes, nan_mask, 2.0**frac_bits, float(f.min_code),
+                          float(f.max_code))
+        return codes.reshape(shape), nan_mask.reshape(shape)
     undecided = np.zeros(words.size, np.bool_)
     _to_fixed(bits, codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stochastic, words,
               undecided)
@@ -247,8 +272,10 @@ def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | 
     f = get_format(fmt)
     if not f.is_float:
         codes, nan_mask = quantize_codes(x, f, rounding, rng)
-        out = codes.astype(f.value_dtype) * np.asarray(f.smallest_step, f.value_dtype)
-        out[nan_mask] = np.nan
+        out = codes.astype(f.value_dtype)
+        out *= np.asarray(f.smallest_step, f.value_dtype)  # a power of two: exact
+        if nan_mask.any():
+            out[nan_mask] = np.nan
         return out
     bits, shape = _float32_bits(x)
     words, rng, stochastic = _random_words(bits.size, rounding, rng)

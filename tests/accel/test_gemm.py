@@ -191,3 +191,30 @@ def test_bad_operands_are_refused_with_their_shapes():
         gemm_fixed(np.zeros((2, 3)), np.zeros((3, 2)), "int32")
     with pytest.raises(ValueError, match="float accumulator"):
         gemm_float(np.zeros((2, 3)), np.zeros((3, 2)), "bf16", "bf16", "int32")
+
+
+@pytest.mark.parametrize("m, k, n", [(4, 8, 16), (5, 7, 9), (8, 13, 3), (1, 4, 1), (11, 1, 6)])
+def test_float32_route_blocks_and_remainders_in_m_and_k(m, k, n):
+    # four rows and four steps of k at a time, then M mod 4 rows and K mod 4 steps: all in k order
+    rng = np.random.default_rng(m * 100 + k)
+    a, b = operands(rng, (m, k), "bf16", 30.0), operands(rng, (k, n), "bf16", 0.01)
+    want = gemm_float_ref(a, b, "fp32")
+    for a_in, b_in in [(a, b), (a.astype(np.float32), b.astype(np.float32))]:  # float32: used without copies
+        got = gemm_float(a_in, b_in, "bf16", "bf16", "fp32")
+        assert got.route == "float32" and got.values.dtype == np.float64 and same_bits(got.values, want)
+
+
+def test_float32_route_counts_nonfinite_outputs_from_its_own_pass():
+    a = quantize(np.array([[1.0, np.nan, 2.0, 1.0, 3.0], [1.0, 1.0, 1.0, 1.0, 1.0]], np.float32), "bf16")
+    b = quantize(np.array([[1.0, np.inf], [2.0, 1.0], [1.0, 1.0], [0.5, 1.0], [1.0, 1.0]], np.float32), "bf16")
+    got = gemm_float(a, b, "bf16", "bf16", "fp32")
+    want = gemm_float_ref(a.astype(np.float64), b.astype(np.float64), "fp32")
+    assert got.route == "float32" and same_bits(got.values, want) and got.nonfinite == 3 and got.saturations == 0
+
+
+def test_blas_route_codes_past_float32s_integers_take_float64():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(-2**25, 2**25, (3, 5)), rng.integers(-4, 5, (5, 2))
+    a[0, 0] = 2**31 + 3  # would wrap in the int32 conversion the float32 route uses
+    got = gemm_fixed(a, b, "fixed64_0")
+    assert got.route == "blas" and np.array_equal(got.values, a @ b)

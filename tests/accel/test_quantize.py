@@ -1,6 +1,7 @@
 """quantize: bit-exact against the rational reference and torch's casts; stochastic rounding statistics."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -206,3 +207,20 @@ def test_property_codes_with_an_explicit_scale(values, scale, fmt):
     scaled = np.ldexp(x.astype(np.float64), -scale)
     want = np.clip(np.rint(scaled), f.min_code, f.max_code).astype(np.int64)
     assert np.array_equal(codes, want)
+
+
+@pytest.mark.parametrize("fmt, scale", [("int8", None), ("fixed16_8", None), ("fixed53_30", None), ("int8", -3),
+                                        ("int16", 40), ("fixed64_0", None), ("fixed12_3", -900)])
+def test_fixed_nearest_routes_match_reference(fmt, scale):
+    # W ≤ 53 and |F| < 800 take the vectorised float64 kernel, the rest the integer one: same codes
+    f = get_format(fmt)
+    frac = f.frac_bits if scale is None else -scale
+    rng = np.random.default_rng(4)
+    x = np.concatenate([edge_values(fmt), (rng.standard_normal(5000) * 2.0 ** rng.integers(-30, 30, 5000))
+                        .astype(np.float32), np.array([0.5, 1.5, 2.5, -0.5, -2.5, 127.5, -128.5], np.float32)
+                        * np.float32(2.0 ** max(-frac, -100))])
+    codes, nan = quantize_codes(x, fmt, scale_exp=scale)
+    exact = [0 if math.isnan(v) else min(max(round(Fraction(v) * Fraction(2) ** frac) if math.isfinite(v)
+                                             else (1 if v > 0 else -1) << 70, f.min_code), f.max_code)
+             for v in x.tolist()]
+    assert codes.tolist() == exact and nan.tolist() == np.isnan(x).tolist()
