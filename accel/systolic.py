@@ -27,10 +27,17 @@ after another, column tiles outer and row tiles inner (SCALE-Sim v3's schedule).
 Every SRAM access is counted where it happens: an operand entering the array from a buffer is a read,
 a partial sum or output leaving it a write, a partial sum fetched back into the top edge a read.
 Padding (rows or columns of a fold beyond the matrix) moves bubbles and is not counted.
+
+Each cycle steps only the PEs that hold something: the wavefront, the band ``t − T < r + c ≤ t`` at a
+fold's cycle ``t``, less the PEs in both a padded row and a padded column. Every other PE would hold
+only bubbles and do nothing (the proof is at :func:`_stream_os`), so the work per cycle follows the
+data in flight rather than the array's size. For the same reason no tag travels with a register: the
+stream step it holds is ``t − r − c``.
 """
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
@@ -77,6 +84,13 @@ class ArrayRun:
     c_writes: int
 
 
+# mac.py's own MACs, compiled into the kernel rather than called (LLVM leaves ``mac_float`` out of line, and
+# the call costs about a third of its time); inlined, its format constants are hoisted out of the PE loop.
+# Same source, same JIT options (no fastmath), so the same bits. No ``py_func`` with NUMBA_DISABLE_JIT=1.
+_mac_float_inlined = numba.njit(inline="always", **JIT_OPTIONS)(getattr(mac_float, "py_func", mac_float))
+_mac_fixed_inlined = numba.njit(inline="always", **JIT_OPTIONS)(getattr(mac_fixed, "py_func", mac_fixed))
+
+
 def _pe_step(acc, a, b, fmt):
     """One PE step ``(acc, a, b, fmt) -> (acc, flag)``: ``mac_float`` or ``mac_fixed`` by the accumulator's type.
 
@@ -91,35 +105,188 @@ def _pe_step(acc, a, b, fmt):
     return mac_fixed(acc, a * b * fmt[0], fmt[1], fmt[2])
 
 
-@overload(_pe_step, jit_options={key: value for key, value in JIT_OPTIONS.items() if key != "cache"})
+@overload(_pe_step, inline="always", jit_options={key: value for key, value in JIT_OPTIONS.items() if key != "cache"})
 def _pe_step_for(acc, a, b, fmt):
     """Picks the MAC by the accumulator's type at compile time, so one kernel body serves both kinds."""
     if isinstance(acc, types.Float):
-        return lambda acc, a, b, fmt: mac_float(acc, a, b, fmt[0], fmt[1], fmt[2], fmt[3])
-    return lambda acc, a, b, fmt: mac_fixed(acc, a * b * fmt[0], fmt[1], fmt[2])
+        return lambda acc, a, b, fmt: _mac_float_inlined(acc, a, b, fmt[0], fmt[1], fmt[2], fmt[3])
+    return lambda acc, a, b, fmt: _mac_fixed_inlined(acc, a * b * fmt[0], fmt[1], fmt[2])
 
 
 @njit
-def _load_weights(chain, chain_tag, stationary, row0, col0, load_cycle):
+def _load_weights(chain, stationary, row0, col0, load_cycle):
     """One cycle of the weight load: every column's chain shifts down, row ``R−1−load_cycle`` enters.
+
+    Only the chain's first ``load_cycle`` rows hold weights of this load yet, so only they shift: the rows
+    below hold what the chain held before, which the shift would only push toward the bottom edge to fall
+    off, each row overwritten by this load before the fold that uses the chain begins. Columns (and, for
+    a short last K-fold, rows) beyond the matrix take no weight; their PEs do no MAC.
 
     Returns:
         Words read from the weight buffer this cycle.
     """
     rows, cols = chain.shape
-    reads = 0
-    src = row0 + rows - 1 - load_cycle
-    for c in range(cols):
-        for r in range(rows - 1, 0, -1):
+    for r in range(load_cycle, 0, -1):  # against the flow, so each row takes its upper neighbour's old word
+        for c in range(cols):
             chain[r, c] = chain[r - 1, c]
-            chain_tag[r, c] = chain_tag[r - 1, c]
-        if src < stationary.shape[0] and col0 + c < stationary.shape[1]:
+    src = row0 + rows - 1 - load_cycle
+    reads = 0
+    if src < stationary.shape[0]:
+        for c in range(min(cols, stationary.shape[1] - col0)):
             chain[0, c] = stationary[src, col0 + c]
-            chain_tag[0, c] = 1
+            reads += 1
+    return reads
+
+
+@njit
+def _enter_left(h, left, row0, valid_rows, t):
+    """Fills the left edge registers ``h[:, 0]`` for cycle ``t``: row ``r`` takes its step ``t − r`` (the skew).
+
+    Returns:
+        Words read from the left operand's buffer.
+    """
+    reads = 0
+    for r in range(max(t - left.shape[1] + 1, 0), min(t, valid_rows - 1) + 1):
+        h[r, 0] = left[row0 + r, t - r]
+        reads += 1
+    return reads
+
+
+@njit
+def _enter_top(v, top, col0, valid_cols, t, fetch):
+    """Fills the top edge registers ``v[0, :]`` for cycle ``t``: column ``c`` takes its step ``t − c``.
+
+    ``fetch``: read the word from ``top`` (OS's B; a WS/IS partial sum that a previous K-fold wrote); else
+    a partial sum starts from zero.
+
+    Returns:
+        Words read from ``top``.
+    """
+    reads = 0
+    for c in range(max(t - top.shape[0] + 1, 0), min(t, valid_cols - 1) + 1):
+        if fetch:
+            v[0, c] = top[t - c, col0 + c]
             reads += 1
         else:
-            chain_tag[0, c] = 0
+            v[0, c] = 0
     return reads
+
+
+@njit
+def _active_columns(t, r, stream, cols):
+    """The columns of PE row ``r`` inside the wavefront at cycle ``t``: ``(first, last)``, empty if ``first > last``.
+
+    Stream step ``τ`` of row ``r``'s left operand enters at cycle ``τ + r`` and moves one PE right per cycle;
+    step ``τ`` of column ``c``'s top operand enters at ``τ + c`` and moves one PE down. So at cycle ``t``
+    both registers of PE ``(r, c)`` hold step ``τ = t − r − c``, a bubble unless ``0 ≤ τ < T``: the
+    wavefront is the band ``t − T < r + c ≤ t``.
+    """
+    return max(t - r - stream + 1, 0), min(t - r, cols - 1)
+
+
+@njit
+def _active_rows(t, stream, rows, cols):
+    """The PE rows that meet the wavefront at cycle ``t``, bottom first (the sweep runs against the flow)."""
+    return range(min(t, rows - 1), max(t - stream + 1 - (cols - 1), 0) - 1, -1)
+
+
+@njit
+def _stream_os(left, top, s, h, v, row0, col0, fmt):
+    """The compute cycles of one OS fold: A enters on the left, B on top, each PE accumulates in ``s``.
+
+    Register layout: PE ``(r, c)`` moves its left operand into ``h[r, c + 1]`` and its top one into
+    ``v[r + 1, c]``; ``h[:, 0]`` and ``v[0, :]`` are the edge registers the buffers fill. A PE reads
+    ``h[r, c]`` and ``v[r, c]``, its neighbours' (or the edges') registers, so sweeping against the flow
+    (rows and columns descending) gives it their values of the previous cycle.
+
+    Only the PEs holding something are stepped (proof below), so the work per cycle is the wavefront's,
+    not the array's. Inside the band of :func:`_active_columns`, a PE of a valid row and column does the
+    MAC; one in a padded column (beyond the matrix) passes A on to the right, one in a padded row passes
+    B down (in WS/IS: the partial sum), and one in both holds two bubbles and is skipped.
+
+    Why a skipped PE may be skipped: its registers would hold only bubbles (τ outside ``[0, T)``, or a
+    padded row's ``h`` and a padded column's ``v``, bubbles from the edge that no PE turns into data),
+    it would do no MAC and touch no buffer, and no stepped PE reads it. A stepped PE ``(r, c)`` at cycle
+    ``t`` reads the registers that ``(r, c − 1)`` and ``(r − 1, c)`` wrote at ``t − 1``; those hold the same
+    ``τ = t − r − c``, so they were inside the band then, and they were stepped: ``h`` is read only in a
+    valid row, whose every band PE is stepped, and ``v`` only in a valid column, likewise. At ``t = 0`` the
+    band is PE ``(0, 0)``, which reads only the edges, so registers left over from an earlier fold are
+    never read and need no reset. Which step a register holds is therefore known from its place
+    (``τ = t − r − c``), and no tag travels with it.
+
+    Returns:
+        ``(left_reads, top_reads, macs, zero_macs, saturations)``.
+    """
+    rows, cols = s.shape
+    n_rows, stream = left.shape
+    valid_rows = min(rows, n_rows - row0)
+    valid_cols = min(cols, top.shape[1] - col0)
+    left_reads = top_reads = macs = zero_macs = saturations = 0
+    for t in range(stream + rows + cols - 2):
+        left_reads += _enter_left(h, left, row0, valid_rows, t)
+        top_reads += _enter_top(v, top, col0, valid_cols, t, True)
+        for r in _active_rows(t, stream, rows, cols):
+            first, last = _active_columns(t, r, stream, cols)
+            if r < valid_rows:
+                for c in range(last, max(first, valid_cols) - 1, -1):  # padded columns: A passes through
+                    h[r, c + 1] = h[r, c]
+                for c in range(min(last, valid_cols - 1), first - 1, -1):
+                    a, b = h[r, c], v[r, c]
+                    h[r, c + 1] = a
+                    v[r + 1, c] = b
+                    s[r, c], flag = _pe_step(s[r, c], a, b, fmt)
+                    saturations += flag
+                    macs += 1
+                    zero_macs += (a == 0) | (b == 0)
+            else:
+                for c in range(min(last, valid_cols - 1), first - 1, -1):  # a padded row: B passes down
+                    v[r + 1, c] = v[r, c]
+    return left_reads, top_reads, macs, zero_macs, saturations
+
+
+@njit
+def _stream_ws(left, psums, s, h, v, row0, col0, fmt, shadow, stationary, next_row0, next_col0, load_next):
+    """The compute cycles of one WS/IS fold: partial sums flow down ``v`` through the weights in ``s``.
+
+    The layout, the PEs stepped and why the others may be skipped are :func:`_stream_os`'s. A partial sum
+    enters at the top (from zero in the first K-fold, read back from ``psums`` in a later one) and leaves
+    the bottom row into ``psums``. With ``load_next`` the shadow chain takes the weights of the fold at
+    ``(next_row0, next_col0)`` during the first ``R`` cycles.
+
+    Returns:
+        ``(left_reads, psum_reads, out_writes, macs, zero_macs, saturations, weight_reads)``.
+    """
+    rows, cols = s.shape
+    n_rows, stream = left.shape
+    valid_rows = min(rows, n_rows - row0)
+    valid_cols = min(cols, psums.shape[1] - col0)
+    left_reads = psum_reads = out_writes = macs = zero_macs = saturations = weight_reads = 0
+    for t in range(stream + rows + cols - 2):
+        if load_next and t < rows:
+            weight_reads += _load_weights(shadow, stationary, next_row0, next_col0, t)
+        left_reads += _enter_left(h, left, row0, valid_rows, t)
+        psum_reads += _enter_top(v, psums, col0, valid_cols, t, row0 > 0)
+        for r in _active_rows(t, stream, rows, cols):
+            first, last = _active_columns(t, r, stream, cols)
+            if r < valid_rows:
+                for c in range(last, max(first, valid_cols) - 1, -1):  # padded columns: A passes through
+                    h[r, c + 1] = h[r, c]
+                for c in range(min(last, valid_cols - 1), first - 1, -1):
+                    a, w = h[r, c], s[r, c]
+                    h[r, c + 1] = a
+                    v[r + 1, c], flag = _pe_step(v[r, c], a, w, fmt)
+                    saturations += flag
+                    macs += 1
+                    zero_macs += (a == 0) | (w == 0)
+            else:
+                for c in range(min(last, valid_cols - 1), first - 1, -1):  # a padded row: the sum passes down
+                    v[r + 1, c] = v[r, c]
+        # Finished partial sums leave the bottom row: PE (R−1, c) holds step t − (R−1) − c.
+        first, last = _active_columns(t, rows - 1, stream, cols)
+        for c in range(first, min(last, valid_cols - 1) + 1):
+            psums[t - (rows - 1) - c, col0 + c] = v[rows, c]
+            out_writes += 1
+    return left_reads, psum_reads, out_writes, macs, zero_macs, saturations, weight_reads
 
 
 @njit
@@ -145,97 +312,45 @@ def _run(left, top, stationary, outputs_stationary, rows, cols, double_buffered,
     n_rows, stream = left.shape
     n_cols = stationary.shape[1]
     counts = np.zeros(_N_COUNTERS, np.int64)
-    left_reads = top_reads = psum_reads = out_writes = macs = zero_macs = saturations = 0  # scalars: fast
-    zero = np.zeros(1, left.dtype)[0]
-    h = np.zeros((rows, cols), left.dtype)  # moves right
-    v = np.zeros((rows, cols), left.dtype)  # moves down
+    h = np.zeros((rows, cols + 1), left.dtype)  # moves right; column 0 is the left edge
+    v = np.zeros((rows + 1, cols), left.dtype)  # moves down; row 0 is the top edge, row R the bottom one
     s = np.zeros((rows, cols), left.dtype)  # stays
-    h_tag = np.full((rows, cols), -1, np.int64)  # stream step τ of the value in h, −1 for a bubble
-    v_tag = np.full((rows, cols), -1, np.int64)
-    s_tag = np.zeros((rows, cols), np.int64)  # whether s holds a weight (WS/IS)
     shadow = np.zeros((rows, cols), left.dtype)  # the second weight register (double buffering)
-    shadow_tag = np.zeros((rows, cols), np.int64)
-    chain, chain_tag = (shadow, shadow_tag) if double_buffered else (s, s_tag)
+    chain = shadow if double_buffered else s
     row_folds = (n_rows + rows - 1) // rows
     col_folds = (n_cols + cols - 1) // cols
     n_folds = row_folds * col_folds
-    window = stream + rows + cols - 2
     for fold in range(n_folds):
         row0 = (fold % row_folds) * rows
         col0 = (fold // row_folds) * cols
         if outputs_stationary:
-            s[:, :] = zero
-        elif not double_buffered or fold == 0:
-            for u in range(rows):
-                counts[_STATIONARY_READS] += _load_weights(chain, chain_tag, stationary, row0, col0, u)
-            counts[_CYCLES] += rows
-        if double_buffered and not outputs_stationary:
-            s[:, :] = shadow  # the swap into the working weight registers
-            s_tag[:, :] = shadow_tag
-        h_tag[:, :] = -1
-        v_tag[:, :] = -1
-        for t in range(window):
-            if double_buffered and not outputs_stationary and t < rows and fold + 1 < n_folds:
-                nxt = fold + 1
-                counts[_STATIONARY_READS] += _load_weights(
-                    shadow, shadow_tag, stationary, (nxt % row_folds) * rows, (nxt // row_folds) * cols, t)
-            # Sweep against the flow so each PE reads its neighbours' registers of the previous cycle.
-            for r in range(rows - 1, -1, -1):
-                for c in range(cols - 1, -1, -1):
-                    if c > 0:
-                        a_val, a_tag = h[r, c - 1], h_tag[r, c - 1]
-                    else:  # the left edge, skewed by r
-                        a_tag = t - r
-                        if 0 <= a_tag < stream and row0 + r < n_rows:
-                            a_val = left[row0 + r, a_tag]
-                            left_reads += 1
-                        else:
-                            a_val, a_tag = zero, -1
-                    if r > 0:
-                        b_val, b_tag = v[r - 1, c], v_tag[r - 1, c]
-                    else:  # the top edge, skewed by c
-                        b_tag = t - c
-                        if 0 <= b_tag < stream and col0 + c < n_cols:
-                            if outputs_stationary:
-                                b_val = top[b_tag, col0 + c]
-                                top_reads += 1
-                            elif row0 > 0:  # a later K-fold continues the partial sum written before
-                                b_val = top[b_tag, col0 + c]
-                                psum_reads += 1
-                            else:
-                                b_val = zero
-                        else:
-                            b_val, b_tag = zero, -1
-                    h[r, c], h_tag[r, c] = a_val, a_tag
-                    if outputs_stationary:
-                        v[r, c], v_tag[r, c] = b_val, b_tag
-                        if a_tag >= 0 and b_tag >= 0:
-                            s[r, c], flag = _pe_step(s[r, c], a_val, b_val, fmt)
-                            saturations += flag
-                            macs += 1
-                            zero_macs += a_val == 0 or b_val == 0
-                    else:
-                        if a_tag >= 0 and b_tag >= 0 and s_tag[r, c]:
-                            b_val, flag = _pe_step(b_val, a_val, s[r, c], fmt)
-                            saturations += flag
-                            macs += 1
-                            zero_macs += a_val == 0 or s[r, c] == 0
-                        v[r, c], v_tag[r, c] = b_val, b_tag
-            if not outputs_stationary:  # finished partial sums leave the bottom row
-                for c in range(cols):
-                    if v_tag[rows - 1, c] >= 0:
-                        top[v_tag[rows - 1, c], col0 + c] = v[rows - 1, c]
-                        out_writes += 1
-        if outputs_stationary:  # the accumulators leave the array
-            for r in range(min(rows, n_rows - row0)):
+            s[:, :] = 0
+            left_reads, top_reads, macs, zero_macs, saturations = _stream_os(left, top, s, h, v, row0, col0, fmt)
+            counts[_TOP_READS] += top_reads
+            for r in range(min(rows, n_rows - row0)):  # the accumulators leave the array
                 for c in range(min(cols, n_cols - col0)):
                     stationary[row0 + r, col0 + c] = s[r, c]
-                    out_writes += 1
-        counts[_CYCLES] += window
+                    counts[_OUT_WRITES] += 1
+        else:
+            if not double_buffered or fold == 0:
+                for u in range(rows):
+                    counts[_STATIONARY_READS] += _load_weights(chain, stationary, row0, col0, u)
+                counts[_CYCLES] += rows
+            if double_buffered:
+                s[:, :] = shadow  # the swap into the working weight registers
+            nxt = fold + 1
+            left_reads, psum_reads, out_writes, macs, zero_macs, saturations, weight_reads = _stream_ws(
+                left, top, s, h, v, row0, col0, fmt, shadow, stationary, (nxt % row_folds) * rows,
+                (nxt // row_folds) * cols, double_buffered and nxt < n_folds)
+            counts[_PSUM_READS] += psum_reads
+            counts[_OUT_WRITES] += out_writes
+            counts[_STATIONARY_READS] += weight_reads
+        counts[_LEFT_READS] += left_reads
+        counts[_MACS] += macs
+        counts[_ZERO_MACS] += zero_macs
+        counts[_SATURATIONS] += saturations
+        counts[_CYCLES] += stream + rows + cols - 2
         counts[_FOLDS] += 1
-    counts[_LEFT_READS], counts[_TOP_READS], counts[_PSUM_READS] = left_reads, top_reads, psum_reads
-    counts[_OUT_WRITES], counts[_MACS], counts[_ZERO_MACS] = out_writes, macs, zero_macs
-    counts[_SATURATIONS] = saturations
     return counts
 
 

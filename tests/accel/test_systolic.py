@@ -163,6 +163,40 @@ def test_relu_sparse_activations_count_zero_macs():
         assert 0.4 * run.macs < run.zero_macs < run.macs
 
 
+
+@pytest.mark.parametrize("double_buffered", [False, True])
+@pytest.mark.parametrize("dataflow", list(Dataflow))
+def test_bubble_only_pes_do_nothing(dataflow, double_buffered):
+    """A GEMM far smaller than the array leaves most PEs holding only bubbles: they add no MAC, read or write.
+
+    Its mapped column dimension is 33 on 32 columns, so a fold with one valid column follows a full one.
+    The full fold's operands are NaN: a PE of the second fold reading a register left over from the first
+    (rather than one stepped this fold) would turn its finite output into NaN.
+    """
+    rng = np.random.default_rng(4)
+    small, wide = 3, 33  # the streamed and the stationary dimension
+    if dataflow is Dataflow.IS:  # columns map M, the stream is N
+        a, b = float_operands(rng, (wide, 5), "bf16"), float_operands(rng, (5, small), "bf16")
+        a[:32] = np.nan
+        finite = (slice(32, None), slice(None))
+    else:  # columns map N; the stream is M (WS) or K (OS)
+        a, b = float_operands(rng, (small, 5), "bf16"), float_operands(rng, (5, wide), "bf16")
+        b[:, :32] = np.nan
+        finite = (slice(None), slice(32, None))
+    run = run_array(a, b, 32, 32, dataflow, "fp32", double_buffered_weights=double_buffered)
+    clean_a, clean_b = (a[finite[0]], b) if dataflow is Dataflow.IS else (a, b[:, finite[1]])
+    assert identical(run.values[finite], gemm_float(clean_a, clean_b, "bf16", "bf16", "fp32").values)
+    poisoned = np.ones(run.values.shape, bool)
+    poisoned[finite] = False
+    assert np.isnan(run.values[poisoned]).all()
+    assert_counts(run, a, b, 32, 32, dataflow, double_buffered)
+    # Four times the PEs (and one fold fewer): the same MACs and output traffic.
+    bigger = run_array(a, b, 64, 64, dataflow, "fp32", double_buffered_weights=double_buffered)
+    assert_counts(bigger, a, b, 64, 64, dataflow, double_buffered)
+    work = ("macs", "zero_macs", "saturations", "c_reads", "c_writes")
+    assert [getattr(bigger, key) for key in work] == [getattr(run, key) for key in work]
+    assert identical(bigger.values[finite], run.values[finite])
+
 FORMATS = st.sampled_from([*FLOAT_CASES, *FIXED_CASES])
 
 
