@@ -33,6 +33,7 @@ from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -56,7 +57,7 @@ def best_seconds_interleaved(calls: dict[str, Callable[[], object]], repeats: di
     every timing of one case. Warm up (JIT compilation) before calling this.
     """
     best = dict.fromkeys(calls, float("inf"))
-    for round_ in range(max(repeats.values())):
+    for round_ in tqdm(range(max(repeats.values())), desc="timing rounds", file=sys.stderr, leave=False):
         for key, call in calls.items():
             if round_ < repeats[key]:
                 start = time.perf_counter()

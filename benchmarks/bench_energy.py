@@ -28,6 +28,7 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
           f"numpy {np.__version__}, one thread; best of {args.repeats}")
     for title, workload in WORKLOADS.items():
         operands = step_operands(workload)
-        rows = [measure(hw, workload, args.repeats, not args.no_values, operands) for hw in hws]
+        rows = [measure(hw, workload, args.repeats, not args.no_values, operands)
+                for hw in tqdm(hws, desc=title, file=sys.stderr, leave=False)]
         print_table(f"{title} ({workload.name}, {workload.macs:,} MACs)", rows)
     return 0
 
