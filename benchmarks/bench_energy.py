@@ -23,14 +23,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from best_of import best_seconds  # noqa: E402
 
 from accel import Accelerator, list_presets, load_config  # noqa: E402
 from accel.workload import GemmOp, Workload, dqn_step, run_counts, td3_step  # noqa: E402
@@ -40,17 +40,6 @@ WORKLOADS = {
     "CartPole DQN": dqn_step(4, 2, (256, 256), 64),
     "Pendulum TD3": td3_step(3, 1, (400, 300), 256),
 }
-
-
-def best_seconds(call: Callable[[], object], repeats: int) -> float:
-    """Best of ``repeats`` wall-clock timings of ``call()`` after one untimed call (JIT, caches)."""
-    call()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def step_operands(workload: Workload, seed: int = 0) -> list[tuple[GemmOp, np.ndarray, np.ndarray]]:

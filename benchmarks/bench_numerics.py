@@ -21,7 +21,6 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -30,6 +29,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from best_of import best_seconds  # noqa: E402
+
 from accel.numerics import gemm_fixed, gemm_float, get_format, quantize, quantize_codes  # noqa: E402
 
 torch.set_num_threads(1)
@@ -37,17 +38,6 @@ torch.set_num_threads(1)
 TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp8_e4m3": torch.float8_e4m3fn,
                 "fp8_e5m2": torch.float8_e5m2}
 GEMM_SHAPES = ((64, 256, 256), (256, 256, 256))  # (M, K, N)
-
-
-def best_seconds(call: Callable[[], object], repeats: int) -> float:
-    """Best of ``repeats`` wall-clock timings of ``call()``, after one untimed call (JIT warm-up)."""
-    call()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _torch_fixed_round_trip(x: torch.Tensor, fmt: str) -> torch.Tensor:
