@@ -3,8 +3,9 @@
 The streamed operand of a dataflow (A for WS, B for IS and OS) is read again by every fold
 along the other dimension. If it does not fit its buffer, it is either fetched from DRAM again
 for each of those folds, or the GEMM is cut into blocks of it that fit (WS: rows of A; IS, OS:
-columns of B, in whole column folds for OS), each block running its own folds, fetching the
-streamed block once and the stationary operand again per block unless that one fits. The chip's
+columns of B, in whole column folds for OS). For WS and IS the stationary operand may be cut too
+(WS: columns of B; IS: columns of Aᵀ, in whole column folds) into blocks that fit its buffer.
+Stationary blocks run outer, streamed blocks inner, each block with its own folds. The chip's
 controller takes the mapping that moves fewer DRAM bytes (on a milliwatt chip a DRAM byte costs
 as much energy as a hundred MACs), then the one that finishes first (compute + stall cycles).
 Either way, the partial sums of a column block (WS: rows of C; IS: columns of C) must fit the
@@ -101,26 +102,49 @@ def _stream_budget(cfg: AcceleratorConfig, g: GemmPlacement) -> tuple[int, int, 
     return extent, unit, capacity - (other if other <= capacity // 2 else min(other, 2 * piece)), align
 
 
-def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, blocks: list[Block]) -> GemmSchedule:
+def _spans(extent: int, size: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + size, extent)) for lo in range(0, extent, size)]
+
+
+def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, stream_size: int, stationary_size: int) -> GemmSchedule:
+    """The GEMM cut into blocks of ``stream_size`` along the streamed dimension (WS: M; IS, OS: N)
+    and ``stationary_size`` along the stationary operand's other one (WS: N; IS: M; OS: M, uncut),
+    stationary blocks outer, streamed blocks inner, and its DRAM traffic and stalls."""
     array = cfg.array
     ws = array.dataflow is Dataflow.WS
+    wa, wb, _ = g.word_bytes
     fits_a, fits_b = _operand_fits(g)
     _, unit, available, _ = _stream_budget(cfg, g)
-    plans, fold_cycles, traffic = [], [], []
+    if ws:
+        outer, inner = _spans(g.n, stationary_size), _spans(g.m, stream_size)
+        stationary_unit, capacity, streamed_bytes = g.k * wb, g.capacity_bytes[1], g.m * g.k * wa
+    else:
+        outer, inner = _spans(g.m, stationary_size), _spans(g.n, stream_size)
+        stationary_unit, capacity, streamed_bytes = g.k * wa, g.capacity_bytes[0], g.k * g.n * wb
+    blocks, plans, fold_cycles, traffic = [], [], [], []
     loads_a = loads_b = stores = 0
-    for j, (m0, m1, n0, n1) in enumerate(blocks):
-        plan = plan_gemm(m1 - m0, g.k, n1 - n0, array.rows, array.cols, array.dataflow, array.double_buffered_weights)
-        streamed_fits = (m1 - m0 if ws else n1 - n0) * unit <= available
-        if ws:  # B stays in the PEs: fetched in the first block only, if it fits its buffer
-            held, fits = (g.resident[0], g.resident[1] or (j > 0 and fits_b)), (streamed_fits, fits_b)
-        else:  # A (IS: stationary; OS: its row blocks) is fetched again in every block unless it fits
-            held, fits = (g.resident[0] or (j > 0 and fits_a), g.resident[1]), (fits_a, streamed_fits)
-        block = fold_traffic(plan, array.rows, array.cols, array.dataflow, (m1 - m0, g.k, n1 - n0), g.word_bytes,
-                             held, fits, store_out=g.store_out)
-        plans.append(plan)
-        traffic += block.folds
-        fold_cycles += [plan.first_fold_cycles] + [plan.fold_cycles] * (plan.folds - 1)
-        loads_a, loads_b, stores = loads_a + block.loads_a, loads_b + block.loads_b, stores + block.store_bytes
+    for o, (o0, o1) in enumerate(outer):
+        # a stationary block stays for the streamed blocks after the first if it fits (beside all of
+        # the other operand when they share a buffer)
+        kept = (o1 - o0) * stationary_unit + (streamed_bytes if g.shared_buffer else 0) <= capacity
+        for i, (i0, i1) in enumerate(inner):
+            (m0, m1), (n0, n1) = ((i0, i1), (o0, o1)) if ws else ((o0, o1), (i0, i1))
+            plan = plan_gemm(m1 - m0, g.k, n1 - n0, array.rows, array.cols, array.dataflow,
+                             array.double_buffered_weights)
+            streamed_fits = (i1 - i0) * unit <= available
+            if ws:  # A's rows again in every column block unless all of A fits; B's block kept across rows
+                held = (g.resident[0] or (o > 0 and fits_a), g.resident[1] or (i > 0 and kept))
+                fits = (streamed_fits, fits_b)
+            else:  # A's block (IS: stationary; OS: row blocks) kept across columns; B again unless it fits
+                held = (g.resident[0] or (i > 0 and kept), g.resident[1] or (o > 0 and fits_b))
+                fits = (fits_a, streamed_fits)
+            block = fold_traffic(plan, array.rows, array.cols, array.dataflow, (m1 - m0, g.k, n1 - n0),
+                                 g.word_bytes, held, fits, store_out=g.store_out)
+            blocks.append((m0, m1, n0, n1))
+            plans.append(plan)
+            traffic += block.folds
+            fold_cycles += [plan.first_fold_cycles] + [plan.fold_cycles] * (plan.folds - 1)
+            loads_a, loads_b, stores = loads_a + block.loads_a, loads_b + block.loads_b, stores + block.store_bytes
     if g.reuse_tile:
         fold_cycles[0] -= array.rows
     stalls = schedule_stalls(fold_cycles, traffic, cfg.dram.bandwidth_bytes_per_cycle, cfg.dram.latency_cycles,
@@ -129,19 +153,24 @@ def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, blocks: list[Block]) -> 
 
 
 def schedule_gemm(cfg: AcceleratorConfig, g: GemmPlacement) -> GemmSchedule:
-    """Maps a GEMM: as few blocks as the output buffer allows, or blocks whose streamed operand
-    also fits its buffer, whichever moves fewer DRAM bytes (then whichever finishes first)."""
+    """Maps a GEMM: the streamed dimension in as few blocks as the output buffer allows or in
+    blocks that also fit its buffer, the stationary operand whole or in column-fold blocks that fit
+    its buffer, whichever moves fewer DRAM bytes (then whichever finishes first)."""
     extent, unit, available, align = _stream_budget(cfg, g)
     limit = extent if cfg.array.dataflow is Dataflow.OS else max(1, g.psum_limit)
-    sizes = {min(extent, limit)}
+    stream_sizes = {min(extent, limit)}
+    wa, wb, _ = g.word_bytes
+    cols = cfg.array.cols
+    if cfg.array.dataflow is Dataflow.WS:
+        other, stationary_unit, capacity = g.n, g.k * wb, g.capacity_bytes[1]
+    else:
+        other, stationary_unit, capacity = g.m, g.k * wa, g.capacity_bytes[0]
+    stationary_sizes = {other}
     if not g.reuse_tile:
-        sizes.add(min(extent, limit, max(align, available // unit // align * align)))
-
-    def cut(size: int) -> list[Block]:
-        spans = [(lo, min(lo + size, extent)) for lo in range(0, extent, size)]
-        if cfg.array.dataflow is Dataflow.WS:
-            return [(lo, hi, 0, g.n) for lo, hi in spans]
-        return [(0, g.m, lo, hi) for lo, hi in spans]
-
-    candidates = [_schedule(cfg, g, cut(size)) for size in sorted(sizes, reverse=True)]
+        stream_sizes.add(min(extent, limit, max(align, available // unit // align * align)))
+        if cfg.array.dataflow is not Dataflow.OS:
+            budget = capacity // 2 if g.shared_buffer else capacity
+            stationary_sizes.add(min(other, max(cols, budget // stationary_unit // cols * cols)))
+    candidates = [_schedule(cfg, g, s, t) for s in sorted(stream_sizes, reverse=True)
+                  for t in sorted(stationary_sizes, reverse=True)]
     return min(candidates, key=lambda s: (sum(s.load_bytes) + s.store_bytes, s.compute_cycles + s.stall_cycles))

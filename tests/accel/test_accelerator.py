@@ -307,3 +307,17 @@ def test_partial_sums_that_overflow_the_output_buffer_cut_the_gemm():
     assert acc.counts.compute_cycles == 4 * (2 * 16 + 16 + 16 - 2)
     cycle = Accelerator(cfg, fidelity="cycle")
     assert np.array_equal(cycle.gemm(a, b), c) and cycle.counts == acc.counts
+
+
+def test_both_operands_overflowing_cut_the_gemm_both_ways():
+    # A 64×64 bf16 (8 KiB) in a 4 KiB buffer, B 64×256 (32 KiB) in an 8 KiB one. Cutting only A's
+    # rows fetches B once per row block (2 × 32 + 8 KiB); cutting B into 64-column blocks that fit
+    # as well fetches A once per column block and B once (4 × 8 + 32 KiB): the cheaper map.
+    cfg = nearest("edge-bf16", **{"sram.activation_bytes": 4096, "sram.weight_bytes": 8192})
+    acc = Accelerator(cfg)
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 256))
+    c = acc.gemm(a, b)
+    assert acc.counts.dram_read_bytes == (4 * 8 + 32) * 1024
+    cycle = Accelerator(cfg, fidelity="cycle")
+    assert np.array_equal(cycle.gemm(a, b), c) and cycle.counts == acc.counts
