@@ -21,7 +21,7 @@ import numpy as np
 
 from accel.config import AcceleratorConfig, Dataflow
 from accel.counts import EventCounts, Tally, mac_kind, vector_kind
-from accel.mapping import GemmPlacement, GemmSchedule, schedule_gemm
+from accel.mapping import GemmPlacement, GemmSchedule, operand_fits, schedule_gemm
 from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format, quantize, quantize_codes
 from accel.numerics.formats import NumberFormat
@@ -204,7 +204,7 @@ class Accelerator:
                 out = quantize(values, fmt.name, self.config.formats.rounding, rng)
             else:
                 sig, sig_exp = (values, exp) if exp is not None else float_pairs(np.where(finite, values, 0.0))
-                out = round_pairs(sig, sig_exp, fmt, stochastic, rng)[0].reshape(values.shape)
+                out = round_pairs(sig, sig_exp, fmt, stochastic, rng).reshape(values.shape)
                 if exp is None:
                     specials = values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value)
                     out = np.where(finite, out, specials)
@@ -215,7 +215,7 @@ class Accelerator:
             codes, nan = quantize_codes(values, fmt, self.config.formats.rounding, rng, scale_exp=scale)
             return _Operand(codes, scale, fmt, int(nan.sum())), saturations
         sig, sig_exp = (values, exp) if exp is not None else float_pairs(np.where(finite, values, 0.0))
-        codes = round_pairs(sig, sig_exp, fmt, stochastic, rng, scale)[0].reshape(values.shape)
+        codes = round_pairs(sig, sig_exp, fmt, stochastic, rng, scale).reshape(values.shape)
         if exp is None:
             infinite = np.isinf(values)
             codes[infinite] = np.where(values[infinite] > 0, fmt.max_code, fmt.min_code)
@@ -397,8 +397,7 @@ class Accelerator:
 
         self._pending_writeback_bytes = 0
         a_bytes, b_bytes = m * k * wa, k * n * wb
-        fits = (a_bytes + (b_bytes if g.shared_buffer else 0) <= g.capacity_bytes[0],
-                b_bytes + (a_bytes if g.shared_buffer else 0) <= g.capacity_bytes[1])
+        fits = operand_fits(g)
         for name, buf, nbytes, fit, resident in ((names[0], buf_a, a_bytes, fits[0], g.resident[0]),
                                                  (names[1], buf_b, b_bytes, fits[1], g.resident[1])):
             if name is not None and fit and not resident:

@@ -73,7 +73,7 @@ class GemmSchedule:
         return sum(getattr(p, field) for p in self.plans)
 
 
-def _operand_fits(g: GemmPlacement) -> tuple[bool, bool]:
+def operand_fits(g: GemmPlacement) -> tuple[bool, bool]:
     wa, wb, _ = g.word_bytes
     a_bytes, b_bytes = g.m * g.k * wa, g.k * g.n * wb
     shared_a, shared_b = (b_bytes, a_bytes) if g.shared_buffer else (0, 0)
@@ -113,7 +113,7 @@ def _schedule(cfg: AcceleratorConfig, g: GemmPlacement, stream_size: int, statio
     array = cfg.array
     ws = array.dataflow is Dataflow.WS
     wa, wb, _ = g.word_bytes
-    fits_a, fits_b = _operand_fits(g)
+    fits_a, fits_b = operand_fits(g)
     _, unit, available, _ = _stream_budget(cfg, g)
     if ws:
         outer, inner = _spans(g.n, stationary_size), _spans(g.m, stream_size)

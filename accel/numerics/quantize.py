@@ -13,15 +13,7 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat, get_format
-from accel.numerics.rounding import (
-    UNDECIDED,
-    float_quantum_exponent,
-    pow2,
-    resolve_undecided,
-    round_nearest,
-    split_at,
-    stochastic_up,
-)
+from accel.numerics.rounding import float_quantum_exponent, pow2, resolve_undecided, round_by
 
 ROUNDING_MODES = ("nearest", "stochastic")
 _U32 = np.uint32
@@ -37,19 +29,6 @@ def _f32_parts(a):
     exponent = max(biased, 1) - 127
     sig = a & 0x7FFFFF if biased == 0 else (a & 0x7FFFFF) | 0x800000
     return np.int64(sig), exponent - 23, exponent
-
-
-@njit
-def _round(sig, shift, stochastic, word):
-    """Rounds ``sig * 2**-shift`` (shift ≥ 1) to ``(k, rem)``; ``rem ≥ 0`` only when the stochastic
-    decision needs more than its first random word (``k`` is then the value rounded down)."""
-    if not stochastic:
-        return round_nearest(sig, shift, 0), np.int64(-1)
-    k, rem = split_at(sig, shift)
-    up = stochastic_up(rem, shift, word)
-    if up == UNDECIDED:
-        return k, rem
-    return k + up, np.int64(-1)
 
 
 @njit
@@ -125,9 +104,7 @@ def _to_float_stochastic(bits, out, mantissa_bits, min_exponent, max_value, has_
             qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
             shift = qexp - sig_exp
             if shift > 0:
-                sig, rem = _round(sig, shift, True, words[i])
-                if rem >= 0:
-                    undecided[i] = True
+                sig, undecided[i] = round_by(sig, shift, True, words[i])
             mag = np.float64(sig) * pow2(qexp)
             if mag > max_value:
                 mag = math.inf if has_inf else max_value
@@ -153,8 +130,8 @@ def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, 
         if shift <= 0:
             k = sig << -shift
         else:
-            k, rem = _round(sig, shift, stochastic, words[i] if stochastic else np.uint64(0))
-            if rem >= 0:
+            k, open_ = round_by(sig, shift, stochastic, words[i] if stochastic else np.uint64(0))
+            if open_:  # only stochastic rounding leaves a decision open (``undecided`` is empty otherwise)
                 undecided[i] = True
         codes[i] = -k if negative else min(k, max_code)
 

@@ -12,29 +12,10 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
-from accel.numerics.rounding import (
-    UNDECIDED,
-    float_quantum_exponent,
-    pow2,
-    resolve_undecided,
-    round_nearest,
-    split_at,
-    stochastic_up,
-)
+from accel.numerics.rounding import float_quantum_exponent, pow2, resolve_undecided, round_by
 
 SIG_LIMIT = 2**53
 """Significands must be below this in magnitude (every accumulator of a valid chip is)."""
-
-
-@njit
-def _round_to(mag, exp, qexp, stochastic, word):
-    """``mag · 2**exp`` onto the grid ``2**qexp`` (shift ≥ 1): ``(k, undecided)``."""
-    shift = qexp - exp
-    if not stochastic:
-        return round_nearest(mag, shift, 0), False
-    k, rem = split_at(mag, shift)
-    up = stochastic_up(rem, shift, word)
-    return (k, True) if up == UNDECIDED else (k + up, False)
 
 
 @njit
@@ -49,7 +30,7 @@ def _pairs_to_float(sig, exp, out, mantissa_bits, min_exponent, max_value, has_i
         if qexp <= exp[i]:
             value = np.float64(mag) * pow2(exp[i])
         else:
-            k, undecided[i] = _round_to(mag, exp[i], qexp, stochastic, words[i] if stochastic else np.uint64(0))
+            k, undecided[i] = round_by(mag, qexp - exp[i], stochastic, words[i] if stochastic else np.uint64(0))
             value = np.float64(k) * pow2(qexp)
         if value > max_value:
             value = math.inf if has_inf else max_value
@@ -58,27 +39,21 @@ def _pairs_to_float(sig, exp, out, mantissa_bits, min_exponent, max_value, has_i
 
 @njit
 def _pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, stochastic, words, undecided):
-    saturations = 0
     for i in range(sig.size):
         mag = abs(sig[i])
         if mag == 0:
             codes[i] = 0
             continue
         exponent = math.frexp(np.float64(mag))[1] - 1 + exp[i]
-        if exponent >= width_bits - 1 + scale_exp:  # |value| ≥ 2**(W-1) steps
-            saturations += not (sig[i] < 0 and mag == (np.int64(1) << (exponent - exp[i]))
-                                and exponent == width_bits - 1 + scale_exp)
+        if exponent >= width_bits - 1 + scale_exp:  # |value| ≥ 2**(W-1) steps: the extreme codes
             codes[i] = min_code if sig[i] < 0 else max_code
             continue
         if scale_exp <= exp[i]:
             k = mag << (exp[i] - scale_exp)
         else:
-            k, undecided[i] = _round_to(mag, exp[i], scale_exp, stochastic, words[i] if stochastic else np.uint64(0))
-        if sig[i] > 0 and k > max_code:
-            k = max_code
-            saturations += 1
-        codes[i] = -k if sig[i] < 0 else k
-    return saturations
+            k, undecided[i] = round_by(mag, scale_exp - exp[i], stochastic,
+                                       words[i] if stochastic else np.uint64(0))
+        codes[i] = -k if sig[i] < 0 else min(k, max_code)
 
 
 def float_pairs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +83,7 @@ def pow2_scale(max_abs_sig: int, exp: int, fmt: NumberFormat) -> int:
 
 
 def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stochastic: bool,
-                rng: np.random.Generator | None, scale_exp: int = 0) -> tuple[np.ndarray, int]:
+                rng: np.random.Generator | None, scale_exp: int = 0) -> np.ndarray:
     """Rounds exact values ``sig · 2**exp`` once into ``fmt``.
 
     Args:
@@ -120,8 +95,8 @@ def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stochastic:
         scale_exp: For a fixed-point ``fmt``: the exponent of one code (value = code · 2**scale_exp).
 
     Returns:
-        ``(out, saturations)``: float64 values for a float format (±inf or ±max where they
-        overflow) or int64 codes for a fixed one, and how many values were clipped (fixed point).
+        float64 values for a float format (±inf or ±max where they overflow) or int64 codes for a
+        fixed one (saturated at its extremes), flattened.
     """
     exp = np.ascontiguousarray(np.broadcast_to(exp, np.shape(sig)), np.int64).reshape(-1)
     sig = np.ascontiguousarray(sig, np.int64).reshape(-1)
@@ -133,14 +108,14 @@ def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stochastic:
         out = np.empty(sig.size, np.float64)
         _pairs_to_float(sig, exp, out, fmt.mantissa_bits, fmt.min_exponent, fmt.max_value, fmt.has_inf,
                         stochastic, words, undecided)
-        step, saturations = fmt.smallest_step, 0
+        step = fmt.smallest_step
         quantum = [float_quantum_exponent(fmt.min_exponent, fmt.mantissa_bits, fmt.min_exponent)] * sig.size
     else:
         out = np.empty(sig.size, np.int64)
-        saturations = _pairs_to_fixed(sig, exp, out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code,
+        _pairs_to_fixed(sig, exp, out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code,
                                       stochastic, words, undecided)
         step, quantum = 1, [scale_exp] * sig.size
     for i in np.flatnonzero(undecided):  # every bit discarded: the value is 0 or ±step
         if resolve_undecided(abs(int(sig[i])), int(quantum[i] - exp[i]), rng):
             out[i] = -step if sig[i] < 0 else step
-    return out, int(saturations)
+    return out

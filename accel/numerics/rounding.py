@@ -99,6 +99,21 @@ def round_nearest(sig, shift, toward):
 
 
 @njit
+def round_by(sig, shift, stochastic, word):
+    """Rounds the magnitude ``sig * 2**-shift`` (shift ≥ 1) half to even or stochastically.
+
+    Returns:
+        ``(k, undecided)``: the integer, and whether the stochastic decision needs more than its
+        first random word (``k`` is then the value rounded down; ``resolve_undecided`` finishes it).
+    """
+    if not stochastic:
+        return round_nearest(sig, shift, 0), False
+    k, rem = split_at(sig, shift)
+    up = stochastic_up(rem, shift, word)
+    return (k, True) if up == UNDECIDED else (k + up, False)
+
+
+@njit
 def float_quantum_exponent(exponent, mantissa_bits, min_exponent):
     """Exponent of the step of a float format at a magnitude in ``[2**exponent, 2**(exponent+1))``."""
     return max(exponent, min_exponent) - mantissa_bits
