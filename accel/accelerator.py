@@ -14,7 +14,9 @@ A GEMM on the chip:
    prefetch cannot hide added to the cycles.
 """
 
+import copy
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +50,17 @@ class _Operand:
     def values(self) -> np.ndarray:
         """The exact values (float32 or float64)."""
         return self.data if self.exp is None else np.ldexp(self.data.astype(np.float64), self.exp)
+
+
+@dataclass(frozen=True, slots=True)
+class ChipState:
+    """Everything an ``Accelerator`` remembers between operations (``snapshot`` / ``restore``)."""
+
+    counts: EventCounts
+    buffers: tuple[tuple[str, tuple[tuple[str, tuple[int, bool]], ...]], ...]
+    pending_writeback_bytes: int
+    pe_tensor: str | None
+    rng_state: dict
 
 
 def _bytes_per_word(fmt: NumberFormat) -> int:
@@ -95,6 +108,26 @@ class Accelerator:
         self.vector = VectorUnit(self)
         """The vector unit: activations, losses, optimizer updates (``accel.vector``)."""
 
+    def snapshot(self) -> "ChipState":
+        """The chip's whole state (counts, buffer contents, random source), to ``restore`` later:
+        a run checkpointed and resumed continues bit for bit as if it had not stopped."""
+        return ChipState(
+            counts=self.counts,
+            buffers=tuple((name, tuple(buf._tensors.items())) for name, buf in self._buffers.items()),
+            pending_writeback_bytes=self._pending_writeback_bytes, pe_tensor=self._pe_tensor,
+            rng_state=copy.deepcopy(self._rng.bit_generator.state))
+
+    def restore(self, state: "ChipState") -> None:
+        """Puts the chip back into a ``snapshot``'s state (of a chip with the same config)."""
+        if not isinstance(state, ChipState):
+            raise TypeError(f"restore takes a ChipState from Accelerator.snapshot, got {type(state).__name__}")
+        self._tally = Tally(state.counts)
+        for name, tensors in state.buffers:
+            self._buffers[name]._tensors = OrderedDict(tensors)
+        self._pending_writeback_bytes = state.pending_writeback_bytes
+        self._pe_tensor = state.pe_tensor
+        self._rng.bit_generator.state = copy.deepcopy(state.rng_state)
+
     @property
     def counts(self) -> EventCounts:
         """Everything the chip did since construction (immutable; subtract snapshots to measure a span)."""
@@ -129,13 +162,14 @@ class Accelerator:
         self._tally.add(saturations=saturations)
         return op.values()
 
-    def vector_counts(self, op: str, role: str, elements: int, results=()) -> None:
+    def vector_counts(self, op: str, role: str, elements: int, results=(), out_elements: int | None = None) -> None:
         """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it.
 
         Cycles ``⌈elements / lanes⌉ × latency``; SRAM words for each input read and each output
         written in the role's buffer (the weight buffer for ``"master"`` updates); for fixed-point
         formats with ``tensor_pow2`` scaling, the max-reduction that scales each output. NaN and
-        inf are counted in ``results`` (the values, when there are any).
+        inf are counted in ``results`` (the values, when there are any). ``out_elements`` is the
+        size of each output when it differs from the inputs' (a reduction: ``sum_rows``).
         """
         if op not in VECTOR_OPS:
             raise ValueError(f"unknown vector operation {op!r}; known: {', '.join(VECTOR_OPS)}")
@@ -144,12 +178,15 @@ class Accelerator:
         buf = "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
         lanes = self.config.vector.lanes
         cycles = ceil_div(elements, lanes) * spec.latency_cycles
+        out_elements = elements if out_elements is None else out_elements
+        if not 0 <= out_elements <= elements:
+            raise ValueError(f"vector {op}: out_elements must be between 0 and {elements}, got {out_elements}")
         ops = {vector_kind(op, fmt.name): elements}
         if not fmt.is_float and self.config.formats.scaling == "tensor_pow2" and spec.outputs:
-            ops[vector_kind("max_abs", fmt.name)] = spec.outputs * elements
-            cycles += spec.outputs * ceil_div(elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
+            ops[vector_kind("max_abs", fmt.name)] = spec.outputs * out_elements
+            cycles += spec.outputs * ceil_div(out_elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
         width = _bytes_per_word(fmt)
-        reads, writes = spec.inputs * elements, spec.outputs * elements
+        reads, writes = spec.inputs * elements, spec.outputs * out_elements
         self._tally.add(
             cycles=cycles, vector_cycles=cycles, vector_ops=ops,
             sram_reads={buf: reads}, sram_writes={buf: writes},
@@ -226,16 +263,19 @@ class Accelerator:
 
     def gemm(self, a, b, roles: tuple[str, str] = ("activation", "weight"), out_role: str = "activation",
              names: tuple[str | None, str | None, str | None] = (None, None, None),
-             transpose_b: bool = False) -> np.ndarray:
+             transpose_a: bool = False, transpose_b: bool = False) -> np.ndarray:
         """``C = A · B`` on the chip: the values it produces, rounded into the output role's format.
 
         Args:
-            a: (M, K) float array.
+            a: (M, K) float array, or (K, M) stored with ``transpose_a``.
             b: (K, N) float array, or (N, K) stored with ``transpose_b``.
             roles: Roles of A and B; they pick the formats and SRAM buffers.
             out_role: Role of C (``activation`` for a forward pass, ``gradient`` for a backward one).
             names: Names of A, B and C. A named tensor that a buffer still holds is not fetched
                 from DRAM again; a named C stays on chip if it fits, an unnamed one goes to DRAM.
+            transpose_a: A is stored transposed (``dW = Xᵀ · dY`` with X as the forward pass
+                stored it). The buffer's address generator streams it in either order, so the
+                counts are those of the untransposed GEMM.
             transpose_b: B is stored transposed (``dX = dY · Wᵀ`` with W as stored). A
                 transposable array reads it as it is; otherwise the chip transposes it through SRAM.
 
@@ -244,9 +284,10 @@ class Accelerator:
         """
         a = self._check_matrix("a", a)
         b = self._check_matrix("b", b)
+        a = np.ascontiguousarray(a.T) if transpose_a else a
         b_math = b.T if transpose_b else b
         if a.shape[1] != b_math.shape[0]:
-            stored = f" (stored transposed as {b.shape})" if transpose_b else ""
+            stored = f" (B stored transposed as {b.shape})" if transpose_b else ""
             raise ValueError(f"gemm: A is {a.shape} and B is {b_math.shape}{stored}; A's columns must equal B's rows")
         fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
         acc = get_format(self.config.formats.accumulator)

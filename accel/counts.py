@@ -121,10 +121,12 @@ class Tally:
 
     _MAPPINGS = frozenset(f.name for f in fields(EventCounts) if isinstance(getattr(EventCounts(), f.name), Mapping))
 
-    def __init__(self) -> None:
+    def __init__(self, start: EventCounts | None = None) -> None:
+        start = EventCounts() if start is None else start
         self._totals: dict[str, object] = {
-            f.name: {} if f.name in self._MAPPINGS else 0 for f in fields(EventCounts)}
-        self._frozen: EventCounts | None = EventCounts()
+            f.name: dict(getattr(start, f.name)) if f.name in self._MAPPINGS else getattr(start, f.name)
+            for f in fields(EventCounts)}
+        self._frozen: EventCounts | None = start
 
     def add(self, **counts) -> None:
         """Adds counts given as ``EventCounts`` fields (mappings merge key by key)."""

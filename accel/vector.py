@@ -31,7 +31,7 @@ VECTOR_OPS = {
     "tanh_grad": VectorOpSpec(2, 1, 2), "add": VectorOpSpec(2, 1, 1), "mul": VectorOpSpec(2, 1, 1),
     "fma": VectorOpSpec(3, 1, 1), "scale": VectorOpSpec(1, 1, 1), "minmax": VectorOpSpec(2, 1, 1),
     "huber": VectorOpSpec(2, 2, 4), "mse": VectorOpSpec(2, 2, 3), "sgd_momentum": VectorOpSpec(3, 2, 3),
-    "adam": VectorOpSpec(4, 3, 8), "polyak": VectorOpSpec(2, 1, 2),
+    "adam": VectorOpSpec(4, 3, 8), "polyak": VectorOpSpec(2, 1, 2), "sum_rows": VectorOpSpec(1, 1, 1),
     # issued by the array's data path, not by a caller
     "max_abs": VectorOpSpec(1, 0, 1), "quantize": VectorOpSpec(1, 1, 1), "transpose": VectorOpSpec(1, 1, 1),
 }
@@ -67,7 +67,7 @@ class VectorUnit:
         xs = [self._acc.round_into(x, fmt) for x in inputs]
         outs = compute(*xs, rnd=lambda v: self._acc.round_into(v, fmt))
         outs = outs if isinstance(outs, tuple) else (outs,)
-        self._acc.vector_counts(op, role, int(np.prod(shape)), results=outs)
+        self._acc.vector_counts(op, role, int(np.prod(shape)), results=outs, out_elements=outs[0].size)
         return [o.astype(fmt.value_dtype) for o in outs]
 
     @staticmethod
@@ -128,6 +128,20 @@ class VectorUnit:
         """Elementwise min(x, y) (TD3's twin critics)."""
         return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)],
                          lambda x, y, rnd: np.minimum(x, y))[0]
+
+    def sum_rows(self, x, role: str = "gradient") -> np.ndarray:
+        """Column sums of a 2-D ``x`` (a bias gradient: the sum over the batch), row 0 first,
+        rounded after every add. Returns a 1-D array of ``x.shape[1]`` values."""
+        x = self._as_float("x", x)
+        if x.ndim != 2:
+            raise ValueError(f"vector sum_rows: x must be a 2-D (batch, features) array, got shape {x.shape}")
+
+        def compute(x, rnd):
+            total = x[0]
+            for row in x[1:]:
+                total = rnd(total + row)
+            return total
+        return self._run("sum_rows", role, [x], compute)[0]
 
     # --- losses ----------------------------------------------------------------------------------
 

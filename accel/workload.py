@@ -39,6 +39,8 @@ class VectorOp:
     op: str
     role: str
     elements: int
+    out_elements: int | None = None
+    """Size of each output when it differs from the inputs' (a reduction such as ``sum_rows``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ def run_counts(acc: Accelerator, workload: Workload) -> EventCounts:
         if isinstance(op, GemmOp):
             acc.gemm_counts(op.m, op.k, op.n, op.roles, op.out_role, op.names, op.transpose_b)
         elif isinstance(op, VectorOp):
-            acc.vector_counts(op.op, op.role, op.elements)
+            acc.vector_counts(op.op, op.role, op.elements, out_elements=op.out_elements)
         else:
             acc.replay(op.read_bytes, op.write_bytes)
     return acc.counts - before
