@@ -21,21 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel.config import AcceleratorConfig, Dataflow
-from accel.counts import EventCounts, Tally, mac_kind, vector_kind
-from accel.mapping import GemmPlacement, GemmSchedule, operand_fits, schedule_gemm
+from accel.config import AcceleratorConfig
+from accel.counts import EventCounts, Tally, vector_kind
 from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format, quantize, quantize_codes
 from accel.numerics.formats import NumberFormat
 from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
+from accel.planner import ROLE_BUFFER, ROLES, ArrayCounts, GemmPlan, GemmRequest, Planner, bytes_per_word
 from accel.systolic import run_array
-from accel.timing import ceil_div, plan_gemm
+from accel.timing import ceil_div
 from accel.vector import UPDATE_ROLE, VECTOR_OPS, VectorUnit
 
 FIDELITIES = ("fast", "cycle")
-ROLES = ("weight", "activation", "gradient")
-ROLE_BUFFER = {"weight": "weight", "activation": "activation", "gradient": "activation"}
-"""SRAM buffer of each operand role: gradients live beside the activations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +58,6 @@ class ChipState:
     pending_writeback_bytes: int
     pe_tensor: str | None
     rng_state: dict
-
-
-def _bytes_per_word(fmt: NumberFormat) -> int:
-    return ceil_div(fmt.width_bits, 8)
-
-
-def _closed_form(schedule: GemmSchedule) -> tuple[int, ...]:
-    """(compute cycles, A reads, B reads, C reads, C writes) of a mapped GEMM, from the closed forms."""
-    return tuple(schedule.total(f) for f in ("compute_cycles", "a_reads", "b_reads", "c_reads", "c_writes"))
 
 
 def _zero_macs(a: np.ndarray, b: np.ndarray) -> int:
@@ -99,6 +87,7 @@ class Accelerator:
         self._rng = np.random.default_rng(seed)
         self._stochastic = config.formats.rounding == "stochastic"
         self._tally = Tally()
+        self._planner = Planner(config)
         self._buffers = {
             "weight": SramBuffer("weight", config.sram.weight_bytes),
             "activation": SramBuffer("activation", config.sram.activation_bytes),
@@ -185,7 +174,7 @@ class Accelerator:
         if not fmt.is_float and self.config.formats.scaling == "tensor_pow2" and spec.outputs:
             ops[vector_kind("max_abs", fmt.name)] = spec.outputs * out_elements
             cycles += spec.outputs * ceil_div(out_elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
-        width = _bytes_per_word(fmt)
+        width = bytes_per_word(fmt)
         reads, writes = spec.inputs * elements, spec.outputs * out_elements
         self._tally.add(
             cycles=cycles, vector_cycles=cycles, vector_ops=ops,
@@ -302,34 +291,35 @@ class Accelerator:
         else:
             shift = 0 if self.config.formats.scaling == "tensor_pow2" else acc.frac_bits - fa.frac_bits - fb.frac_bits
             a_in, b_in, exp = op_a.data, op_b.data, op_a.exp + op_b.exp - shift
-        placement = self._placement(m, k, n, roles, out_role, names, transpose_b)
-        schedule = schedule_gemm(self.config, placement)
+        plan = self._plan(m, k, n, roles, out_role, names, transpose_b)
         if self.fidelity == "fast":
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
                    else gemm_fixed(a_in, b_in, acc.name, shift))
-            measured = _closed_form(schedule)
+            delta = plan.delta
             zero_macs = _zero_macs(op_a.data, op_b.data)
         else:
             cycle_dtype = np.float64 if acc.is_float else np.int64
             values = np.empty((m, n), cycle_dtype)
             totals, zero_macs, saturations = np.zeros(5, np.int64), 0, 0
-            for m0, m1, n0, n1 in schedule.blocks:
+            for block, (m0, m1, n0, n1) in enumerate(plan.blocks()):
                 run = run_array(a_in[m0:m1].astype(cycle_dtype), b_in[:, n0:n1].astype(cycle_dtype), array.rows,
                                 array.cols, array.dataflow, acc.name, shift=shift,
-                                double_buffered_weights=array.double_buffered_weights)
+                                double_buffered_weights=array.double_buffered_weights,
+                                weights_preloaded=plan.reuse_tile and block == 0)
                 values[m0:m1, n0:n1] = run.values
                 totals += (run.compute_cycles, run.a_reads, run.b_reads, run.c_reads, run.c_writes)
                 zero_macs += run.zero_macs
                 saturations += run.saturations
             res = GemmResult(values, saturations, 0, "cycle")
-            measured = tuple(int(x) for x in totals)
+            delta = self._planner.delta(plan, ArrayCounts(*(int(x) for x in totals)))
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
         accumulators = res.values.astype(np.float32) if exp is None else res.values
         out, sat_out = self._to_format(accumulators, fout, exp)
 
-        self._account_gemm(placement, schedule, roles, out_role, names, transpose_b, measured, zero_macs)
+        self._apply(plan, names, delta)
         self._tally.add(saturations=sat_a + sat_b + res.saturations + sat_out,
-                        nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite)
+                        nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite,
+                        zero_macs=zero_macs, zero_macs_by_kind={plan.mac_kind: zero_macs})
         return out.values().astype(fout.value_dtype)
 
     @staticmethod
@@ -351,108 +341,32 @@ class Accelerator:
         """Counts a GEMM of ``m × k × n`` as ``gemm`` would, without computing values.
 
         Every count is the one ``gemm`` produces except those that depend on the values:
-        ``zero_macs``, ``saturations`` and ``nonfinite`` stay 0. Pricing a workload this way takes
-        microseconds per GEMM.
+        ``zero_macs``, ``saturations`` and ``nonfinite`` stay 0. A GEMM of any size is planned in
+        closed form (runs of identical folds), and a repeated one costs microseconds.
         """
         for name, value in (("m", m), ("k", k), ("n", n)):
-            if not isinstance(value, int | np.integer) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"gemm_counts: {name} must be a positive integer, got {value!r}")
-        for role in (*roles, out_role):
-            self.format_of(role)
-        placement = self._placement(m, k, n, roles, out_role, names, transpose_b)
-        schedule = schedule_gemm(self.config, placement)
-        self._account_gemm(placement, schedule, roles, out_role, names, transpose_b, _closed_form(schedule), 0)
+        plan = self._plan(int(m), int(k), int(n), roles, out_role, names, transpose_b)
+        self._apply(plan, names, plan.delta)
 
-    def _placement(self, m: int, k: int, n: int, roles, out_role, names, transpose_b) -> GemmPlacement:
-        """The GEMM and the state of the buffers around it, as the mapping sees them."""
-        cfg = self.config
-        fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
-        buf_a, buf_b, buf_out = ROLE_BUFFER[roles[0]], ROLE_BUFFER[roles[1]], ROLE_BUFFER[out_role]
-        wa, wb, wout = _bytes_per_word(fa), _bytes_per_word(fb), _bytes_per_word(fout)
-        single_fold = plan_gemm(m, k, n, cfg.array.rows, cfg.array.cols, cfg.array.dataflow).folds == 1
-        return GemmPlacement(
-            m=m, k=k, n=n, word_bytes=(wa, wb, wout),
-            capacity_bytes=(self._buffers[buf_a].capacity_bytes, self._buffers[buf_b].capacity_bytes),
-            psum_limit=cfg.sram.output_bytes // (cfg.array.cols * _bytes_per_word(get_format(cfg.formats.accumulator))),
-            shared_buffer=buf_a == buf_b,
-            resident=(self._buffers[buf_a].holds(names[0], m * k * wa),
-                      self._buffers[buf_b].holds(names[1], k * n * wb)),
-            store_out=not (names[2] is not None and self._buffers[buf_out].fits(m * n * wout)),
-            prologue_store_bytes=self._pending_writeback_bytes,
-            # a transposable array whose PEs hold all of this W (the last single-fold GEMM's) reuses it
-            reuse_tile=(transpose_b and cfg.array.transposable and cfg.array.dataflow is Dataflow.WS
-                        and names[1] is not None and self._pe_tensor == names[1] and single_fold))
+    def _plan(self, m: int, k: int, n: int, roles, out_role, names, transpose_b) -> GemmPlan:
+        """The plan of a GEMM in the chip's present state (asking the buffers marks what they hold as used)."""
+        layout = self._planner.layout(m, k, n, tuple(roles), out_role)
+        a_bytes, b_bytes, _ = layout.operand_bytes
+        buf_a, buf_b, _ = layout.buffers
+        resident = (self._buffers[buf_a].holds(names[0], a_bytes), self._buffers[buf_b].holds(names[1], b_bytes))
+        return self._planner.gemm(GemmRequest(
+            m, k, n, tuple(roles), out_role, bool(transpose_b), names[2] is not None, resident,
+            self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1]))
 
-    def _account_gemm(self, g: GemmPlacement, schedule: GemmSchedule, roles, out_role, names, transpose_b,
-                      measured, zero_macs: int) -> None:
-        """Counts a mapped GEMM; ``measured`` = (compute cycles, A/B reads, C reads/writes) of the array."""
-        cfg = self.config
-        m, k, n = g.m, g.k, g.n
-        fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
-        acc = get_format(cfg.formats.accumulator)
-        compute_cycles, a_reads, b_reads, c_reads, c_writes = measured
-        buf_a, buf_b, buf_out = ROLE_BUFFER[roles[0]], ROLE_BUFFER[roles[1]], ROLE_BUFFER[out_role]
-        wa, wb, wout = g.word_bytes
-        wacc = _bytes_per_word(acc)
-        words_r: dict[str, int] = {}
-        words_w: dict[str, int] = {}
-        bytes_r: dict[str, int] = {}
-        bytes_w: dict[str, int] = {}
-
-        def access(words: dict, nbytes: dict, buf: str, count: int, width: int) -> None:
-            words[buf] = words.get(buf, 0) + count
-            nbytes[buf] = nbytes.get(buf, 0) + count * width
-
-        vector_ops: dict[str, int] = {}
-        vector_cycles = 0
-
-        def vector(op: str, fmt: NumberFormat, elements: int) -> None:
-            nonlocal vector_cycles
-            key = vector_kind(op, fmt.name)
-            vector_ops[key] = vector_ops.get(key, 0) + elements
-            vector_cycles += ceil_div(elements, cfg.vector.lanes) * VECTOR_OPS[op].latency_cycles
-
-        if g.reuse_tile:  # no weight load: the PEs hold W already
-            compute_cycles -= cfg.array.rows
-            b_reads -= k * n
-        if transpose_b and not cfg.array.transposable:  # Wᵀ copied through the vector unit first
-            access(words_r, bytes_r, buf_b, k * n, wb)
-            access(words_w, bytes_w, buf_b, k * n, wb)
-            vector("transpose", fb, k * n)
-        access(words_r, bytes_r, buf_a, a_reads, wa)
-        access(words_r, bytes_r, buf_b, b_reads, wb)
-        access(words_r, bytes_r, "output", c_reads, wacc)
-        access(words_w, bytes_w, "output", c_writes, wacc)
-        access(words_r, bytes_r, "output", m * n, wacc)  # the accumulators leave through the vector unit
-        vector("quantize", fout, m * n)
-        if not fout.is_float and cfg.formats.scaling == "tensor_pow2":
-            vector("max_abs", acc, m * n)
-        for resident, fmt, size in ((g.resident[0], fa, m * k), (g.resident[1], fb, k * n)):
-            if not fmt.is_float and cfg.formats.scaling == "tensor_pow2" and not resident:
-                vector("max_abs", fmt, size)
-        loads_a, loads_b = schedule.load_bytes
-        access(words_w, bytes_w, buf_a, loads_a // wa, wa)  # what DRAM delivers is written into the buffers
-        access(words_w, bytes_w, buf_b, loads_b // wb, wb)
-        if not g.store_out:
-            access(words_w, bytes_w, buf_out, m * n, wout)
-
+    def _apply(self, plan: GemmPlan, names, delta: dict) -> None:
+        """Counts a planned GEMM and leaves the buffers and PEs holding what the plan says."""
         self._pending_writeback_bytes = 0
-        a_bytes, b_bytes = m * k * wa, k * n * wb
-        fits = operand_fits(g)
-        for name, buf, nbytes, fit, resident in ((names[0], buf_a, a_bytes, fits[0], g.resident[0]),
-                                                 (names[1], buf_b, b_bytes, fits[1], g.resident[1])):
-            if name is not None and fit and not resident:
-                self._pending_writeback_bytes += self._buffers[buf].insert(name, nbytes, dirty=False)
-        if not g.store_out:
-            self._pending_writeback_bytes += self._buffers[buf_out].insert(names[2], m * n * wout, dirty=True)
-        if cfg.array.dataflow is Dataflow.WS:
-            self._pe_tensor = names[1] if schedule.folds == 1 else None
-
-        kind = mac_kind(fa.name, fb.name, acc.name)
-        self._tally.add(
-            cycles=compute_cycles + schedule.stall_cycles + vector_cycles, compute_cycles=compute_cycles,
-            stall_cycles=schedule.stall_cycles, vector_cycles=vector_cycles, macs=m * k * n, zero_macs=zero_macs,
-            macs_by_kind={kind: m * k * n}, zero_macs_by_kind={kind: zero_macs},
-            sram_reads=words_r, sram_writes=words_w, sram_read_bytes=bytes_r, sram_write_bytes=bytes_w,
-            dram_read_bytes=loads_a + loads_b, dram_write_bytes=schedule.store_bytes + g.prologue_store_bytes,
-            vector_ops=vector_ops, gemms=1, folds=schedule.folds)
+        for name, buf, nbytes, keep, dirty in zip(names, plan.layout.buffers, plan.layout.operand_bytes, plan.keep,
+                                                  (False, False, True), strict=True):
+            if keep and name is not None:
+                self._pending_writeback_bytes += self._buffers[buf].insert(name, nbytes, dirty=dirty)
+        if plan.pes_hold_b_after is not None:
+            self._pe_tensor = names[1] if plan.pes_hold_b_after else None
+        self._tally.add(**delta)

@@ -290,7 +290,7 @@ def _stream_ws(left, psums, s, h, v, row0, col0, fmt, shadow, stationary, next_r
 
 
 @njit
-def _run(left, top, stationary, outputs_stationary, rows, cols, double_buffered, fmt):
+def _run(left, top, stationary, outputs_stationary, rows, cols, double_buffered, preloaded, fmt):
     """Steps the array through every fold of one GEMM (see the module docstring for the roles).
 
     Args:
@@ -304,6 +304,8 @@ def _run(left, top, stationary, outputs_stationary, rows, cols, double_buffered,
         rows: PE rows R.
         cols: PE columns C.
         double_buffered: WS/IS: a shadow weight chain loads the next fold during the current one.
+        preloaded: WS/IS: the PEs hold the first fold's weights already (a transposable array reading
+            ``Wᵀ`` from the tile a forward pass left there): they are put in place without cycles or reads.
         fmt: The accumulator parameters :func:`_pe_step` takes (their types pick float or fixed).
 
     Returns:
@@ -333,9 +335,11 @@ def _run(left, top, stationary, outputs_stationary, rows, cols, double_buffered,
                     counts[_OUT_WRITES] += 1
         else:
             if not double_buffered or fold == 0:
+                charged = not (preloaded and fold == 0)  # preloaded: the PEs hold these weights already
                 for u in range(rows):
-                    counts[_STATIONARY_READS] += _load_weights(chain, stationary, row0, col0, u)
-                counts[_CYCLES] += rows
+                    reads = _load_weights(chain, stationary, row0, col0, u)
+                    counts[_STATIONARY_READS] += reads if charged else 0
+                counts[_CYCLES] += rows if charged else 0
             if double_buffered:
                 s[:, :] = shadow  # the swap into the working weight registers
             nxt = fold + 1
@@ -378,7 +382,7 @@ def _check_inputs(a: np.ndarray, b: np.ndarray, rows: int, cols: int, dataflow: 
 
 
 def run_array(a: np.ndarray, b: np.ndarray, rows: int, cols: int, dataflow: Dataflow, acc_fmt: str, *,
-              shift: int = 0, double_buffered_weights: bool = False) -> ArrayRun:
+              shift: int = 0, double_buffered_weights: bool = False, weights_preloaded: bool = False) -> ArrayRun:
     """Simulates ``C = A · B`` on a ``rows × cols`` array cycle by cycle.
 
     Args:
@@ -394,6 +398,8 @@ def run_array(a: np.ndarray, b: np.ndarray, rows: int, cols: int, dataflow: Data
         double_buffered_weights: WS/IS: each PE has a second weight register, so every fold after
             the first loads its weights while the previous one computes. OS loads no weights, so it
             has no effect there.
+        weights_preloaded: WS/IS: the PEs hold the first fold's weights already, as the planner decides
+            for a transposable array whose PEs kept all of ``W`` (no load cycles, no weight reads).
 
     Returns:
         The values (bit-identical to :func:`accel.numerics.gemm_float` / ``gemm_fixed``) and counts.
@@ -421,7 +427,8 @@ def run_array(a: np.ndarray, b: np.ndarray, rows: int, cols: int, dataflow: Data
     else:  # IS: the WS machine computing Cᵀ = Bᵀ · Aᵀ
         left, top, stationary = b, out, a.T
     counts = _run(np.ascontiguousarray(left), np.ascontiguousarray(top), np.ascontiguousarray(stationary),
-                  dataflow is Dataflow.OS, int(rows), int(cols), bool(double_buffered_weights), fmt)
+                  dataflow is Dataflow.OS, int(rows), int(cols), bool(double_buffered_weights),
+                  bool(weights_preloaded), fmt)
     left_reads = int(counts[_LEFT_READS])
     stationary_reads = int(counts[_STATIONARY_READS])
     if dataflow is Dataflow.OS:

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from accel import Accelerator, Dataflow, load_config
 from accel.config import with_overrides
-from accel.memory import FoldTraffic, schedule_stalls
+from accel.planner import Fold, Runs, stall_cycles
 from accel.timing import plan_gemm
 
 
@@ -21,9 +21,19 @@ def test_worked_example_of_the_timing_doc():
     assert dict(c.sram_writes) == {"activation": 2048, "output": 4096, "replay": 0, "weight": 1024}
 
 
+def dram(bandwidth, latency):
+    return with_overrides(load_config("edge-bf16"), {"dram.bandwidth_bytes_per_cycle": bandwidth,
+                                                     "dram.latency_cycles": latency})
+
+
+def folds(cycles, traffic) -> Runs:
+    """One fold after another; ``traffic`` is (load, store) bytes per fold (all counted as A's loads)."""
+    return Runs(tuple((Fold(c, load, 0, store), 1) for c, (load, store) in zip(cycles, traffic, strict=True)))
+
+
 def test_schedule_of_the_worked_example():
-    traffic = [FoldTraffic(2560, 0), FoldTraffic(2560, 2048), FoldTraffic(512, 0), FoldTraffic(512, 2048)]
-    assert schedule_stalls([110] * 4, traffic, 16, 100) == 788
+    traffic = [(2560, 0), (2560, 2048), (512, 0), (512, 2048)]
+    assert stall_cycles(dram(16, 100), folds([110] * 4, traffic)) == 788
 
 
 @given(m=st.integers(1, 300), k=st.integers(1, 300), n=st.integers(1, 300), rows=st.integers(1, 64),
@@ -42,10 +52,9 @@ def test_property_closed_forms(m, k, n, rows, cols, dataflow):
 @given(cycles=st.lists(st.integers(1, 500), min_size=1, max_size=12), data=st.data(),
        bandwidth=st.sampled_from([1, 4, 16.0, 64]), latency=st.integers(0, 200))
 def test_property_stalls_never_exceed_serial_transfers(cycles, data, bandwidth, latency):
-    traffic = [FoldTraffic(data.draw(st.integers(0, 5000)), data.draw(st.integers(0, 5000))) for _ in cycles]
-    stalls = schedule_stalls(cycles, traffic, bandwidth, latency)
-    serial = sum(-(-(t.load_bytes) // bandwidth) + -(-(t.store_bytes) // bandwidth) + 2 * latency
-                 for t in traffic)
+    traffic = [(data.draw(st.integers(0, 5000)), data.draw(st.integers(0, 5000))) for _ in cycles]
+    stalls = stall_cycles(dram(bandwidth, latency), folds(cycles, traffic))
+    serial = sum(-(-load // bandwidth) + -(-store // bandwidth) + 2 * latency for load, store in traffic)
     assert 0 <= stalls <= serial  # each transfer charged at most once
-    faster = schedule_stalls(cycles, traffic, bandwidth * 2, latency)
+    faster = stall_cycles(dram(bandwidth * 2, latency), folds(cycles, traffic))
     assert faster <= stalls
