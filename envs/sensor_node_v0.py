@@ -1,13 +1,19 @@
-"""An energy-harvesting IoT sensor node that decides how to spend its energy."""
+"""SensorNode-v0: the first energy-harvesting sensor node, kept as it was for reproducibility.
+
+Its defaults are not those of a real node (see ``envs.sensor_node`` for v1); only Gymnasium's
+conventions have been added since (``render_mode``, episode length from ``step_s``, numpy
+scalars, refused ``reset`` options). Trajectories under the default arguments are unchanged.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from envs._checks import check_options, check_render_mode, is_integer, is_real, real
 
 SECONDS_PER_DAY = 86_400.0
 SUNRISE_H = 6.0
@@ -33,7 +39,7 @@ def solar_profile_mw(peak_mw: float = 10.0, step_s: float = 60.0) -> np.ndarray:
     sampled at the middle of each step.
 
     Args:
-        peak_mw: Power at solar noon (mW). The default suits a few cm² of cell outdoors.
+        peak_mw: Power at solar noon (mW); 10 mW is about 0.5 cm² of silicon cell in full sun.
         step_s: Length of one step (s); must divide the day into at least one step.
 
     Returns:
@@ -42,31 +48,17 @@ def solar_profile_mw(peak_mw: float = 10.0, step_s: float = 60.0) -> np.ndarray:
     Raises:
         ValueError: If ``peak_mw`` is negative or ``step_s`` is not in (0, 86400].
     """
-    if not (math.isfinite(peak_mw) and peak_mw >= 0.0):
-        raise ValueError(f"peak_mw must be a finite power >= 0 mW, got {peak_mw!r}")
-    if not (math.isfinite(step_s) and 0.0 < step_s <= SECONDS_PER_DAY):
-        raise ValueError(f"step_s must be in (0, 86400] seconds, got {step_s!r}")
+    real("peak_mw", peak_mw, "a finite power >= 0 mW", 0.0)
+    real("step_s", step_s, "in (0, 86400] seconds", 0.0, SECONDS_PER_DAY, low_open=True)
     steps = max(1, round(SECONDS_PER_DAY / step_s))
     hours = (np.arange(steps) + 0.5) * (24.0 / steps)
     daylight = (hours - SUNRISE_H) / (SUNSET_H - SUNRISE_H)
     return peak_mw * np.clip(np.sin(np.pi * daylight), 0.0, None)
 
 
-def _positive(name: str, value: float, unit: str) -> float:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0.0):
-        raise ValueError(f"{name} must be a positive finite number ({unit}), got {value!r}")
-    return float(value)
-
-
-def _non_negative(name: str, value: float, unit: str) -> float:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0.0):
-        raise ValueError(f"{name} must be a finite number >= 0 ({unit}), got {value!r}")
-    return float(value)
-
-
 def _probability_pair(name: str, value: Sequence[float]) -> tuple[float, float]:
     pair = tuple(value)
-    if len(pair) != 2 or not all(isinstance(p, int | float) and 0.0 <= p <= 1.0 for p in pair):
+    if len(pair) != 2 or not all(is_real(p) and 0.0 <= p <= 1.0 for p in pair):
         raise ValueError(f"{name} must be two probabilities in [0, 1] (quiet, busy), got {value!r}")
     return float(pair[0]), float(pair[1])
 
@@ -85,7 +77,7 @@ def _harvest_profile(profile_mw: Sequence[float] | np.ndarray | None, step_s: fl
     return profile
 
 
-class SensorNodeEnv(gym.Env):
+class SensorNodeV0Env(gym.Env):
     """An energy-harvesting wireless sensor node (mW class) that learns when to sense, send and sleep.
 
     ## Description
@@ -173,14 +165,14 @@ class SensorNodeEnv(gym.Env):
 
     ## Starting State
 
-    Battery at ``initial_charge · capacity_j``, empty buffer, quiet regime, a uniformly
+    Store at ``initial_charge · capacity_j``, empty buffer, quiet regime, a uniformly
     random time of day (or ``options={"start_step": k}``: profile step ``k``), cloud
     factor uniform in [0.2, 1] (1 when ``weather_sigma = 0``).
 
     ## Episode End
 
-    The node never terminates. The registered ids truncate after 1440 steps (one day
-    at 60 s).
+    The node never terminates. An episode is truncated after ``episode_s`` of simulated
+    time (one day by default: 1440 steps of 60 s, ``round(episode_s / step_s)`` steps).
 
     ## Arguments
 
@@ -191,9 +183,11 @@ class SensorNodeEnv(gym.Env):
 
     Args:
         continuous: Box actions (duty cycle, transmit fraction) instead of ``Discrete(6)``.
+        render_mode: ``None`` only (the node does not render).
         capacity_j: Usable energy of the store when full (J).
         initial_charge: Store level at reset as a fraction of ``capacity_j``, in [0, 1].
         step_s: Simulated time per step (s).
+        episode_s: Simulated time per episode (s), at least ``step_s``.
         harvest_profile_mw: Harvest power per step (mW), a 1-D periodic sequence; ``None``
             gives ``solar_profile_mw(10.0, step_s)``, one day.
         weather_sigma: Standard deviation of the per-step change of the cloud factor (a
@@ -213,16 +207,23 @@ class SensorNodeEnv(gym.Env):
 
     ## Version History
 
-    - v0: Initial version.
+    - v0: Initial version. Since then, only Gymnasium's conventions: ``render_mode``,
+      ``episode_s`` (the registered ids no longer add a 1440-step ``TimeLimit``; the
+      default is the same day), numpy scalars of any width, unknown ``reset`` options
+      refused. Superseded by v1 (``envs.sensor_node``).
     """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 (Gymnasium's class attribute)
 
     def __init__(
         self,
         *,
         continuous: bool = False,
+        render_mode: str | None = None,
         capacity_j: float = 12.5,
         initial_charge: float = 0.5,
         step_s: float = 60.0,
+        episode_s: float = SECONDS_PER_DAY,
         harvest_profile_mw: Sequence[float] | np.ndarray | None = None,
         weather_sigma: float = 0.05,
         sleep_power_mw: float = 0.01,
@@ -235,27 +236,30 @@ class SensorNodeEnv(gym.Env):
         miss_penalty: float = 0.5,
         brownout_penalty: float = 1.0,
     ) -> None:
+        self.render_mode = check_render_mode(render_mode, self.metadata)
         self.continuous = bool(continuous)
-        self.capacity_j = _positive("capacity_j", capacity_j, "J")
-        if not (isinstance(initial_charge, int | float) and 0.0 <= initial_charge <= 1.0):
-            raise ValueError(f"initial_charge must be a fraction in [0, 1], got {initial_charge!r}")
-        self.initial_charge = float(initial_charge)
-        self.step_s = _positive("step_s", step_s, "s")
+        self._capacity_j = real("capacity_j", capacity_j, "a positive finite energy (J)", 0.0, low_open=True)
+        self._initial_charge = real("initial_charge", initial_charge, "a fraction in [0, 1]", 0.0, 1.0)
+        self.step_s = real("step_s", step_s, "a positive finite time (s)", 0.0, low_open=True)
+        episode_s = real("episode_s", episode_s, f"a time >= step_s = {self.step_s} s", self.step_s)
+        self._episode_steps = round(episode_s / self.step_s)
         profile_mw = _harvest_profile(harvest_profile_mw, self.step_s)
-        self.weather_sigma = _non_negative("weather_sigma", weather_sigma, "cloud factor per step")
-        if not (isinstance(buffer_packets, int | np.integer) and buffer_packets >= 1):
+        self._weather_sigma = real("weather_sigma", weather_sigma, "a finite cloud factor per step >= 0", 0.0)
+        if not (is_integer(buffer_packets) and buffer_packets >= 1):
             raise ValueError(f"buffer_packets must be an integer >= 1, got {buffer_packets!r}")
-        self.buffer_packets = int(buffer_packets)
-        self.event_prob = _probability_pair("event_prob", event_prob)
-        self.regime_switch_prob = _probability_pair("regime_switch_prob", regime_switch_prob)
-        self.miss_penalty = _non_negative("miss_penalty", miss_penalty, "reward units")
-        self.brownout_penalty = _non_negative("brownout_penalty", brownout_penalty, "reward units")
+        self._buffer_packets = int(buffer_packets)
+        self._event_prob = _probability_pair("event_prob", event_prob)
+        self._regime_switch_prob = _probability_pair("regime_switch_prob", regime_switch_prob)
+        self._miss_penalty = real("miss_penalty", miss_penalty, "a finite number >= 0 (reward units)", 0.0)
+        self._brownout_penalty = real(
+            "brownout_penalty", brownout_penalty, "a finite number >= 0 (reward units)", 0.0
+        )
 
         # Energies per step in joules, as Python floats: step() does scalar arithmetic only.
-        self._sleep_j = _non_negative("sleep_power_mw", sleep_power_mw, "mW") * 1e-3 * self.step_s
-        self._sense_j = _non_negative("sense_power_mw", sense_power_mw, "mW") * 1e-3 * self.step_s
-        self._tx_j = _non_negative("tx_energy_mj", tx_energy_mj, "mJ") * 1e-3
-        self._wakeup_j = _non_negative("radio_wakeup_mj", radio_wakeup_mj, "mJ") * 1e-3
+        self._sleep_j = real("sleep_power_mw", sleep_power_mw, "a finite number >= 0 (mW)", 0.0) * 1e-3 * self.step_s
+        self._sense_j = real("sense_power_mw", sense_power_mw, "a finite number >= 0 (mW)", 0.0) * 1e-3 * self.step_s
+        self._tx_j = real("tx_energy_mj", tx_energy_mj, "a finite number >= 0 (mJ)", 0.0) * 1e-3
+        self._wakeup_j = real("radio_wakeup_mj", radio_wakeup_mj, "a finite number >= 0 (mJ)", 0.0) * 1e-3
         harvest_j = profile_mw * 1e-3 * self.step_s
         self._harvest_j: list[float] = harvest_j.tolist()
         self._harvest_peak_j = float(harvest_j.max()) or 1.0
@@ -271,7 +275,7 @@ class SensorNodeEnv(gym.Env):
         high = np.ones(6, dtype=np.float32)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
 
-        self._stored_j = self.initial_charge * self.capacity_j
+        self._stored_j = self._initial_charge * self._capacity_j
         self._buffered = 0
         self._busy = 0
         self._cloud = 1.0
@@ -294,9 +298,9 @@ class SensorNodeEnv(gym.Env):
         t = self._time_step
         return np.array(
             (
-                self._stored_j / self.capacity_j,
+                self._stored_j / self._capacity_j,
                 self._harvest_j[t] * self._cloud / self._harvest_peak_j,
-                self._buffered / self.buffer_packets,
+                self._buffered / self._buffer_packets,
                 self._sin_day[t],
                 self._cos_day[t],
                 float(self._detected),
@@ -308,17 +312,18 @@ class SensorNodeEnv(gym.Env):
         """Start a new episode; ``options={"start_step": k}`` starts at profile step ``k``."""
         super().reset(seed=seed)
         period = len(self._harvest_j)
-        start = (options or {}).get("start_step")
+        start = check_options(options, ("start_step",)).get("start_step")
         if start is None:
             start = int(self.np_random.integers(period))
-        elif not (isinstance(start, int | np.integer) and 0 <= start < period):
+        elif not (is_integer(start) and 0 <= start < period):
             raise ValueError(f"options['start_step'] must be an integer in [0, {period}), got {start!r}")
         self._time_step = int(start)
-        self._stored_j = self.initial_charge * self.capacity_j
+        self._stored_j = self._initial_charge * self._capacity_j
         self._buffered = 0
         self._busy = 0
-        self._cloud = float(self.np_random.uniform(0.2, 1.0)) if self.weather_sigma > 0.0 else 1.0
+        self._cloud = float(self.np_random.uniform(0.2, 1.0)) if self._weather_sigma > 0.0 else 1.0
         self._detected = False
+        self._steps_left = self._episode_steps
         return self._observation(), {"stored_j": self._stored_j}
 
     def step(self, action):
@@ -326,13 +331,13 @@ class SensorNodeEnv(gym.Env):
         duty, tx_fraction = self._decode(action)
         rng = self.np_random
         harvest_j = self._harvest_j[self._time_step] * self._cloud
-        event = rng.random() < self.event_prob[self._busy]
+        event = rng.random() < self._event_prob[self._busy]
         detected = event and rng.random() < duty
 
         stored = self._buffered
         missed = int(event and not detected)
         if detected:
-            if stored < self.buffer_packets:
+            if stored < self._buffer_packets:
                 stored += 1
             else:
                 missed = 1  # buffer full: the reading is dropped
@@ -350,16 +355,16 @@ class SensorNodeEnv(gym.Env):
             sent = 0
             missed = int(event)
             detected = False
-            reward = -self.brownout_penalty - self.miss_penalty * missed
+            reward = -self._brownout_penalty - self._miss_penalty * missed
         else:
-            self._stored_j = min(available_j - spent_j, self.capacity_j)
+            self._stored_j = min(available_j - spent_j, self._capacity_j)
             self._buffered = stored - sent
-            reward = sent - self.miss_penalty * missed
+            reward = sent - self._miss_penalty * missed
         self._detected = detected
 
-        if self.weather_sigma > 0.0:
-            self._cloud = min(max(self._cloud + self.weather_sigma * rng.standard_normal(), 0.0), 1.0)
-        if rng.random() < self.regime_switch_prob[self._busy]:
+        if self._weather_sigma > 0.0:
+            self._cloud = min(max(self._cloud + self._weather_sigma * rng.standard_normal(), 0.0), 1.0)
+        if rng.random() < self._regime_switch_prob[self._busy]:
             self._busy = 1 - self._busy
         self._time_step = (self._time_step + 1) % len(self._harvest_j)
 
@@ -372,4 +377,5 @@ class SensorNodeEnv(gym.Env):
             "missed": missed,
             "brownout": brownout,
         }
-        return self._observation(), float(reward), False, False, info
+        self._steps_left -= 1
+        return self._observation(), float(reward), False, self._steps_left <= 0, info

@@ -1,30 +1,28 @@
-"""Wrappers for on-device continual learning: dynamics that drift, and a battery that drains.
+"""Wrappers for on-device continual learning: dynamics that drift, and the energy learning costs.
 
 ``ParameterSchedule`` changes the physical parameters of a classic-control task as
 the total number of steps grows (across episodes), so that a continual learner faces
-a non-stationary task. ``EnergyBudget`` holds the learning device's battery; the
-training loop bills it with the energy the chip spent, and an episode is truncated
-when it runs dry.
+a non-stationary task. ``EnergyBudget`` bills the energy the learning chip spent: from
+the env's own store when the env has one (a sensor node's supercapacitor), otherwise
+from a separate battery that truncates the episode when it runs dry.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control import CartPoleEnv, PendulumEnv
 
+from envs._checks import FrozenParams, check_options, is_integer, is_real, real
+
 W = TypeVar("W", bound=gym.Wrapper)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.floating | np.integer) and math.isfinite(value)
 
 
 def find_wrapper(env: gym.Env, wrapper_type: type[W]) -> W:
@@ -54,28 +52,36 @@ class Phase:
 
     Attributes:
         start_step: Total env step (counted across episodes, from 0) at which the change begins.
-        params: Parameter name -> value reached (units of the env's attribute: m, kg, m/s², N).
+        params: Parameter name -> value reached (units of the env's attribute: m, kg, m/s², N);
+            any finite number here, the schedule checks each against its env (a length must be
+            positive, a force may be negative). Copied into a read-only mapping.
         ramp_steps: 0 for an abrupt switch at ``start_step``; otherwise the parameters move
             linearly from their previous values to ``params`` over this many steps (a drift).
+        name: What ``info["phase"]`` says from ``start_step`` on; ``""``: ``"phase <k>"``
+            (1-based position in the schedule).
     """
 
     start_step: int
     params: Mapping[str, float]
     ramp_steps: int = 0
+    name: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("start_step", "ramp_steps"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0):
-                raise ValueError(f"Phase.{name} must be an integer >= 0, got {value!r}")
+        for attr in ("start_step", "ramp_steps"):
+            value = getattr(self, attr)
+            if not (is_integer(value) and value >= 0):
+                raise ValueError(f"Phase.{attr} must be an integer >= 0, got {value!r}")
+            object.__setattr__(self, attr, int(value))
         if not isinstance(self.params, Mapping) or not self.params:
             raise ValueError(
                 f"Phase.params must be a non-empty mapping of name -> value, got {self.params!r}"
             )
-        for name, value in self.params.items():
-            if not (_is_real(value) and value > 0.0):
-                raise ValueError(f"Phase.params[{name!r}] must be a positive finite number, got {value!r}")
-        object.__setattr__(self, "params", {name: float(value) for name, value in self.params.items()})
+        for key, value in self.params.items():
+            if not (isinstance(key, str) and is_real(value)):
+                raise ValueError(f"Phase.params[{key!r}] must be a finite number, got {value!r}")
+        if not isinstance(self.name, str):
+            raise ValueError(f"Phase.name must be a string, got {self.name!r}")
+        object.__setattr__(self, "params", FrozenParams({key: float(v) for key, v in self.params.items()}))
 
     @property
     def end_step(self) -> int:
@@ -96,11 +102,30 @@ def _set_pendulum(env: PendulumEnv, params: Mapping[str, float]) -> None:
         setattr(env, name, value)
 
 
-# Env class -> (parameters a schedule may change, how to set them). CartPole's `length` is half
-# the pole's length (m); Pendulum's `g` is gravity (m/s²), `m` the mass (kg), `l` the length (m).
-DRIFTABLE: dict[type[gym.Env], tuple[tuple[str, ...], Callable[[Any, Mapping[str, float]], None]]] = {
-    CartPoleEnv: (("gravity", "masscart", "masspole", "length", "force_mag"), _set_cartpole),
-    PendulumEnv: (("g", "m", "l"), _set_pendulum),
+@dataclass(frozen=True, slots=True)
+class Driftable:
+    """What a schedule may change in one env class.
+
+    Attributes:
+        positive: Parameters that must stay > 0 (masses, lengths).
+        signed: Parameters that may take any finite value (gravity, force: a negative force
+            reverses the actions).
+        reset_options: The ``reset`` options the env understands.
+        apply: Sets parameters on the env (and what the env derives from them).
+    """
+
+    positive: tuple[str, ...]
+    signed: tuple[str, ...]
+    reset_options: tuple[str, ...]
+    apply: Callable[[Any, Mapping[str, float]], None]
+
+
+# Env class -> what a schedule may change. CartPole's `length` is half the pole's length (m),
+# `force_mag` the push (N); Pendulum's `g` is gravity (m/s²), `m` the mass (kg), `l` the length (m).
+DRIFTABLE: dict[type[gym.Env], Driftable] = {
+    CartPoleEnv: Driftable(("masscart", "masspole", "length"), ("gravity", "force_mag"), ("low", "high"),
+                           _set_cartpole),
+    PendulumEnv: Driftable(("m", "l"), ("g",), ("x_init", "y_init"), _set_pendulum),
 }
 
 
@@ -112,15 +137,21 @@ class ParameterSchedule(gym.Wrapper, gym.utils.RecordConstructorArgs):
     sees the task change under it. Step ``t`` (0-based) runs with ``params_at(t)``;
     the schedule is a pure function of ``t``, so runs are reproducible.
 
-    Supported tasks and parameters are listed in ``DRIFTABLE`` (CartPole: gravity,
-    masscart, masspole, length, force_mag; Pendulum: g, m, l). Parameters no phase
-    names keep the env's values.
+    Supported tasks and parameters are listed in ``DRIFTABLE`` (CartPole: masscart,
+    masspole, length > 0, gravity and force_mag any sign; Pendulum: m, l > 0, g any
+    sign). Parameters no phase names keep the env's values.
 
     ``info`` of ``reset`` and ``step`` carries ``params`` (name -> value used by the
-    step); the step count is the ``total_steps`` property (through other wrappers:
+    step) and ``phase`` (the name of the phase in effect; ``initial_phase`` before the
+    first); the step count is the ``total_steps`` property (through other wrappers:
     ``env.get_wrapper_attr("total_steps")``). Keeping the count out of ``info`` keeps
     ``reset(seed=s)`` followed by the same actions giving the same ``info`` while the
     parameters do not change, as ``check_env`` asks.
+
+    Actions are checked before the task steps: a discrete action outside the space, or
+    a continuous one of the wrong shape or not finite (NaN), raises ``ValueError`` and
+    changes nothing (a finite Pendulum torque out of range is clipped, as Pendulum-v1
+    does). ``reset`` refuses options the task does not know.
 
     Example:
         >>> env = ParameterSchedule(CartPoleEnv(), [Phase(1000, {"length": 1.0}),
@@ -128,23 +159,26 @@ class ParameterSchedule(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Args:
         env: Env whose ``unwrapped`` is a class in ``DRIFTABLE``.
-        phases: Changes in order of ``start_step``; a phase starts no earlier than the
-            previous one's ramp ends.
+        phases: Changes in order of ``start_step`` (any iterable); a phase starts no earlier
+            than the previous one's ramp ends.
+        initial_phase: Name of the dynamics before the first phase.
 
     Raises:
         ValueError: If ``env`` is not supported, ``phases`` is empty or out of order, or a
-            phase names a parameter the env does not have.
+            phase names a parameter the env does not have or gives it a value out of range.
     """
 
-    def __init__(self, env: gym.Env, phases: Sequence[Phase]) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self, phases=phases)
-        gym.Wrapper.__init__(self, env)
+    def __init__(self, env: gym.Env, phases: Iterable[Phase], initial_phase: str = "initial") -> None:
         supported = [cls for cls in DRIFTABLE if isinstance(env.unwrapped, cls)]
         if not supported:
             names = ", ".join(cls.__name__ for cls in DRIFTABLE)
             raise ValueError(f"env: ParameterSchedule supports {names}; got {type(env.unwrapped).__name__}")
-        allowed, self._set = DRIFTABLE[supported[0]]
-        self._phases = _checked_phases(phases, allowed, type(env.unwrapped).__name__)
+        if not isinstance(initial_phase, str):
+            raise ValueError(f"initial_phase must be a string, got {initial_phase!r}")
+        self._driftable = DRIFTABLE[supported[0]]
+        self._phases = _checked_phases(phases, self._driftable, type(env.unwrapped).__name__)
+        gym.utils.RecordConstructorArgs.__init__(self, phases=self._phases, initial_phase=initial_phase)
+        gym.Wrapper.__init__(self, env)
 
         scheduled = sorted({name for phase in self._phases for name in phase.params})
         values = {name: float(getattr(env.unwrapped, name)) for name in scheduled}
@@ -154,15 +188,26 @@ class ParameterSchedule(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self._phase_from.append(dict(values))
             values.update(phase.params)
         self._starts = [phase.start_step for phase in self._phases]
+        self._names = [initial_phase] + [phase.name or f"phase {k + 1}" for k, phase in enumerate(self._phases)]
 
         self._total_steps = 0
         self._params: dict[str, float] = {}
+        self._phase = initial_phase
         self._next_change = 0
 
     @property
     def total_steps(self) -> int:
         """Steps taken through this wrapper, across episodes."""
         return self._total_steps
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The schedule (validated, immutable)."""
+        return self._phases
+
+    def phase_at(self, step: int) -> str:
+        """Name of the phase in effect at total step ``step`` (0-based)."""
+        return self._names[bisect.bisect_right(self._starts, step)]
 
     def params_at(self, step: int) -> dict[str, float]:
         """The scheduled parameters for total step ``step`` (0-based)."""
@@ -184,34 +229,58 @@ class ParameterSchedule(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if step < self._next_change:
             return
         self._params = self.params_at(step)
-        self._set(self.env.unwrapped, self._params)
+        self._phase = self.phase_at(step)
+        self._driftable.apply(self.env.unwrapped, self._params)
         k = bisect.bisect_right(self._starts, step) - 1
         if k >= 0 and step < self._phases[k].end_step:
             self._next_change = step + 1
         else:
             self._next_change = self._starts[k + 1] if k + 1 < len(self._starts) else math.inf
 
+    def _check_action(self, action: Any) -> None:
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):
+            ok = space.contains(action)
+        else:
+            values = np.asarray(action) if isinstance(action, np.ndarray | list | tuple) else None
+            ok = (
+                values is not None
+                and values.shape == space.shape
+                and np.issubdtype(values.dtype, np.number)
+                and bool(np.all(np.isfinite(values)))
+            )
+        if not ok:
+            raise ValueError(f"action must be in {space} (finite), got {action!r}")
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset the task; the step count and the parameters carry on."""
+        check_options(options, self._driftable.reset_options)
         self._update()
         obs, info = self.env.reset(seed=seed, options=options)
         info["params"] = dict(self._params)
+        info["phase"] = self._phase
         return obs, info
 
     def step(self, action):
         """Step the task with the parameters scheduled for this step."""
+        self._check_action(action)
         self._update()
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._total_steps += 1
         info["params"] = dict(self._params)
+        info["phase"] = self._phase
         return obs, reward, terminated, truncated, info
 
 
-def _checked_phases(phases: Sequence[Phase], allowed: tuple[str, ...], env_name: str) -> tuple[Phase, ...]:
-    if isinstance(phases, Phase) or not isinstance(phases, Sequence) or len(phases) == 0:
-        raise ValueError(f"phases must be a non-empty sequence of Phase, got {phases!r}")
+def _checked_phases(phases: Iterable[Phase], driftable: Driftable, env_name: str) -> tuple[Phase, ...]:
+    if isinstance(phases, Phase | str | Mapping) or not isinstance(phases, Iterable):
+        raise ValueError(f"phases must be a non-empty iterable of Phase, got {phases!r}")
+    checked = tuple(phases)
+    if not checked:
+        raise ValueError("phases must be a non-empty iterable of Phase, got none")
+    allowed = driftable.positive + driftable.signed
     previous_end = 0
-    for i, phase in enumerate(phases):
+    for i, phase in enumerate(checked):
         if not isinstance(phase, Phase):
             raise ValueError(f"phases[{i}] must be a Phase, got {phase!r}")
         unknown = sorted(set(phase.params) - set(allowed))
@@ -220,29 +289,63 @@ def _checked_phases(phases: Sequence[Phase], allowed: tuple[str, ...], env_name:
                 f"phases[{i}].params: unknown parameter {unknown[0]!r} for {env_name}; "
                 f"allowed: {', '.join(allowed)}"
             )
-        if i > 0 and (phase.start_step < previous_end or phase.start_step <= phases[i - 1].start_step):
+        for name in driftable.positive:
+            if name in phase.params and phase.params[name] <= 0.0:
+                raise ValueError(
+                    f"phases[{i}].params[{name!r}] must be > 0 for {env_name}, got {phase.params[name]!r}"
+                )
+        if i > 0 and (phase.start_step < previous_end or phase.start_step <= checked[i - 1].start_step):
             raise ValueError(
                 f"phases[{i}].start_step = {phase.start_step} must come after phase {i - 1} starts "
                 f"and ends its ramp (step {previous_end})"
             )
         previous_end = phase.end_step
-    return tuple(phases)
+    return checked
 
 
 # ---------------------------------------------------------------------------------------------
 # Energy budget
 
 
+@runtime_checkable
+class EnergyStore(Protocol):
+    """An env with its own energy store that a learner on the device draws from (SensorNode-v1)."""
+
+    @property
+    def stored_j(self) -> float:
+        """Usable energy in the store (J)."""
+        ...
+
+    @property
+    def capacity_j(self) -> float:
+        """Usable energy of a full store (J)."""
+        ...
+
+    def draw(self, energy_j: float) -> None:
+        """Take ``energy_j`` joules from the store for the learner."""
+        ...
+
+
 class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """The learning device's battery: the training loop bills it, and an empty battery ends the episode.
+    """What learning costs the device: the training loop bills it, and an empty store stops the device.
 
     The loop calls ``charge(energy_j)`` with the energy the chip spent on inference and
-    learning since the last step (any number of calls between steps; they add up). Each
-    ``step`` then adds ``harvest_j_per_step`` (up to ``capacity_j``). If the battery was
-    empty when the step began, the step is *truncated* with
-    ``info["truncation_reason"] = "battery_empty"`` (the wrapped env still steps, so
-    the observation is valid). By default the battery carries over ``reset``: a device
-    that learns too expensively stays flat until harvest brings it back.
+    learning since the last step (any number of calls between steps; they add up).
+
+    **On an env with its own store** (``EnergyStore``: ``drlsim/SensorNode-v1``), the
+    learner runs on the node and draws from the node's supercapacitor: ``charge`` bills
+    the store (paid first at the next step, whose ``info["stored_j"]`` is lower by
+    exactly that energy), and a store that learning empties browns the node out, as the
+    env's rules say. There is no second battery, so ``capacity_j``, ``initial_j``,
+    ``harvest_j_per_step``, ``observe_battery`` and ``refill_on_reset`` are refused
+    (the store's level is already in the node's observation).
+
+    **On any other env**, the wrapper holds the device's own battery of ``capacity_j``.
+    ``charge`` takes from it at once; each ``step`` then adds ``harvest_j_per_step`` (up
+    to ``capacity_j``). If the battery was empty when the step began, the step is
+    *truncated* with ``info["truncation_reason"] = "battery_empty"`` (the wrapped env
+    still steps, so the observation is valid). By default the battery carries over
+    ``reset``: a device that learns too expensively stays flat until harvest brings it back.
 
     Reaching ``charge`` through other wrappers (``gymnasium.make`` adds some)::
 
@@ -254,12 +357,13 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     (``env.unwrapped`` skips this wrapper and has no ``charge``.)
 
-    ``info`` of ``reset`` and ``step`` carries ``battery_j`` (J left after the step's
-    harvest) and ``energy_spent_j`` (J charged since the previous step, 0 at reset).
+    ``info`` of ``reset`` and ``step`` carries ``battery_j`` (J left: the node's usable
+    store, or the battery after the step's harvest) and ``energy_spent_j`` (J charged
+    since the previous ``step`` or ``reset``; at ``reset``, what was charged before it).
 
     Args:
         env: Env to wrap.
-        capacity_j: Battery capacity (J).
+        capacity_j: Battery capacity (J); only for an env without its own store.
         initial_j: Battery level at construction (J), in [0, capacity_j]; default full.
         harvest_j_per_step: Energy harvested per step (J).
         observe_battery: Append the battery level (fraction of capacity, in [0, 1]) to the
@@ -268,13 +372,15 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Raises:
         ValueError: If an energy is negative or not finite, ``initial_j`` exceeds
-            ``capacity_j``, or ``observe_battery`` is set for an unsupported space.
+            ``capacity_j``, ``observe_battery`` is set for an unsupported space, or a
+            battery argument is given for an env with its own store (or ``capacity_j``
+            is missing for one without).
     """
 
     def __init__(
         self,
         env: gym.Env,
-        capacity_j: float,
+        capacity_j: float | None = None,
         *,
         initial_j: float | None = None,
         harvest_j_per_step: float = 0.0,
@@ -290,18 +396,29 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
             refill_on_reset=refill_on_reset,
         )
         gym.Wrapper.__init__(self, env)
-        if not (_is_real(capacity_j) and capacity_j > 0.0):
-            raise ValueError(f"capacity_j must be a positive finite energy (J), got {capacity_j!r}")
-        self.capacity_j = float(capacity_j)
-        initial = self.capacity_j if initial_j is None else initial_j
-        if not (_is_real(initial) and 0.0 <= initial <= self.capacity_j):
-            raise ValueError(
-                f"initial_j must be an energy in [0, capacity_j = {capacity_j}] J, got {initial!r}"
-            )
-        self.initial_j = float(initial)
-        if not (_is_real(harvest_j_per_step) and harvest_j_per_step >= 0.0):
-            raise ValueError(f"harvest_j_per_step must be a finite energy >= 0 J, got {harvest_j_per_step!r}")
-        self.harvest_j_per_step = float(harvest_j_per_step)
+        self._store = env.unwrapped if isinstance(env.unwrapped, EnergyStore) else None
+        if self._store is not None:
+            battery_args = {
+                "capacity_j": capacity_j is not None,
+                "initial_j": initial_j is not None,
+                "harvest_j_per_step": harvest_j_per_step != 0.0,
+                "observe_battery": observe_battery is not False,
+                "refill_on_reset": refill_on_reset is not False,
+            }
+            for name, given in battery_args.items():
+                if given:
+                    raise ValueError(
+                        f"{name}: {type(env.unwrapped).__name__} has its own store, which the learner "
+                        f"draws from; leave {name} at its default"
+                    )
+            self.capacity_j = self._store.capacity_j
+            self.initial_j = self._store.stored_j
+        else:
+            self.capacity_j = real("capacity_j", capacity_j, "a positive finite energy (J)", 0.0, low_open=True)
+            initial = self.capacity_j if initial_j is None else initial_j
+            self.initial_j = real("initial_j", initial, f"an energy in [0, capacity_j = {capacity_j}] J", 0.0,
+                                  self.capacity_j)
+        self.harvest_j_per_step = real("harvest_j_per_step", harvest_j_per_step, "a finite energy >= 0 J", 0.0)
         self.observe_battery = bool(observe_battery)
         self.refill_on_reset = bool(refill_on_reset)
         if self.observe_battery:
@@ -312,19 +429,21 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @property
     def battery_j(self) -> float:
-        """Energy left in the battery (J)."""
-        return self._battery_j
+        """Energy left (J): the node's usable store, or the separate battery."""
+        return self._store.stored_j if self._store is not None else self._battery_j
 
     def charge(self, energy_j: float) -> None:
-        """Bill the battery with ``energy_j`` joules the device spent (inference, learning).
+        """Bill ``energy_j`` joules the device spent (inference, learning).
 
         Raises:
-            ValueError: If ``energy_j`` is negative or not finite.
+            ValueError: If ``energy_j`` is negative or not finite (nothing is billed).
         """
-        if not (_is_real(energy_j) and energy_j >= 0.0):
-            raise ValueError(f"energy_j must be a finite energy >= 0 J, got {energy_j!r}")
+        energy_j = real("energy_j", energy_j, "a finite energy >= 0 J", 0.0)
+        if self._store is not None:
+            self._store.draw(energy_j)
+        else:
+            self._battery_j = max(self._battery_j - energy_j, 0.0)
         self._spent_j += energy_j
-        self._battery_j = max(self._battery_j - energy_j, 0.0)
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         if not self.observe_battery:
@@ -333,25 +452,25 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return np.concatenate((obs, level))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Reset the env; the battery carries over unless ``refill_on_reset``."""
+        """Reset the env; a separate battery carries over unless ``refill_on_reset``."""
+        obs, info = self.env.reset(seed=seed, options=options)
         if self.refill_on_reset:
             self._battery_j = self.initial_j
-        obs, info = self.env.reset(seed=seed, options=options)
-        info["battery_j"] = self._battery_j
-        info["energy_spent_j"] = 0.0
+        info["battery_j"] = self.battery_j
+        info["energy_spent_j"], self._spent_j = self._spent_j, 0.0
         return self._observe(obs), info
 
     def step(self, action):
-        """Step the env, add the harvest, and truncate if the battery was empty."""
+        """Step the env; a separate battery then takes its harvest and truncates the episode when empty."""
         obs, reward, terminated, truncated, info = self.env.step(action)
-        empty = self._battery_j <= 0.0
-        self._battery_j = min(self._battery_j + self.harvest_j_per_step, self.capacity_j)
-        info["battery_j"] = self._battery_j
-        info["energy_spent_j"] = self._spent_j
-        self._spent_j = 0.0
-        if empty:
-            truncated = True
-            info["truncation_reason"] = "battery_empty"
+        info["energy_spent_j"], self._spent_j = self._spent_j, 0.0
+        if self._store is None:
+            empty = self._battery_j <= 0.0
+            self._battery_j = min(self._battery_j + self.harvest_j_per_step, self.capacity_j)
+            if empty:
+                truncated = True
+                info["truncation_reason"] = "battery_empty"
+        info["battery_j"] = self.battery_j
         return self._observe(obs), reward, terminated, truncated, info
 
 
