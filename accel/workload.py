@@ -4,15 +4,20 @@ A workload is a sequence of GEMMs (with their operand roles and tensor names, so
 what it still holds) and vector operations. ``run_counts`` prices it on an ``Accelerator``
 without computing a value, in microseconds per operation, so a design space can be explored
 before real learning runs confirm the best chips; the agents, when they learn, issue exactly
-these operations (the counts differ only where values decide: zero operands, saturations, NaN).
+these operations in this order (the counts differ only where values decide: zero operands,
+saturations, NaN), and a test holds them to it.
 
-``dqn_step`` and ``td3_step`` describe the updates of Stable-Baselines3-style DQN and TD3 with
-MLP networks, biases and ReLU hidden layers, Adam, and polyak-averaged target networks.
+The pieces (an MLP's forward and backward pass, gradient clipping, optimizer and target
+updates, greedy action selection) are generic; ``dqn_step`` and ``td3_step`` assemble the updates
+of Stable-Baselines3-style DQN and TD3 from explicit shapes and options. Their values come from the
+agents' settings (``agents.workloads``): this package keeps no copy of any hyperparameter default.
 """
 
 import itertools
+import math
 from dataclasses import dataclass
 
+from accel import names
 from accel.accelerator import Accelerator
 from accel.counts import EventCounts
 
@@ -81,8 +86,21 @@ def run_counts(acc: Accelerator, workload: Workload) -> EventCounts:
 
 
 def transition_bytes(obs_dim: int, act_dim: int) -> int:
-    """Bytes of one stored transition (s, a, r, s', done) in fp32."""
+    """Bytes of one transition (s, a, r, s', done) stored in fp32."""
     return FP32_BYTES * (2 * obs_dim + act_dim + 2)
+
+
+def parameter_shapes(sizes: list[int]) -> list[tuple[int, ...]]:
+    """Shapes of an MLP's parameters in the order the chip updates them: W0, b0, W1, b1, …"""
+    shapes: list[tuple[int, ...]] = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        shapes += [(fan_in, fan_out), (fan_out,)]
+    return shapes
+
+
+def parameter_count(sizes: list[int]) -> int:
+    """Weights and biases of an MLP."""
+    return sum(a * b + b for a, b in itertools.pairwise(sizes))
 
 
 def mlp_forward(net: str, sizes: list[int], batch: int, input_name: str, out_act: str | None = None) -> list[Op]:
@@ -96,26 +114,25 @@ def mlp_forward(net: str, sizes: list[int], batch: int, input_name: str, out_act
         out_act: Activation of the output layer: None (linear) or ``"tanh"``.
     """
     ops: list[Op] = []
-    x = input_name
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        y = f"{net}.y{i}"
-        ops.append(GemmOp(batch, fan_in, fan_out, names=(x, f"{net}.W{i}", y)))
+        ops.append(GemmOp(batch, fan_in, fan_out, names=(names.layer_input(net, i, input_name), names.weight(net, i),
+                                                         names.output(net, i))))
         ops.append(VectorOp("add", "activation", batch * fan_out))
         last = i == len(sizes) - 2
         if not last:
             ops.append(VectorOp("relu", "activation", batch * fan_out))
         elif out_act:
             ops.append(VectorOp(out_act, "activation", batch * fan_out))
-        x = y
     return ops
 
 
 def mlp_backward(net: str, sizes: list[int], batch: int, input_name: str, input_grad: bool = False,
-                 out_act: str | None = None) -> list[Op]:
+                 out_act: str | None = None, weight_grads: bool = True) -> list[Op]:
     """Backward pass of ``mlp_forward``'s network from the gradient of its output.
 
     Per layer, last first: the output activation's derivative, the weight gradient
-    ``dW = Xᵀ · dY``, the bias gradient (a sum over the batch), and — except for the first layer
+    ``dW = Xᵀ · dY`` and the bias gradient (a sum over the batch) unless ``weight_grads`` is off
+    (a frozen network that only passes gradients through), and — except for the first layer
     unless ``input_grad`` — the input gradient ``dX = dY · Wᵀ`` and the ReLU derivative.
     """
     ops: list[Op] = []
@@ -124,75 +141,139 @@ def mlp_backward(net: str, sizes: list[int], batch: int, input_name: str, input_
         ops.append(VectorOp("tanh_grad", "gradient", batch * sizes[-1]))
     for i in reversed(range(len(layers))):
         fan_in, fan_out = layers[i]
-        x = input_name if i == 0 else f"{net}.y{i - 1}"
-        dy = f"{net}.dy{i}"
-        ops.append(GemmOp(fan_in, batch, fan_out, roles=("activation", "gradient"), out_role="gradient",
-                          names=(x, dy, f"{net}.dW{i}")))
-        ops.append(VectorOp("add", "gradient", batch * fan_out))
+        dy = names.output_grad(net, i)
+        if weight_grads:
+            ops.append(GemmOp(fan_in, batch, fan_out, roles=("activation", "gradient"), out_role="gradient",
+                              names=(names.layer_input(net, i, input_name), dy, names.weight_grad(net, i))))
+            ops.append(VectorOp("sum_rows", "gradient", batch * fan_out, out_elements=fan_out))
         if i > 0 or input_grad:
             ops.append(GemmOp(batch, fan_out, fan_in, roles=("gradient", "weight"), out_role="gradient",
-                              names=(dy, f"{net}.W{i}", f"{net}.dy{i - 1}" if i else f"{net}.dx"),
-                              transpose_b=True))
+                              names=(dy, names.weight(net, i), names.layer_input_grad(net, i)), transpose_b=True))
         if i > 0:
             ops.append(VectorOp("relu_grad", "gradient", batch * fan_in))
     return ops
 
 
-def parameter_count(sizes: list[int]) -> int:
-    """Weights and biases of an MLP."""
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))
+def reduction_view(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The (rows, columns) a parameter is summed over: a weight matrix as stored, a bias as a column."""
+    return (shape[0], shape[1]) if len(shape) == 2 else (shape[0], 1)
 
 
-def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...] = (256, 256), batch: int = 64,
-             tau: float = 1.0) -> Workload:
-    """One DQN update: sample a batch, Q(s) and Q_target(s'), Huber TD loss, backward, Adam, target update.
+def clip_grad_norm(shapes: list[tuple[int, ...]]) -> list[Op]:
+    """Gradient clipping by global norm in the update format: per tensor the squares and their
+    sum (columns, then the column sums), the total over the tensors, then every gradient scaled by
+    min(1, max_norm / norm) (the square root and the quotient of one scalar are the controller's)."""
+    ops: list[Op] = []
+    for shape in shapes:
+        rows, cols = reduction_view(shape)
+        ops += [VectorOp("mul", "master", rows * cols), VectorOp("sum_rows", "master", rows * cols, out_elements=cols)]
+        if cols > 1:
+            ops.append(VectorOp("sum_rows", "master", cols, out_elements=1))
+    ops.append(VectorOp("sum_rows", "master", len(shapes), out_elements=1))
+    ops += [VectorOp("scale", "master", _size(shape)) for shape in shapes]
+    return ops
+
+
+def optimizer_step(shapes: list[tuple[int, ...]], optimizer: str, max_grad_norm: float | None = None) -> list[Op]:
+    """One update of the parameters of ``shapes`` by ``"adam"`` or ``"sgd"`` (with momentum), one
+    vector operation per tensor, after clipping the gradients when ``max_grad_norm`` is given."""
+    ops = clip_grad_norm(shapes) if max_grad_norm is not None else []
+    op = {"adam": "adam", "sgd": "sgd_momentum"}[optimizer]
+    return ops + [VectorOp(op, "master", _size(shape)) for shape in shapes]
+
+
+def target_update(shapes: list[tuple[int, ...]], hard: bool) -> list[Op]:
+    """A target network's update from its online network, per tensor: polyak averaging, or a
+    ``hard`` copy (each tensor read and written through the vector unit, scaled by 1)."""
+    op = "scale" if hard else "polyak"
+    return [VectorOp(op, "master", _size(shape)) for shape in shapes]
+
+
+def greedy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op]:
+    """Batch-1 inference of a Q-network and the comparisons that pick its best action."""
+    return mlp_forward(net, sizes, 1, input_name) + [VectorOp("minmax", "activation", 1)] * (sizes[-1] - 1)
+
+
+def noisy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op]:
+    """Batch-1 inference of a tanh policy, exploration noise added and the action clipped to [−1, 1]."""
+    act = sizes[-1]
+    return [*mlp_forward(net, sizes, 1, input_name, out_act="tanh"), VectorOp("add", "activation", act),
+            VectorOp("minmax", "activation", act), VectorOp("minmax", "activation", act)]
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return int(math.prod(shape))
+
+
+def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, *,
+             bytes_per_transition: int | None = None, double_q: bool = False, loss: str = "huber",
+             optimizer: str = "adam", max_grad_norm: float | None = None) -> Workload:
+    """One DQN update: sample a batch, the target r + γ·max Q_target(s'), Q(s), the TD loss,
+    backward, the optimizer. The target network's copy is not part of it: it happens every
+    ``target_update_interval`` environment steps (``target_update``).
 
     Args:
         obs_dim: Observation size.
         n_actions: Number of discrete actions.
         hidden: Hidden layer widths.
         batch: Batch size.
-        tau: Polyak coefficient of the target update (1.0: a hard copy, counted every step).
+        bytes_per_transition: Bytes of a stored transition (default: all fields in fp32).
+        double_q: Double DQN: the online network picks the next action, the target network values it.
+        loss: ``"huber"`` or ``"mse"``.
+        optimizer: ``"adam"`` or ``"sgd"``.
+        max_grad_norm: Clip gradients to this global norm (None: no clipping).
     """
     sizes = [obs_dim, *hidden, n_actions]
-    ops: list[Op] = [ReplayOp(read_bytes=batch * transition_bytes(obs_dim, 1))]
-    ops += mlp_forward("q_target", sizes, batch, "s_next")
-    ops += [VectorOp("minmax", "activation", batch)] * (n_actions - 1)  # max over actions
-    ops.append(VectorOp("fma", "activation", batch))  # y = r + γ (1 − done) max Q'
+    per_transition = bytes_per_transition if bytes_per_transition is not None else transition_bytes(obs_dim, 1)
+    ops: list[Op] = [ReplayOp(read_bytes=batch * per_transition)]
+    if double_q:
+        ops += mlp_forward("q", sizes, batch, "s_next")
+        ops += [VectorOp("minmax", "activation", batch)] * (n_actions - 1)  # argmax over actions
+        ops += mlp_forward("q_target", sizes, batch, "s_next")
+    else:
+        ops += mlp_forward("q_target", sizes, batch, "s_next")
+        ops += [VectorOp("minmax", "activation", batch)] * (n_actions - 1)  # max over actions
+    ops.append(VectorOp("fma", "activation", batch))  # y = γ (1 − done) · Q' + r
     ops += mlp_forward("q", sizes, batch, "s")
-    ops.append(VectorOp("huber", "gradient", batch))
+    ops.append(VectorOp(loss, "gradient", batch))
     ops += mlp_backward("q", sizes, batch, "s")
-    params = parameter_count(sizes)
-    ops.append(VectorOp("adam", "master", params))
-    ops.append(VectorOp("polyak", "master", params))
+    ops += optimizer_step(parameter_shapes(sizes), optimizer, max_grad_norm)
     return Workload(f"dqn {'-'.join(map(str, sizes))} batch {batch}", tuple(ops))
 
 
-def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (400, 300), batch: int = 256,
-             actor_update: bool = True) -> Workload:
-    """One TD3 update: twin critics on the clipped double-Q target, then (when the policy delay
-    allows, ``actor_update``) the actor through critic 1 and polyak updates of all targets.
+def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...], batch: int, actor_update: bool = True, *,
+             bytes_per_transition: int | None = None, n_critics: int = 2, target_noise: bool = True,
+             optimizer: str = "adam") -> Workload:
+    """One TD3 update (DDPG: one critic, no target noise, an actor update every step): the critics
+    on the clipped double-Q target, each forward, loss and backward in turn, one optimizer step
+    over all critics; then, when the policy delay allows (``actor_update``), the actor through
+    critic 1 (frozen: it only passes the gradient on) and polyak updates of every target network.
     """
     actor = [obs_dim, *hidden, act_dim]
     critic = [obs_dim + act_dim, *hidden, 1]
-    ops: list[Op] = [ReplayOp(read_bytes=batch * transition_bytes(obs_dim, act_dim))]
+    critics = [f"q{i + 1}" for i in range(n_critics)]
+    per_transition = bytes_per_transition if bytes_per_transition is not None else transition_bytes(obs_dim, act_dim)
+    ops: list[Op] = [ReplayOp(read_bytes=batch * per_transition)]
     ops += mlp_forward("pi_target", actor, batch, "s_next", out_act="tanh")
-    ops += [VectorOp("add", "activation", batch * act_dim)] * 2  # target noise, then the clip
-    for c in ("q1_target", "q2_target"):
-        ops += mlp_forward(c, critic, batch, "s_next_a")
-    ops += [VectorOp("minmax", "activation", batch), VectorOp("fma", "activation", batch)]
-    for c in ("q1", "q2"):
+    if target_noise:  # smoothing noise added, then clipped to [−1, 1]
+        ops += [VectorOp("add", "activation", batch * act_dim), VectorOp("minmax", "activation", batch * act_dim),
+                VectorOp("minmax", "activation", batch * act_dim)]
+    for c in critics:
+        ops += mlp_forward(f"{c}_target", critic, batch, "s_next_a")
+    ops += [VectorOp("minmax", "activation", batch)] * (n_critics - 1)
+    ops.append(VectorOp("fma", "activation", batch))
+    for c in critics:
         ops += mlp_forward(c, critic, batch, "s_a")
         ops.append(VectorOp("mse", "gradient", batch))
         ops += mlp_backward(c, critic, batch, "s_a")
-        ops.append(VectorOp("adam", "master", parameter_count(critic)))
+    ops += optimizer_step(parameter_shapes(critic) * n_critics, optimizer)
     if actor_update:
         ops += mlp_forward("pi", actor, batch, "s", out_act="tanh")
         ops += mlp_forward("q1", critic, batch, "s_pi")
         ops.append(VectorOp("scale", "gradient", batch))  # d(−mean Q)/dQ
-        ops += mlp_backward("q1", critic, batch, "s_pi", input_grad=True)
+        ops += mlp_backward("q1", critic, batch, "s_pi", input_grad=True, weight_grads=False)
         ops += mlp_backward("pi", actor, batch, "s", out_act="tanh")
-        ops.append(VectorOp("adam", "master", parameter_count(actor)))
-        ops += [VectorOp("polyak", "master", parameter_count(n)) for n in (actor, critic, critic)]
+        ops += optimizer_step(parameter_shapes(actor), optimizer)
+        ops += target_update(parameter_shapes(critic) * n_critics + parameter_shapes(actor), hard=False)
     return Workload(f"td3 actor {'-'.join(map(str, actor))} critics {'-'.join(map(str, critic))} batch {batch}",
                     tuple(ops))

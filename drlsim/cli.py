@@ -112,14 +112,34 @@ def _layers(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tuple[int, ...],
-                  batch: int) -> list[dict]:
+def step_workload(agent: str, obs: int, actions: int, hidden: tuple[int, ...] | None, batch: int | None):
+    """The workload of one training step of ``agent`` (``dqn``, ``td3``, ``ddpg``) with its default
+    settings (``agents.settings``), the network widths and batch replaced where given; TD3's is a
+    step that also updates the actor and the targets."""
+    import dataclasses
+
+    from agents.settings import agent_settings
+    from agents.workloads import dqn_workloads, td3_workloads
+
+    settings = agent_settings(agent)
+    settings = dataclasses.replace(settings, hidden=hidden or settings.hidden,
+                                   batch_size=batch or settings.batch_size)
+    if agent == "dqn":
+        return dqn_workloads(settings, obs, actions)["train_step"]
+    return td3_workloads(settings, obs, actions)["actor_step"]
+
+
+def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tuple[int, ...] | None = None,
+                  batch: int | None = None) -> list[dict]:
     """Prices one training step of ``agent`` on each chip: the rows of ``drlsim workload``."""
     from accel import Accelerator
-    from accel.workload import dqn_step, run_counts, td3_step
+    from accel.workload import run_counts
     from energy import EnergyModel
 
-    workload = dqn_step(obs, actions, hidden, batch) if agent == "dqn" else td3_step(obs, actions, hidden, batch)
+    try:
+        workload = step_workload(agent, obs, actions, hidden, batch)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
     rows = []
     for hw in hws:
         config = load_hw(hw)
@@ -141,9 +161,6 @@ def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tu
 def _cmd_workload(args: argparse.Namespace) -> None:
     from accel.config import list_presets
 
-    off_policy_defaults = {"dqn": ((256, 256), 64), "td3": ((400, 300), 256)}  # SB3 zoo / TD3 paper
-    hidden, batch = off_policy_defaults[args.agent]
-    args.hidden, args.batch = args.hidden or hidden, args.batch or batch
     hws = list_presets() if args.hw == ["all"] else args.hw
     rows = workload_rows(hws, args.agent, args.obs, args.actions, args.hidden, args.batch)
     if args.json:
@@ -174,13 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     gemm.set_defaults(run=_cmd_gemm)
     work = verbs.add_parser("workload", help="price one training step of an agent on chips, without learning")
     work.add_argument("--hw", nargs="+", default=["all"], help="hardware files or presets (default: all presets)")
-    work.add_argument("--agent", choices=["dqn", "td3"], default="dqn",
-                      help="dqn: one update; td3: one critic and actor update with target updates")
+    work.add_argument("--agent", choices=["dqn", "td3", "ddpg"], default="dqn",
+                      help="dqn: one update; td3, ddpg: one critic and actor update with target updates")
     work.add_argument("--obs", type=_positive("--obs"), default=4, help="observation size (CartPole: 4)")
     work.add_argument("--actions", type=_positive("--actions"), default=2,
                       help="discrete actions (dqn) or action size (td3)")
-    work.add_argument("--hidden", type=_layers, default=None, help="hidden widths, e.g. 256,256")
-    work.add_argument("--batch", type=_positive("--batch"), default=None)
+    work.add_argument("--hidden", type=_layers, default=None,
+                      help="hidden widths, e.g. 256,256 (default: the agent's settings)")
+    work.add_argument("--batch", type=_positive("--batch"), default=None, help="batch size (default: the agent's)")
     work.add_argument("--json", action="store_true", help="print a JSON list, one object per chip")
     work.set_defaults(run=_cmd_workload)
     presets = verbs.add_parser("presets", help="list the preset chips")

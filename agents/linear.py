@@ -1,0 +1,179 @@
+"""The torch seam: layers whose values come from the simulated chip.
+
+``AccelLinear`` is an ``nn.Module`` behind a ``torch.autograd.Function``: its forward pass is one
+GEMM ``Y = X · W`` on the chip and the bias add on the vector unit; its backward pass the
+weight-gradient GEMM ``dW = Xᵀ · dY`` (X read as the forward pass stored it, ``transpose_a``),
+the bias gradient (a sum over the batch on the vector unit) and the input-gradient GEMM
+``dX = dY · Wᵀ`` (W read as stored, ``transpose_b``: a transposable array needs no copy). Each
+operand takes its role's format on the chip: weights, activations, gradients. ``AccelReLU`` and
+``AccelTanh`` run the activations and their derivatives on the vector unit.
+
+The weights are stored (fan_in, fan_out), as the chip holds them, and hold the master copy the
+optimizer updates (``agents.optim``): fp32, or the weight format with ``master_weight = "none"``.
+Tensors are named as ``accel.names`` and ``accel.workload`` name them, so the chip knows what
+its SRAM still holds and a training step issues exactly its workload's operations.
+
+``accelerate(module, accelerator)`` converts an ``nn.Sequential`` of ``Linear``, ``ReLU`` and
+``Tanh`` layers into the same network on the chip.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from accel import Accelerator, names
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def _tensor(values: np.ndarray) -> torch.Tensor:
+    """A chip result as a float32 tensor (fixed point wider than 24 bits comes back in float64)."""
+    return torch.from_numpy(np.asarray(values, dtype=np.float32))
+
+
+class _LinearFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, layer: "AccelLinear"):
+        acc, net, i = layer.accelerator, layer.net, layer.index
+        source = names.layer_input(net, i, layer.input_name)
+        y = acc.gemm(_numpy(x), _numpy(weight), names=(source, names.weight(net, i), names.output(net, i)))
+        y = acc.vector.add(y, np.broadcast_to(_numpy(bias), y.shape))
+        ctx.save_for_backward(x, weight)
+        ctx.layer, ctx.source = layer, source
+        return _tensor(y)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensors
+        layer = ctx.layer
+        acc, net, i = layer.accelerator, layer.net, layer.index
+        dy = np.ascontiguousarray(_numpy(dy), dtype=np.float32)
+        dy_name = names.output_grad(net, i)
+        dx = dw = db = None
+        if ctx.needs_input_grad[1]:
+            dw = _tensor(acc.gemm(_numpy(x), dy, roles=("activation", "gradient"), out_role="gradient",
+                                           names=(ctx.source, dy_name, names.weight_grad(net, i)), transpose_a=True))
+            db = _tensor(acc.vector.sum_rows(dy, role="gradient"))
+        if ctx.needs_input_grad[0]:
+            dx = _tensor(acc.gemm(dy, _numpy(weight), roles=("gradient", "weight"), out_role="gradient",
+                                           names=(dy_name, names.weight(net, i), names.layer_input_grad(net, i)),
+                                           transpose_b=True))
+        return dx, dw, db, None
+
+
+class AccelLinear(nn.Module):
+    """A fully connected layer on the chip: ``y = x · W + b``.
+
+    Args:
+        in_features: Input width.
+        out_features: Output width.
+        accelerator: The chip.
+        net: Name of the network the layer belongs to (``q``, ``pi`` …).
+        index: Position of the layer in its network (0 = first).
+    """
+
+    def __init__(self, in_features: int, out_features: int, accelerator: Accelerator, net: str = "net",
+                 index: int = 0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.accelerator, self.net, self.index = accelerator, net, index
+        self.input_name = "x"
+        """Name of the network's input (layer 0 only): ``s``, ``s_next``, ``obs`` …"""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _LinearFunction.apply(x.float(), self.weight, self.bias, self)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, {self.weight.shape[1]}, net={self.net!r}, index={self.index}"
+
+
+class _ActivationFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, accelerator: Accelerator, kind: str):
+        y = getattr(accelerator.vector, kind)(_numpy(x))
+        ctx.accelerator, ctx.kind, ctx.y = accelerator, kind, y
+        return _tensor(y)
+
+    @staticmethod
+    def backward(ctx, dy):
+        grad = getattr(ctx.accelerator.vector, f"{ctx.kind}_grad")(ctx.y, _numpy(dy))
+        return _tensor(grad), None, None
+
+
+class AccelReLU(nn.Module):
+    """ReLU on the chip's vector unit (its derivative too)."""
+
+    def __init__(self, accelerator: Accelerator) -> None:
+        super().__init__()
+        self.accelerator = accelerator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ActivationFunction.apply(x, self.accelerator, "relu")
+
+
+class AccelTanh(nn.Module):
+    """tanh on the chip's vector unit (its derivative too)."""
+
+    def __init__(self, accelerator: Accelerator) -> None:
+        super().__init__()
+        self.accelerator = accelerator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ActivationFunction.apply(x, self.accelerator, "tanh")
+
+
+def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net") -> nn.Sequential:
+    """The same network on the chip: each ``nn.Linear`` becomes an ``AccelLinear`` with its weights
+    (transposed into the chip's (fan_in, fan_out) layout), each ``nn.ReLU``/``nn.Tanh`` its vector-unit twin.
+
+    Args:
+        module: An ``nn.Sequential`` of ``Linear`` (with bias), ``ReLU`` and ``Tanh`` layers.
+        accelerator: The chip.
+        net: Name of the network's tensors on the chip.
+
+    Raises:
+        TypeError: A layer of another kind, or a ``Linear`` without bias.
+    """
+    if not isinstance(module, nn.Sequential):
+        raise TypeError(f"accelerate takes an nn.Sequential MLP, got {type(module).__name__}")
+    layers: list[nn.Module] = []
+    for layer in module:
+        if isinstance(layer, nn.Linear):
+            if layer.bias is None:
+                raise TypeError("accelerate: Linear layers need a bias, got one with bias=False")
+            index = sum(isinstance(x, AccelLinear) for x in layers)
+            chip = AccelLinear(layer.in_features, layer.out_features, accelerator, net, index)
+            with torch.no_grad():
+                chip.weight.copy_(layer.weight.T)
+                chip.bias.copy_(layer.bias)
+            layers.append(chip)
+        elif isinstance(layer, nn.ReLU):
+            layers.append(AccelReLU(accelerator))
+        elif isinstance(layer, nn.Tanh):
+            layers.append(AccelTanh(accelerator))
+        else:
+            raise TypeError(f"accelerate: layers must be Linear, ReLU or Tanh, got {type(layer).__name__}")
+    return nn.Sequential(*layers)
+
+
+def mlp(sizes: list[int], out_act: str | None = None) -> nn.Sequential:
+    """A torch MLP of ``sizes`` (input first) with ReLU hidden layers and an optional ``"tanh"`` output."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    if out_act == "tanh":
+        layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+def forward(net: nn.Sequential, x: torch.Tensor, input_name: str) -> torch.Tensor:
+    """``net(x)``, telling a network on the chip what its input is called (``s``, ``s_next`` …)."""
+    first = net[0]
+    if isinstance(first, AccelLinear):
+        first.input_name = input_name
+    return net(x)

@@ -1,0 +1,83 @@
+"""Each agent issues exactly its workload's operations: every training step's (and action's, and
+target update's) counts equal those ``run_counts`` gives for the workload built from the agent's
+settings, on the chip in the same state, except the counts that depend on values."""
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from accel import Accelerator, list_presets, load_config
+from accel.workload import run_counts
+from agents import DQN, TD3
+from agents.settings import DQNSettings, TD3Settings, ddpg_settings
+
+DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "saturations", "nonfinite"}
+TINY = {"hidden": (8, 8), "batch_size": 4, "learning_starts": 4, "buffer_size": 32}
+
+
+def assert_counts_match(acc: Accelerator, run, workload) -> None:
+    """Runs ``run()`` on the chip, then prices ``workload`` from the same starting state."""
+    start = acc.snapshot()
+    before = acc.counts
+    run()
+    real = acc.counts - before
+    after = acc.snapshot()
+    acc.restore(start)
+    priced = run_counts(acc, workload)
+    acc.restore(after)
+    a, b = real.to_dict(), priced.to_dict()
+    assert {key for key in a if a[key] != b[key]} <= DATA_DEPENDENT, workload.name
+
+
+def fill(agent, env, steps: int) -> np.ndarray:
+    obs, _ = env.reset(seed=0)
+    for step in range(steps):
+        action, _ = agent.act(obs, step)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        agent.store(obs, action, float(reward), next_obs, terminated)
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    return obs
+
+
+@pytest.mark.parametrize("preset", list_presets())
+@pytest.mark.parametrize("variant", [{}, {"double_q": True, "loss": "mse", "optimizer": "sgd", "tau": 0.5,
+                                          "max_grad_norm": 0.0}])
+def test_dqn_steps_issue_their_workload(preset, variant):
+    env = gym.make("CartPole-v1")
+    acc = Accelerator(load_config(preset), seed=1)
+    agent = DQN(env.observation_space, env.action_space, DQNSettings(**TINY, **variant), acc, seed=0,
+                total_steps=20)
+    obs = fill(agent, env, 6)
+    wl = agent.workloads
+    for _ in range(2):  # the second step finds the weights on chip
+        assert_counts_match(acc, agent.train_step, wl["train_step"])
+    assert_counts_match(acc, lambda: agent.predict(obs), wl["act"])
+    assert_counts_match(acc, agent.update_target, wl["target_update"])
+    assert_counts_match(acc, lambda: agent.store(obs, 0, 1.0, obs, False), wl["store"])
+
+
+@pytest.mark.parametrize("preset", list_presets())
+@pytest.mark.parametrize("make", [lambda: TD3Settings(**TINY), lambda: ddpg_settings(**TINY)], ids=["td3", "ddpg"])
+def test_td3_steps_issue_their_workload(preset, make):
+    env = gym.make("Pendulum-v1")
+    acc = Accelerator(load_config(preset), seed=1)
+    settings = make()
+    agent = TD3(env.observation_space, env.action_space, settings, acc, seed=0)
+    obs = fill(agent, env, 6)
+    wl = agent.workloads
+    for _ in range(2 * settings.policy_delay):
+        name = "actor_step" if agent.actor_update_due() else "critic_step"
+        assert_counts_match(acc, agent.train_step, wl[name])
+    assert_counts_match(acc, lambda: agent.act(obs, 10), wl["act"])
+    assert_counts_match(acc, lambda: agent.store(obs, np.zeros(1, np.float32), 1.0, obs, False), wl["store"])
+
+
+def test_workloads_follow_the_settings():
+    env = gym.make("CartPole-v1")
+    small = DQN(env.observation_space, env.action_space, DQNSettings(**TINY))
+    wide = DQN(env.observation_space, env.action_space, dataclasses.replace(DQNSettings(**TINY), hidden=(16, 16)))
+    assert wide.workloads["train_step"].macs > small.workloads["train_step"].macs
+    layers = 4 * (4 * 8 + 8 * 8 + 8 * 2)  # batch 4 through the 4-8-8-2 network
+    assert small.workloads["train_step"].macs == 4 * layers - 4 * 4 * 8  # Q', Q, dW, dX (none into the input)
