@@ -7,6 +7,7 @@ sources); ``NodeSettings`` holds them, validated once and immutable.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,9 +106,11 @@ class NodeSettings:
         rx_window_symbols: Symbols each class-A receive window stays open when nothing comes.
         reading_bytes: Payload bytes per reading.
         buffer_readings: Readings the RAM buffer holds (lost at a brown-out).
+        deadline_s: A reading not sent within this time of its detection is stale: the
+            application no longer wants it, and it is dropped from the buffer (lost).
         event_prob: Probability of an event per step in the (quiet, busy) regime.
         regime_switch_prob: Probability per step of leaving the (quiet, busy) regime.
-        loss_penalty: Reward lost per reading dropped (buffer full, or lost at a brown-out).
+        loss_penalty: Reward lost per reading dropped (buffer full, stale, or lost at a brown-out).
         brownout_penalty: Reward lost per brown-out (the node resets and rejoins).
     """
 
@@ -133,6 +136,7 @@ class NodeSettings:
     rx_window_symbols: int = 8
     reading_bytes: int = 4
     buffer_readings: int = 16
+    deadline_s: float = 3600.0
     event_prob: tuple[float, float] = (0.02, 0.5)
     regime_switch_prob: tuple[float, float] = (0.01, 0.1)
     loss_penalty: float = 0.5
@@ -154,6 +158,8 @@ class NodeSettings:
             "loss_penalty": real("loss_penalty", self.loss_penalty, "a finite number >= 0", 0.0),
             "brownout_penalty": real("brownout_penalty", self.brownout_penalty, "a finite number >= 0", 0.0),
         }
+        checked["deadline_s"] = real("deadline_s", self.deadline_s, f"a time >= step_s = {checked['step_s']} s",
+                                     checked["step_s"])
         checked["episode_s"] = real("episode_s", self.episode_s, f"a time >= step_s = {checked['step_s']} s",
                                     checked["step_s"])
         checked["voltage_min_v"] = real("voltage_min_v", self.voltage_min_v,
@@ -211,11 +217,13 @@ class SensorNodeEnv(gym.Env):
 
     A node watches for events (a door, a vibration burst) with a wake-on-event sensor
     (µW), buffers each detection as a 4-byte reading in RAM, and sends the buffer to a
-    gateway in LoRaWAN frames. A 0.5 cm² silicon cell charges a 1 F supercapacitor
-    through a harvester; the sky follows a clear-sky model under clouds fitted to a
-    measured year (``envs.irradiance``), with the season drawn per episode. The radio
+    gateway in LoRaWAN frames; a reading is wanted within an hour (``deadline_s``). A
+    0.5 cm² silicon cell charges a 1 F supercapacitor through a harvester; the sky
+    follows a clear-sky model under clouds fitted to a measured year
+    (``envs.irradiance``), with the season drawn per episode. The radio
     dominates: one frame costs tens of mJ whether it carries one reading or sixteen, so
-    batching pays, while a full buffer drops readings and a brown-out loses the buffer.
+    batching pays, while waiting lets readings go stale, a full buffer drops them and a
+    brown-out loses the buffer.
     The store (2 J usable) carries a careful node through the night, not a careless one.
 
     It is partially observable: the busy/quiet regime of the events is hidden (the
@@ -257,7 +265,7 @@ class SensorNodeEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(low, high, (9,), float32)``:
+    ``Box(low, high, (10,), float32)``:
 
     | Num | Observation                                                          | Min | Max |
     |-----|----------------------------------------------------------------------|-----|-----|
@@ -270,11 +278,14 @@ class SensorNodeEnv(gym.Env):
     | 6   | time since the last detection / 1 h, capped at 1                     | 0   | 1   |
     | 7   | detections per step, averaged over the last hour (exponentially)     | 0   | 1   |
     | 8   | 1 if the node is running, 0 while it is off after a brown-out        | 0   | 1   |
+    | 9   | age of the oldest buffered reading / ``deadline_s`` (0 if empty)     | 0   | 1   |
 
     ## Rewards
 
-    ``+1`` per reading delivered, ``−loss_penalty`` per reading dropped (buffer full) or
-    lost (in the buffer at a brown-out), ``−brownout_penalty`` per brown-out. Every term
+    ``+1`` per reading delivered, ``−loss_penalty`` per reading dropped (buffer full, or
+    stale: older than ``deadline_s`` when the step begins its radio decision) or lost (in
+    the buffer at a brown-out), ``−brownout_penalty`` per brown-out. Frames carry the
+    oldest readings first. Every term
     follows from the node's actions; events the node did not sense simply earn nothing.
 
     ## Events
@@ -324,7 +335,8 @@ class SensorNodeEnv(gym.Env):
 
     - v1: A node true to its parts (LoRa airtime and receive windows, µW sensing,
       supercapacitor leakage, a measured sky, brown-out with restart), the learner paying
-      from the store, a reward with no term the node cannot influence, 9 observations.
+      from the store, readings that go stale, a reward with no term the node cannot
+      influence, 10 observations.
     - v0: ``envs.sensor_node_v0`` (kept for reproducibility).
     """
 
@@ -371,12 +383,14 @@ class SensorNodeEnv(gym.Env):
             self.action_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
         else:
             self.action_space = spaces.Discrete(len(DISCRETE_ACTIONS))
-        low = np.array([0, 0, 0, -1, -1, 0, 0, 0, 0], dtype=np.float32)
-        self.observation_space = spaces.Box(low, np.ones(9, dtype=np.float32), dtype=np.float32)
+        low = np.array([0, 0, 0, -1, -1, 0, 0, 0, 0, 0], dtype=np.float32)
+        self.observation_space = spaces.Box(low, np.ones(10, dtype=np.float32), dtype=np.float32)
+        self._stale_steps = math.ceil(s.deadline_s / s.step_s - 1e-9)  # age (steps) at which a reading is stale
 
         self._stored_j = s.initial_charge * s.capacity_j
         self._pending_j = 0.0
-        self._buffered = 0
+        self._buffer: deque[int] = deque()  # step (since reset) at which each buffered reading was taken
+        self._clock = 0
         self._busy = 0
         self._running = True
         self._step_of_day = 0
@@ -461,13 +475,14 @@ class SensorNodeEnv(gym.Env):
             (
                 self._stored_j / s.capacity_j,
                 min(self._harvest_w() / self._peak_w, 1.0),
-                self._buffered / s.buffer_readings,
+                len(self._buffer) / s.buffer_readings,
                 math.sin(phase),
                 math.cos(phase),
                 day_length,
                 min(self._since_detection_s / 3600.0, 1.0),
                 self._rate,
                 float(self._running),
+                (self._clock - self._buffer[0]) * s.step_s / s.deadline_s if self._buffer else 0.0,
             ),
             dtype=np.float32,
         )
@@ -490,7 +505,8 @@ class SensorNodeEnv(gym.Env):
         self._sky.reset(rng)
         drawn_j, self._pending_j = self._pending_j, 0.0
         self._stored_j = s.initial_charge * s.capacity_j
-        self._buffered = 0
+        self._buffer.clear()
+        self._clock = 0
         self._busy = 0
         self._running = True
         self._since_detection_s = 3600.0
@@ -513,17 +529,25 @@ class SensorNodeEnv(gym.Env):
         spent_j = 0.0
         brownout = False
         if self._running:
+            buffer = self._buffer
+            while buffer and self._clock - buffer[0] >= self._stale_steps:
+                buffer.popleft()  # stale: nobody wants it any more
+                lost += 1
             detected = int(event and rng.random() < armed)
-            buffered = self._buffered + detected
-            if buffered > s.buffer_readings:
-                buffered, lost = s.buffer_readings, 1  # buffer full: the reading is dropped
-            delivered = int(send_fraction * buffered + 0.5)
+            if detected and len(buffer) == s.buffer_readings:
+                lost += 1  # buffer full: the reading is dropped
+            elif detected:
+                buffer.append(self._clock)
+            delivered = int(send_fraction * len(buffer) + 0.5)
             spent_j = self._sleep_j + armed * self._sensor_j + detected * self._reading_j + self._frame_j[delivered]
             if available_j < spent_j:
                 brownout, self._running = True, False
                 spent_j = max(available_j, 0.0)
-                lost, delivered, buffered = buffered, 0, 0
-            self._buffered = buffered - delivered
+                lost += len(buffer)
+                delivered = 0
+                buffer.clear()
+            for _ in range(delivered):
+                buffer.popleft()  # oldest first
         self._stored_j = min(max(available_j - spent_j, 0.0), s.capacity_j)
         if not self._running and not brownout and self._stored_j >= s.restart_charge * s.capacity_j:
             self._running = True
@@ -541,6 +565,7 @@ class SensorNodeEnv(gym.Env):
             self._day = self._day % 365 + 1
             self._sky.new_day(rng)
         self._steps_left -= 1
+        self._clock += 1
 
         info = {
             "stored_j": self._stored_j,
@@ -568,5 +593,5 @@ class SensorNodeEnv(gym.Env):
         state = "running" if self._running else "off"
         return (
             f"{clock}  store {self._stored_j:.3f}/{s.capacity_j:.3f} J  "
-            f"buffer {self._buffered}/{s.buffer_readings}  {state}"
+            f"buffer {len(self._buffer)}/{s.buffer_readings}  {state}"
         )
