@@ -54,6 +54,14 @@ class EpisodeRecord:
     training_report: EnergyReport
 
 
+@dataclass(frozen=True, slots=True)
+class LearnTotals:
+    """What a whole ``learn`` call cost, split between acting and learning."""
+
+    inference: EventCounts
+    training: EventCounts
+
+
 class Meter:
     """Measures spans of the chip's work: counts from snapshots of ``acc.counts``, priced by ``energy``.
     Without a chip every span is empty."""
@@ -72,7 +80,7 @@ class Meter:
 def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
           on_train_step: Callable[[TrainStepRecord], None] = lambda record: None,
           on_episode: Callable[[EpisodeRecord], None] = lambda record: None,
-          on_env_step: Callable[[int], None] = lambda step: None) -> None:
+          on_env_step: Callable[[int], None] = lambda step: None) -> LearnTotals:
     """Runs ``steps`` environment steps of continuous learning.
 
     Args:
@@ -85,6 +93,9 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
         on_episode: Called after each finished episode.
         on_env_step: Called after each environment step with the number of steps done.
 
+    Returns:
+        The counts of all inference and of all learning (replay writes, target updates, gradient steps).
+
     Raises:
         Diverged: A gradient step's loss was NaN or infinite.
     """
@@ -95,10 +106,12 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
     inference, training = EventCounts(), EventCounts()
     inference_j, training_j = EnergyReport(), EnergyReport()
     owed_j = 0.0  # learning energy since the last step, charged with the next one
+    origin, inferred = meter.now(), EventCounts()
     for step in range(steps):
         before = meter.now()
         action, _ = agent.act(obs, step)
         acted = meter.now() - before
+        inferred += acted
         acted_report = meter.price(acted)
         if battery is not None:
             battery.charge(owed_j + acted_report.energy_j)
@@ -132,6 +145,7 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
             inference, training = EventCounts(), EventCounts()
             inference_j, training_j = EnergyReport(), EnergyReport()
         on_env_step(step + 1)
+    return LearnTotals(inferred, meter.now() - origin - inferred)
 
 
 def _battery(env: gym.Env) -> EnergyBudget | None:

@@ -1,4 +1,4 @@
-"""The ``drlsim`` command line: ``gemm``, ``workload``, ``presets`` (train, sweep, compare come with the agents).
+"""The ``drlsim`` command line: ``train``, ``gemm``, ``workload``, ``presets`` (sweep and compare to come).
 
 Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem, no traceback),
 1 on anything else.
@@ -176,10 +176,86 @@ def _cmd_workload(args: argparse.Namespace) -> None:
               f"{r['power_w'] * 1e3:>9.2f} {r['ops_per_j'] / 1e9:>8.1f}   {parts}")
 
 
+DEFAULT_ENV = {"dqn": "CartPole-v1", "td3": "Pendulum-v1", "ddpg": "Pendulum-v1"}
+SHORT_RUN_STEPS = 500
+"""Environment steps of learning in a default run, after the agent's ``learning_starts``."""
+
+
+def _settings_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--set takes KEY=VALUE, got {pair!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def _energy_budget(text: str) -> str:
+    if text == "store":
+        return text
+    try:
+        joules = float(text)
+    except ValueError:
+        raise BadInput(f"--energy-budget must be 'store' or a battery capacity in joules, got {text!r}") from None
+    if not joules > 0 or joules == float("inf"):
+        raise BadInput(f"--energy-budget must be a positive finite energy in joules, got {text!r}")
+    return text
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import gymnasium as gym
+
+    from agents.loop import Diverged
+    from agents.settings import agent_settings
+    from drlsim import runs
+
+    try:
+        settings = agent_settings(args.agent, _settings_overrides(args.set))
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    env_id = args.env or DEFAULT_ENV[args.agent]
+    steps = args.steps or settings.learning_starts + SHORT_RUN_STEPS
+    out = Path(args.out or f"runs/{env_id.replace('/', '-')}__{args.agent}__{Path(args.hw).stem}__{args.seed}__"
+                          f"{int(time.time())}")
+    hw_config = None if args.hw == "fp32" else load_hw(args.hw)
+    options = runs.RunOptions(args.agent, env_id, args.hw, steps, args.seed, out, args.eval_episodes,
+                              args.energy_budget, settings)
+    try:
+        runs.check_out_dir(out)
+        prepared = runs.prepare(options, hw_config)
+    except (ValueError, gym.error.Error) as error:
+        raise BadInput(f"{error}") from None
+    try:
+        runs.execute(prepared)
+    except Diverged as error:
+        print(f"drlsim: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``drlsim``."""
     parser = _Parser(prog="drlsim", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    train = verbs.add_parser("train", help="an agent learning on a chip (or on plain torch fp32): a run directory")
+    train.add_argument("--agent", choices=["dqn", "td3", "ddpg"], default="dqn")
+    train.add_argument("--env", default=None, help="Gymnasium id (default: CartPole-v1 for dqn, Pendulum-v1 else)")
+    train.add_argument("--hw", required=True, help="preset, hardware file (TOML), or fp32 for plain torch")
+    train.add_argument("--steps", type=_positive("--steps"), default=None,
+                       help=f"environment steps (default: the agent's learning_starts + {SHORT_RUN_STEPS})")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default=None, help="run directory (default: runs/ENV__AGENT__HW__SEED__TIME)")
+    train.add_argument("--eval-episodes", type=_positive("--eval-episodes"), default=5,
+                       help="episodes of the deterministic policy after learning (default 5)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="an agent setting (agents/settings.py), e.g. --set batch_size=32 --set hidden=64,64")
+    train.add_argument("--energy-budget", type=_energy_budget, default=None, metavar="store|JOULES",
+                       help="learning pays from the env's own store (store) or a battery of JOULES")
+    train.set_defaults(run=_cmd_train)
     gemm = verbs.add_parser("gemm", help="one GEMM C[M,N] = A[M,K] @ B[K,N] on a chip, with random operands")
     gemm.add_argument("--hw", required=True, help="hardware file (TOML) or preset name")
     gemm.add_argument("M", type=_positive("M"))
@@ -210,11 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``drlsim`` console script; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        args.run(args)
+        status = args.run(args)
     except BadInput as error:
         print(f"drlsim: error: {error}".replace("\n", " "), file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
