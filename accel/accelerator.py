@@ -22,31 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.config import AcceleratorConfig
-from accel.counts import EventCounts, Tally, vector_kind
+from accel.counts import CountsDelta, EventCounts, Tally
 from accel.memory import SramBuffer
-from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format, quantize, quantize_codes
+from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
-from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
-from accel.planner import ROLE_BUFFER, ROLES, ArrayCounts, GemmPlan, GemmRequest, Planner, bytes_per_word
+from accel.operands import Operand, count_nonfinite, to_format
+from accel.operands import zero_macs as count_zero_macs
+from accel.planner import ROLES, ArrayCounts, GemmPlan, GemmRequest, Planner, vector_format
 from accel.systolic import run_array
 from accel.timing import ceil_div
-from accel.vector import UPDATE_ROLE, VECTOR_OPS, VectorUnit
+from accel.vector import UPDATE_ROLE, VectorUnit
 
 FIDELITIES = ("fast", "cycle")
-
-
-@dataclass(frozen=True, slots=True)
-class _Operand:
-    """A tensor in the chip's format: float values (``exp`` None) or int64 codes times ``2**exp``."""
-
-    data: np.ndarray
-    exp: int | None
-    fmt: NumberFormat
-    nonfinite: int
-
-    def values(self) -> np.ndarray:
-        """The exact values (float32 or float64)."""
-        return self.data if self.exp is None else np.ldexp(self.data.astype(np.float64), self.exp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +45,6 @@ class ChipState:
     pending_writeback_bytes: int
     pe_tensor: str | None
     rng_state: dict
-
-
-def _zero_macs(a: np.ndarray, b: np.ndarray) -> int:
-    """MACs of ``a · b`` with a zero operand: Σ_k zA_k·N + zB_k·M − zA_k·zB_k."""
-    za = (a == 0).sum(axis=0).astype(np.int64)
-    zb = (b == 0).sum(axis=1).astype(np.int64)
-    return int((za * b.shape[1] + zb * a.shape[0] - za * zb).sum())
 
 
 class Accelerator:
@@ -85,7 +65,6 @@ class Accelerator:
         self.config = config
         self.fidelity = fidelity
         self._rng = np.random.default_rng(seed)
-        self._stochastic = config.formats.rounding == "stochastic"
         self._tally = Tally()
         self._planner = Planner(config)
         self._buffers = {
@@ -138,12 +117,11 @@ class Accelerator:
 
     def update_format(self) -> NumberFormat:
         """Format of optimizer updates and target networks: the master weights', else the weights'."""
-        master = self.config.formats.master_weight
-        return get_format(master) if master != "none" else self.format_of("weight")
+        return vector_format(self.config, UPDATE_ROLE)
 
     def vector_format(self, role: str) -> NumberFormat:
         """Format a vector operation computes in: the role's, or the update format for ``"master"``."""
-        return self.update_format() if role == UPDATE_ROLE else self.format_of(role)
+        return vector_format(self.config, role)
 
     def round_into(self, values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
         """Rounds exact float64 ``values`` into ``fmt`` (counting saturations); returns float64 values."""
@@ -152,35 +130,15 @@ class Accelerator:
         return op.values()
 
     def vector_counts(self, op: str, role: str, elements: int, results=(), out_elements: int | None = None) -> None:
-        """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it.
-
-        Cycles ``⌈elements / lanes⌉ × latency``; SRAM words for each input read and each output
-        written in the role's buffer (the weight buffer for ``"master"`` updates); for fixed-point
-        formats with ``tensor_pow2`` scaling, the max-reduction that scales each output. NaN and
-        inf are counted in ``results`` (the values, when there are any). ``out_elements`` is the
-        size of each output when it differs from the inputs' (a reduction: ``sum_rows``).
+        """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it
+        (``accel.planner.plan_vector_op`` says what it costs); NaN and inf are counted in ``results``
+        (the values, when there are any). ``out_elements`` is the size of each output when it
+        differs from the inputs' (a reduction: ``sum_rows``).
         """
-        if op not in VECTOR_OPS:
-            raise ValueError(f"unknown vector operation {op!r}; known: {', '.join(VECTOR_OPS)}")
-        spec = VECTOR_OPS[op]
-        fmt = self.vector_format(role)
-        buf = "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
-        lanes = self.config.vector.lanes
-        cycles = ceil_div(elements, lanes) * spec.latency_cycles
-        out_elements = elements if out_elements is None else out_elements
-        if not 0 <= out_elements <= elements:
-            raise ValueError(f"vector {op}: out_elements must be between 0 and {elements}, got {out_elements}")
-        ops = {vector_kind(op, fmt.name): elements}
-        if not fmt.is_float and self.config.formats.scaling == "tensor_pow2" and spec.outputs:
-            ops[vector_kind("max_abs", fmt.name)] = spec.outputs * out_elements
-            cycles += spec.outputs * ceil_div(out_elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
-        width = bytes_per_word(fmt)
-        reads, writes = spec.inputs * elements, spec.outputs * out_elements
-        self._tally.add(
-            cycles=cycles, vector_cycles=cycles, vector_ops=ops,
-            sram_reads={buf: reads}, sram_writes={buf: writes},
-            sram_read_bytes={buf: reads * width}, sram_write_bytes={buf: writes * width},
-            nonfinite=sum(int((~np.isfinite(r)).sum()) for r in results))
+        self._tally.apply(self._planner.vector(op, role, elements, out_elements))
+        nonfinite = sum(count_nonfinite(r) for r in results)
+        if nonfinite:
+            self._tally.add(nonfinite=nonfinite)
 
     def replay(self, read_bytes: int = 0, write_bytes: int = 0) -> None:
         """Counts replay-memory traffic: transitions sampled (read) and stored (written).
@@ -203,50 +161,10 @@ class Accelerator:
                      "sram_read_bytes": {"replay": read_bytes}, "sram_write_bytes": {"replay": write_bytes}}
         self._tally.add(**delta, cycles=stall, stall_cycles=stall)
 
-    def _scale_exp(self, peak: float, fmt: NumberFormat) -> int:
-        """Exponent of one code of ``fmt``: the binary point, or under ``tensor_pow2`` the smallest
-        power of two that holds the tensor's largest finite magnitude ``peak``."""
-        if self.config.formats.scaling == "none" or peak == 0.0:
-            return -fmt.frac_bits
-        sig, exp = float_pairs(np.array([peak]))
-        return pow2_scale(int(sig[0]), int(exp[0]), fmt)
-
-    def _to_format(self, values: np.ndarray, fmt: NumberFormat, exp: int | None = None) -> tuple[_Operand, int]:
-        """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
-
-        Args:
-            values: float32 values (the fast kernels), exact float64 values, or, with ``exp``,
-                int64 codes of value ``code · 2**exp`` (an integer accumulator, below 2**53).
-            fmt: The target format.
-            exp: The exponent of ``values`` when they are integer codes.
-        """
-        signed = values if exp is None else np.ldexp(values.astype(np.float64), exp)
-        finite = np.isfinite(signed)
-        peak = float(np.abs(signed).max(initial=0.0, where=finite))
-        stochastic, rng = self._stochastic, self._rng
-        if fmt.is_float:
-            saturations = int((np.abs(signed) > fmt.max_value).sum())
-            if exp is None and values.dtype == np.float32:
-                out = quantize(values, fmt.name, self.config.formats.rounding, rng)
-            else:
-                sig, sig_exp = (values, exp) if exp is not None else float_pairs(np.where(finite, values, 0.0))
-                out = round_pairs(sig, sig_exp, fmt, stochastic, rng).reshape(values.shape)
-                if exp is None:
-                    specials = values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value)
-                    out = np.where(finite, out, specials)
-            return _Operand(out, None, fmt, int((~np.isfinite(out)).sum())), saturations
-        scale = self._scale_exp(peak, fmt)
-        saturations = int(((signed > fmt.max_code * 2.0**scale) | (signed < fmt.min_code * 2.0**scale)).sum())
-        if exp is None and values.dtype == np.float32:
-            codes, nan = quantize_codes(values, fmt, self.config.formats.rounding, rng, scale_exp=scale)
-            return _Operand(codes, scale, fmt, int(nan.sum())), saturations
-        sig, sig_exp = (values, exp) if exp is not None else float_pairs(np.where(finite, values, 0.0))
-        codes = round_pairs(sig, sig_exp, fmt, stochastic, rng, scale).reshape(values.shape)
-        if exp is None:
-            infinite = np.isinf(values)
-            codes[infinite] = np.where(values[infinite] > 0, fmt.max_code, fmt.min_code)
-            return _Operand(codes, scale, fmt, int(np.isnan(values).sum())), saturations
-        return _Operand(codes, scale, fmt, 0), saturations
+    def _to_format(self, values: np.ndarray, fmt: NumberFormat, exp: int | None = None) -> tuple[Operand, int]:
+        """``accel.operands.to_format`` with the chip's scaling, rounding and random source."""
+        formats = self.config.formats
+        return to_format(values, fmt, formats.scaling, formats.rounding, self._rng, exp)
 
     # --- GEMM ------------------------------------------------------------------------------------
 
@@ -296,7 +214,7 @@ class Accelerator:
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
                    else gemm_fixed(a_in, b_in, acc.name, shift))
             delta = plan.delta
-            zero_macs = _zero_macs(op_a.data, op_b.data)
+            zero_macs = count_zero_macs(op_a.data, op_b.data)
         else:
             cycle_dtype = np.float64 if acc.is_float else np.int64
             values = np.empty((m, n), cycle_dtype)
@@ -360,7 +278,7 @@ class Accelerator:
             m, k, n, tuple(roles), out_role, bool(transpose_b), names[2] is not None, resident,
             self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1]))
 
-    def _apply(self, plan: GemmPlan, names, delta: dict) -> None:
+    def _apply(self, plan: GemmPlan, names, delta: CountsDelta) -> None:
         """Counts a planned GEMM and leaves the buffers and PEs holding what the plan says."""
         self._pending_writeback_bytes = 0
         for name, buf, nbytes, keep, dirty in zip(names, plan.layout.buffers, plan.layout.operand_bytes, plan.keep,
@@ -369,4 +287,4 @@ class Accelerator:
                 self._pending_writeback_bytes += self._buffers[buf].insert(name, nbytes, dirty=dirty)
         if plan.pes_hold_b_after is not None:
             self._pe_tensor = names[1] if plan.pes_hold_b_after else None
-        self._tally.add(**delta)
+        self._tally.apply(delta)

@@ -92,14 +92,22 @@ class EventCounts:
                     value = {**dict.fromkeys(SRAM_BUFFERS, 0), **value}
                 object.__setattr__(self, f.name, _frozen(value))
 
+    @classmethod
+    def _trusted(cls, values: dict) -> "EventCounts":
+        """Counts from fields already frozen and checked (sums of valid counts): no second pass."""
+        counts = object.__new__(cls)
+        for name in _FIELDS:
+            object.__setattr__(counts, name, values[name])
+        return counts
+
     def _merge(self, other: "EventCounts", sign: int) -> "EventCounts":
         if not isinstance(other, EventCounts):
             return NotImplemented
         values = {}
-        for f in fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            values[f.name] = _combine(a, b, sign) if isinstance(a, Mapping) else a + sign * b
-        return EventCounts(**values)
+        for name in _FIELDS:
+            a, b = getattr(self, name), getattr(other, name)
+            values[name] = _combine(a, b, sign) if name in _MAPPING_FIELDS else a + sign * b
+        return EventCounts._trusted(values)
 
     def __add__(self, other: "EventCounts") -> "EventCounts":
         return self._merge(other, 1)
@@ -112,6 +120,10 @@ class EventCounts:
         return {f.name: dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v for f in fields(self)}
 
 
+_FIELDS = tuple(f.name for f in fields(EventCounts))
+_MAPPING_FIELDS = frozenset(name for name in _FIELDS if isinstance(getattr(EventCounts(), name), Mapping))
+
+
 class Tally:
     """Running totals behind an ``Accelerator``'s counts: added to in place, frozen when read.
 
@@ -119,12 +131,10 @@ class Tally:
     thousands of operations per training step adds here and freezes only when asked.
     """
 
-    _MAPPINGS = frozenset(f.name for f in fields(EventCounts) if isinstance(getattr(EventCounts(), f.name), Mapping))
-
     def __init__(self, start: EventCounts | None = None) -> None:
         start = EventCounts() if start is None else start
         self._totals: dict[str, object] = {
-            f.name: dict(getattr(start, f.name)) if f.name in self._MAPPINGS else getattr(start, f.name)
+            f.name: dict(getattr(start, f.name)) if f.name in _MAPPING_FIELDS else getattr(start, f.name)
             for f in fields(EventCounts)}
         self._frozen: EventCounts | None = start
 
@@ -133,7 +143,7 @@ class Tally:
         for name, value in counts.items():
             if name not in self._totals:
                 raise ValueError(f"unknown count {name!r}; counts are the fields of EventCounts")
-            if name in self._MAPPINGS:
+            if name in _MAPPING_FIELDS:
                 total = self._totals[name]
                 for key, n in value.items():
                     total[key] = total.get(key, 0) + n
@@ -141,10 +151,47 @@ class Tally:
                 self._totals[name] += value
         self._frozen = None
 
+    def apply(self, delta: "CountsDelta") -> None:
+        """Adds a prepared ``CountsDelta`` (a planned operation's counts)."""
+        totals = self._totals
+        for name, value in delta.scalars:
+            totals[name] += value
+        for name, key, value in delta.entries:
+            mapping = totals[name]
+            mapping[key] = mapping.get(key, 0) + value
+        self._frozen = None
+
     def freeze(self) -> EventCounts:
         """The totals as an immutable ``EventCounts`` (cached until the next ``add``)."""
         if self._frozen is None:
-            self._frozen = EventCounts(**{
-                name: {k: v for k, v in value.items() if v or k in SRAM_BUFFERS} if name in self._MAPPINGS else value
-                for name, value in self._totals.items()})
+            self._frozen = EventCounts._trusted({
+                name: _frozen({k: v for k, v in value.items() if v or k in SRAM_BUFFERS})
+                if name in _MAPPING_FIELDS else value for name, value in self._totals.items()})
         return self._frozen
+
+
+@dataclass(frozen=True, slots=True)
+class CountsDelta:
+    """Counts an operation adds, flattened for ``Tally.apply``: a planned operation is applied many times.
+
+    Attributes:
+        scalars: (field, value) pairs of the integer fields.
+        entries: (field, key, value) triples of the mapping fields.
+    """
+
+    scalars: tuple[tuple[str, int], ...]
+    entries: tuple[tuple[str, str, int], ...]
+
+    @classmethod
+    def of(cls, counts: Mapping) -> "CountsDelta":
+        """From ``EventCounts`` fields given as a mapping (mappings for the per-key fields).
+
+        Raises:
+            ValueError: An unknown field.
+        """
+        unknown = set(counts) - set(_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown counts {sorted(unknown)}; counts are the fields of EventCounts")
+        return cls(tuple((name, value) for name, value in counts.items() if name not in _MAPPING_FIELDS),
+                   tuple((name, key, value) for name, value in counts.items() if name in _MAPPING_FIELDS
+                         for key, value in value.items()))

@@ -54,11 +54,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from accel.config import AcceleratorConfig, Dataflow
-from accel.counts import mac_kind, vector_kind
+from accel.counts import CountsDelta, mac_kind, vector_kind
 from accel.numerics import get_format
 from accel.numerics.formats import NumberFormat
 from accel.timing import FoldPlan, ceil_div, gemm_shape, plan_gemm
-from accel.vector import VECTOR_OPS
+from accel.vector import UPDATE_ROLE, VECTOR_OPS
 
 ROLES = ("weight", "activation", "gradient")
 ROLE_BUFFER = {"weight": "weight", "activation": "activation", "gradient": "activation"}
@@ -474,7 +474,7 @@ class GemmPlan:
     keep: tuple[bool, bool, bool]
     pes_hold_b_after: bool | None
     array: ArrayCounts
-    delta: dict
+    delta: CountsDelta
 
     @property
     def mac_kind(self) -> str:
@@ -492,7 +492,7 @@ class GemmPlan:
 
 
 def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapping, array: ArrayCounts,
-           store_out: bool) -> dict:
+           store_out: bool) -> CountsDelta:
     """The counts a GEMM adds, given what the array did (closed form, or measured cycle by cycle)."""
     m, k, n = g.m, g.k, g.n
     fa, fb, fout = layout.formats
@@ -539,13 +539,13 @@ def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapp
     if not store_out:
         access(words_w, bytes_w, buf_out, m * n, wout)
     kind = mac_kind(fa.name, fb.name, acc.name)
-    return {
+    return CountsDelta.of({
         "cycles": array.compute_cycles + mapping.stall_cycles + vector_cycles,
         "compute_cycles": array.compute_cycles, "stall_cycles": mapping.stall_cycles,
         "vector_cycles": vector_cycles, "macs": m * k * n, "macs_by_kind": {kind: m * k * n},
         "sram_reads": words_r, "sram_writes": words_w, "sram_read_bytes": bytes_r, "sram_write_bytes": bytes_w,
         "dram_read_bytes": loads_a + loads_b, "dram_write_bytes": mapping.store_bytes + g.prologue_store_bytes,
-        "vector_ops": vector_ops, "gemms": 1, "folds": mapping.plan_total("folds")}
+        "vector_ops": vector_ops, "gemms": 1, "folds": mapping.plan_total("folds")})
 
 
 def plan_gemm_op(cfg: AcceleratorConfig, g: GemmRequest) -> GemmPlan:
@@ -569,6 +569,51 @@ def plan_gemm_op(cfg: AcceleratorConfig, g: GemmRequest) -> GemmPlan:
                     _delta(cfg, g, layout, mapping, array, store_out))
 
 
+# --- vector operations ---------------------------------------------------------------------------
+
+
+def vector_format(cfg: AcceleratorConfig, role: str) -> NumberFormat:
+    """Format a vector operation computes in: the role's, or for ``"master"`` (optimizer updates and
+    target networks) the master weights' (the weights' when there are none)."""
+    if role == UPDATE_ROLE:
+        master = cfg.formats.master_weight
+        return get_format(master if master != "none" else cfg.formats.weight)
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join((*ROLES, UPDATE_ROLE))}, got {role!r}")
+    return get_format(getattr(cfg.formats, role))
+
+
+def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int,
+                   out_elements: int | None) -> CountsDelta:
+    """The counts of one vector operation over ``elements`` per tensor.
+
+    Cycles ``⌈elements / lanes⌉ × latency``; SRAM words for each input read and each output
+    written in the role's buffer (the weight buffer for ``"master"`` updates); for fixed-point
+    formats with ``tensor_pow2`` scaling, the max-reduction that scales each output.
+    """
+    if op not in VECTOR_OPS:
+        raise ValueError(f"unknown vector operation {op!r}; known: {', '.join(VECTOR_OPS)}")
+    if isinstance(elements, bool) or not isinstance(elements, int) or elements < 0:
+        raise ValueError(f"vector {op}: elements must be an integer ≥ 0, got {elements!r}")
+    spec = VECTOR_OPS[op]
+    fmt = vector_format(cfg, role)
+    buf = "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
+    lanes = cfg.vector.lanes
+    cycles = ceil_div(elements, lanes) * spec.latency_cycles
+    out_elements = elements if out_elements is None else out_elements
+    if not 0 <= out_elements <= elements:
+        raise ValueError(f"vector {op}: out_elements must be between 0 and {elements}, got {out_elements}")
+    ops = {vector_kind(op, fmt.name): elements}
+    if not fmt.is_float and cfg.formats.scaling == "tensor_pow2" and spec.outputs:
+        ops[vector_kind("max_abs", fmt.name)] = spec.outputs * out_elements
+        cycles += spec.outputs * ceil_div(out_elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
+    width = bytes_per_word(fmt)
+    reads, writes = spec.inputs * elements, spec.outputs * out_elements
+    return CountsDelta.of({"cycles": cycles, "vector_cycles": cycles, "vector_ops": ops,
+                           "sram_reads": {buf: reads}, "sram_writes": {buf: writes},
+                           "sram_read_bytes": {buf: reads * width}, "sram_write_bytes": {buf: writes * width}})
+
+
 class Planner:
     """``plan_gemm_op`` memoized for one chip: a repeated GEMM in the same chip state is planned once.
 
@@ -580,6 +625,7 @@ class Planner:
         self.config = config
         self._layouts: dict[tuple, Layout] = {}
         self._plans: dict[GemmRequest, GemmPlan] = {}
+        self._vector_plans: dict[tuple, CountsDelta] = {}
 
     def layout(self, m: int, k: int, n: int, roles: tuple[str, str], out_role: str) -> Layout:
         """``layout_gemm``, memoized."""
@@ -596,6 +642,14 @@ class Planner:
             found = self._plans[request] = plan_gemm_op(self.config, request)
         return found
 
-    def delta(self, plan: GemmPlan, array: ArrayCounts) -> dict:
+    def vector(self, op: str, role: str, elements: int, out_elements: int | None = None) -> CountsDelta:
+        """``plan_vector_op``, memoized."""
+        key = (op, role, elements, out_elements)
+        found = self._vector_plans.get(key)
+        if found is None:
+            found = self._vector_plans[key] = plan_vector_op(self.config, op, role, elements, out_elements)
+        return found
+
+    def delta(self, plan: GemmPlan, array: ArrayCounts) -> CountsDelta:
         """The counts of ``plan`` with what the array measured (the cycle-stepped fidelity)."""
         return _delta(self.config, plan.request, plan.layout, plan.mapping, array, plan.store_out)

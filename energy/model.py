@@ -42,6 +42,9 @@ class EnergyModel:
     table: EnergyTable = field(init=False, repr=False, compare=False)
     dynamic_scale: float = field(init=False, compare=False)
     leakage_scale: float = field(init=False, compare=False)
+    _prices: dict = field(init=False, repr=False, compare=False)
+    """Energies per action already looked up (pure functions of the config): an estimate per training
+    step prices the same few kinds again and again."""
 
     def __post_init__(self) -> None:
         clock = self.config.clock
@@ -54,6 +57,14 @@ class EnergyModel:
         object.__setattr__(self, "table", table)
         object.__setattr__(self, "dynamic_scale", node * voltage**2)
         object.__setattr__(self, "leakage_scale", node * voltage)
+        object.__setattr__(self, "_prices", {})
+
+    def _price(self, key: tuple, compute) -> float:
+        """``compute()``, remembered under ``key``."""
+        found = self._prices.get(key)
+        if found is None:
+            found = self._prices[key] = compute()
+        return found
 
     def add_energy_j(self, fmt: str) -> float:
         """Joules per add (or compare) in format ``fmt``."""
@@ -131,19 +142,23 @@ class EnergyModel:
         float_macs = 0
         for kind, macs in counts.macs_by_kind.items():
             gated = counts.zero_macs_by_kind.get(kind, 0) if gating else 0
-            mac_j += (macs - gated) * self.mac_arithmetic_energy_j(kind) + macs * self.mac_register_energy_j(kind)
-            a, b, _ = parse_mac_kind(kind)
-            float_macs += macs if a.is_float or b.is_float else 0
+            arithmetic, register, is_float = self._price(("mac", kind), lambda k=kind: (
+                self.mac_arithmetic_energy_j(k), self.mac_register_energy_j(k),
+                any(f.is_float for f in parse_mac_kind(k)[:2])))
+            mac_j += (macs - gated) * arithmetic + macs * register
+            float_macs += macs if is_float else 0
         sram_j = {}
         for buffer in SRAM_BUFFERS:
             accessed = counts.sram_read_bytes[buffer] + counts.sram_write_bytes[buffer]
-            sram_j[buffer] = accessed * self.sram_access_energy_j(buffer, 8) if accessed else 0.0
+            sram_j[buffer] = accessed * self._price(("sram", buffer), lambda b=buffer: self.sram_access_energy_j(
+                b, 8)) if accessed else 0.0
         time_s = counts.cycles / self.config.clock.frequency_hz
         breakdown = {
             "mac": mac_j,
             "sram": math.fsum(sram_j.values()),
             "dram": (counts.dram_read_bytes + counts.dram_write_bytes) * self.dram_energy_j_per_byte,
-            "vector": math.fsum(n * self.vector_op_energy_j(kind) for kind, n in counts.vector_ops.items()),
+            "vector": math.fsum(n * self._price(("vector", kind), lambda k=kind: self.vector_op_energy_j(k))
+                                for kind, n in counts.vector_ops.items()),
             "leakage": self.leakage_power_w * time_s,
         }
         return EnergyReport(breakdown_j=breakdown, sram_breakdown_j=sram_j, time_s=time_s,

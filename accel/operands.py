@@ -1,0 +1,179 @@
+"""Tensors in the chip's formats: a tensor rounded once into a format, with its scale and its range counted.
+
+Float formats hold values; integer formats hold int64 codes times a power-of-two scale (the
+format's binary point, or under ``tensor_pow2`` the smallest power of two that holds the tensor's
+largest finite magnitude, found by a max-reduction on the vector unit). Rounding a tensor also
+counts what left the format's range (saturations: fixed point clips, floats overflow) and the NaN
+and ±inf it holds, so that low-precision trouble is reported rather than absorbed.
+
+The range statistics are one jitted pass over the tensor (peak, values beyond the limits, non-finite
+values); they compare exactly as NumPy compares the same arrays (float32 tensors against limits
+rounded to float32, float64 ones in float64).
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel.jit import njit
+from accel.numerics import quantize, quantize_codes
+from accel.numerics.formats import NumberFormat
+from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
+
+
+@dataclass(frozen=True, slots=True)
+class Operand:
+    """A tensor in the chip's format: float values (``exp`` None) or int64 codes times ``2**exp``.
+
+    Attributes:
+        data: The values or codes.
+        exp: The exponent of one code, None for float values.
+        fmt: The format.
+        nonfinite: NaN and ±inf among the values.
+    """
+
+    data: np.ndarray
+    exp: int | None
+    fmt: NumberFormat
+    nonfinite: int
+
+    def values(self) -> np.ndarray:
+        """The exact values (float32 or float64)."""
+        return self.data if self.exp is None else np.ldexp(self.data.astype(np.float64), self.exp)
+
+
+@njit
+def _float_stats(x, limit):
+    """(largest finite magnitude, magnitudes above ``limit``, non-finite values) of a flat float array."""
+    peak = 0.0
+    above = 0
+    nonfinite = 0
+    for i in range(x.size):
+        v = x[i]
+        mag = abs(v)
+        if mag > limit:
+            above += 1
+        if np.isfinite(v):
+            peak = max(peak, float(mag))
+        else:
+            nonfinite += 1
+    return peak, above, nonfinite
+
+
+def count_nonfinite(x: np.ndarray) -> int:
+    """NaN and ±inf values in a float array."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    return int(_float_stats(flat, math.inf)[2]) if flat.dtype.kind == "f" else 0
+
+
+@njit
+def _outside(x, lo, hi):
+    """Values of a flat float array above ``hi`` or below ``lo``."""
+    count = 0
+    for i in range(x.size):
+        if x[i] > hi or x[i] < lo:
+            count += 1
+    return count
+
+
+@njit
+def _code_stats(codes, exp, lo, hi):
+    """(largest magnitude, values ``code · 2**exp`` above ``hi`` or below ``lo``) of flat int64 codes."""
+    peak = 0
+    outside = 0
+    for i in range(codes.size):
+        c = codes[i]
+        peak = max(peak, abs(c))
+        v = math.ldexp(float(c), exp)
+        if v > hi or v < lo:
+            outside += 1
+    return peak, outside
+
+
+def _limit(x: np.ndarray, value: float):
+    """``value`` as NumPy compares it with ``x``: rounded to float32 for a float32 tensor."""
+    return np.float32(value) if x.dtype == np.float32 else float(value)
+
+
+def _scale(peak: float, fmt: NumberFormat, scaling: str) -> int:
+    """Exponent of one code: the binary point, or under ``tensor_pow2`` the smallest power of two
+    that holds the tensor's largest finite magnitude ``peak``."""
+    if scaling == "none" or peak == 0.0:
+        return -fmt.frac_bits
+    mantissa, exp = math.frexp(peak)  # peak = mantissa · 2**exp exactly, 0.5 ≤ mantissa < 1
+    return pow2_scale(int(math.ldexp(mantissa, 53)), exp - 53, fmt)
+
+
+def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: np.random.Generator,
+              exp: int | None = None) -> tuple[Operand, int]:
+    """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
+
+    Args:
+        values: float32 values (the fast kernels), exact float64 values, or, with ``exp``, int64
+            codes of value ``code · 2**exp`` (an integer accumulator, below 2**53).
+        fmt: The target format.
+        scaling: ``"tensor_pow2"`` or ``"none"`` (integer formats).
+        rounding: ``"nearest"`` or ``"stochastic"``.
+        rng: The chip's random source (stochastic rounding).
+        exp: The exponent of ``values`` when they are integer codes.
+    """
+    stochastic = rounding == "stochastic"
+    flat = values.reshape(-1)
+    if exp is not None:  # integer accumulator codes: finite by construction
+        lo, hi = (-fmt.max_value, fmt.max_value) if fmt.is_float else (-math.inf, math.inf)
+        peak_code, outside = _code_stats(flat, exp, lo, hi)
+        if fmt.is_float:
+            out = round_pairs(values, exp, fmt, stochastic, rng).reshape(values.shape)
+            return Operand(out, None, fmt, int((~np.isfinite(out)).sum())), outside
+        scale = -fmt.frac_bits if scaling == "none" or peak_code == 0 else pow2_scale(int(peak_code), exp, fmt)
+        _, saturations = _code_stats(flat, exp, fmt.min_code * 2.0**scale, fmt.max_code * 2.0**scale)
+        codes = round_pairs(values, exp, fmt, stochastic, rng, scale).reshape(values.shape)
+        return Operand(codes, scale, fmt, 0), saturations
+    peak, above, _ = _float_stats(flat, _limit(flat, fmt.max_value) if fmt.is_float else math.inf)
+    if fmt.is_float:
+        if values.dtype == np.float32:
+            out = quantize(values, fmt.name, rounding, rng)
+            return Operand(out, None, fmt, int(_float_stats(out.reshape(-1), math.inf)[2])), above
+        finite = np.isfinite(values)
+        sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
+        out = round_pairs(sig, sig_exp, fmt, stochastic, rng).reshape(values.shape)
+        specials = values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value)
+        out = np.where(finite, out, specials)
+        return Operand(out, None, fmt, int((~np.isfinite(out)).sum())), above
+    scale = _scale(peak, fmt, scaling)
+    saturations = _outside(flat, _limit(flat, fmt.min_code * 2.0**scale), _limit(flat, fmt.max_code * 2.0**scale))
+    if values.dtype == np.float32:
+        codes, nan = quantize_codes(values, fmt, rounding, rng, scale_exp=scale)
+        return Operand(codes, scale, fmt, int(nan.sum())), saturations
+    finite = np.isfinite(values)
+    sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
+    codes = round_pairs(sig, sig_exp, fmt, stochastic, rng, scale).reshape(values.shape)
+    infinite = np.isinf(values)
+    codes[infinite] = np.where(values[infinite] > 0, fmt.max_code, fmt.min_code)
+    return Operand(codes, scale, fmt, int(np.isnan(values).sum())), saturations
+
+
+@njit
+def _zero_counts(a, b):
+    """MACs of ``a · b`` with a zero operand: Σ_k zA_k·N + zB_k·M − zA_k·zB_k."""
+    m, depth = a.shape
+    n = b.shape[1]
+    zero_a = np.zeros(depth, np.int64)
+    for i in range(m):
+        for k in range(depth):
+            if a[i, k] == 0:
+                zero_a[k] += 1
+    total = 0
+    for k in range(depth):
+        zero_b = 0
+        for j in range(n):
+            if b[k, j] == 0:
+                zero_b += 1
+        total += zero_a[k] * n + zero_b * m - zero_a[k] * zero_b
+    return total
+
+
+def zero_macs(a: np.ndarray, b: np.ndarray) -> int:
+    """MACs of ``a · b`` (codes or values) with a zero operand: those a zero-gating PE skips."""
+    return int(_zero_counts(np.ascontiguousarray(a), np.ascontiguousarray(b)))
