@@ -1,205 +1,202 @@
-"""Hand-written policies on drlsim's environments: the baselines a learning agent has to beat.
+"""Hand-written policies on ``drlsim/SensorNode-v1``: the baselines a learning agent has to beat.
 
-1. ``drlsim/SensorNode-v0`` under a random policy and a threshold duty-cycling rule, as is
-   and inside ``EnergyBudget``: the learning chip's own 5 J battery, harvesting 2 mJ per
-   step and billed a fixed energy per step for inference and learning (1 mJ: a cheap
-   learner; 5 mJ: an expensive one, which runs the battery flat and stops the run).
-2. ``drlsim/DriftingCartPole-v0`` under two hand-written balancing controllers, across
-   the switch at 20k total steps (the pole doubles in length and triples in mass) and
-   the gravity drift from 40k to 60k steps.
+Five policies, each run for ``--days`` one-day episodes on each of ``--seeds`` seeds
+(0 … N-1); the table gives the mean return per day (± the standard deviation over the
+seeds' means), what happened to the readings, brown-outs, and where the node's energy
+went. Then the best of them runs with a learner on the node that draws a fixed energy
+per step from the node's own store (``EnergyBudget``), as a training loop would::
 
-Writes PNG plots under ``--out`` and prints the results tables. Runs in a few seconds::
+    python examples/sensor_node_policies.py            # ~1 min on one core
+    python examples/sensor_node_policies.py --plot examples/out/sensor_node.png
 
-    python examples/sensor_node_policies.py --out examples/out
+The tuned heuristic's three thresholds are grid-searched on seeds 100–105 (never the
+evaluation seeds).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 import envs
-from envs.drifting import DRIFTING_CARTPOLE_PHASES
-from envs.sensor_node import LOW_DUTY
 
-STEPS_PER_DAY = 1440  # 60 s steps
-DEVICE_CAPACITY_J = 5.0
-DEVICE_HARVEST_J = 2e-3
-LEARNER_CHARGE_J = {"plain": None, "cheap learner": 1e-3, "expensive learner": 5e-3}
+ENV_ID = "drlsim/SensorNode-v1"
+TUNING_SEEDS = range(100, 106)
+LEARNER_MJ_PER_STEP = (0.0, 0.1, 0.3, 1.0)
 
 Policy = Callable[[np.ndarray], int]
+# Observation indices (see envs.sensor_node.SensorNodeEnv).
+STORE, LIGHT, BUFFER, SIN_T, COS_T, DAY_LENGTH, SINCE_DETECTION, RATE, RUNNING, AGE = range(10)
 
 
-def threshold_policy(obs: np.ndarray) -> int:
-    """Sample continuously on a well-charged store, at the low rate on a half-full one, else sleep;
-    transmit once a quarter of the buffer is full (or anything when the store is nearly full)."""
-    store, buffer = obs[0], obs[2]
-    rate = 2 if store > 0.6 else 1 if store > 0.25 else 0  # index into (sleep, low, continuous)
-    transmit = buffer >= 0.25 or (buffer > 0.0 and store > 0.8)
-    return 2 * rate + int(transmit)
+def action(arm: bool, send: bool) -> int:
+    """Discrete action of SensorNode-v1: 2·armed + send."""
+    return 2 * int(arm) + int(send)
+
+
+def careless(obs: np.ndarray) -> int:
+    """Sensor always armed; every reading sent at once in its own frame."""
+    return action(True, True)
+
+
+def threshold(obs: np.ndarray) -> int:
+    """Arm on a store above a quarter; send once a quarter of the buffer is full, or on a nearly full store."""
+    send = obs[BUFFER] >= 0.25 or (obs[BUFFER] > 0.0 and obs[STORE] > 0.8)
+    return action(obs[STORE] > 0.25, send)
+
+
+def sense_when_charged(obs: np.ndarray) -> int:
+    """Arm whenever the store is above 5 %; the threshold policy's radio rule."""
+    send = obs[BUFFER] >= 0.25 or (obs[BUFFER] > 0.0 and obs[STORE] > 0.8)
+    return action(obs[STORE] > 0.05, send)
+
+
+def tuned(age_limit: float, busy_rate: float, reserve: float) -> Policy:
+    """A heuristic with memory: it uses the node's recent detections and the age of its readings.
+
+    Energy is free when the store is nearly full in daylight: send whatever is buffered.
+    Otherwise batch: send when the oldest reading reaches ``age_limit`` of the deadline or the
+    buffer is full, but while detections come fast (busy regime, read from the
+    exponentially averaged detection rate ``> busy_rate``) wait for a fuller frame unless
+    the oldest is about to go stale. Never send below ``reserve`` of the store, which keeps
+    the node alive; arm the sensor above half of that.
+    """
+
+    def policy(obs: np.ndarray) -> int:
+        buffered = obs[BUFFER] > 0.0
+        surplus = obs[STORE] > 0.95 and obs[LIGHT] > 0.05
+        busy = obs[RATE] > busy_rate
+        due = obs[AGE] >= (0.97 if busy else age_limit) or obs[BUFFER] >= 1.0
+        send = buffered and obs[STORE] > reserve and (surplus or due)
+        return action(obs[STORE] > reserve / 2.0, send)
+
+    return policy
 
 
 def random_policy(seed: int) -> Policy:
-    space = gym.spaces.Discrete(6, seed=seed)
+    space = gym.spaces.Discrete(4, seed=seed)
     return lambda obs: int(space.sample())
 
 
-def run_sensor_node(policy: Policy, days: int, seed: int, charge_j: float | None) -> dict:
-    """Run ``days`` one-day episodes; inside EnergyBudget when ``charge_j`` is given."""
-    env = gym.make("drlsim/SensorNode-v0")
-    if charge_j is not None:
-        env = envs.EnergyBudget(env, capacity_j=DEVICE_CAPACITY_J, harvest_j_per_step=DEVICE_HARVEST_J)
+def run(policy: Policy, seed: int, days: int, learner_j: float = 0.0) -> dict[str, float]:
+    """``days`` one-day episodes from ``seed``; totals per day. ``learner_j``: drawn per step via EnergyBudget."""
+    env = gym.make(ENV_ID)
+    if learner_j:
+        env = envs.EnergyBudget(env)
+    node = env.unwrapped
+    totals = dict.fromkeys(("return", "events", "delivered", "lost", "brownouts", "radio_j", "node_j", "leak_j",
+                            "learner_j", "harvest_j"), 0.0)
     obs, _ = env.reset(seed=seed)
-    stored, device, rewards = [], [], []
-    brownouts = delivered = missed = 0
-    for _ in range(days * STEPS_PER_DAY):
-        if charge_j is not None:
-            env.charge(charge_j)  # what the chip spent choosing this action and learning from the last
-        obs, reward, terminated, truncated, info = env.step(policy(obs))
-        rewards.append(reward)
-        stored.append(info["stored_j"])
-        device.append(info.get("battery_j", np.nan))
-        brownouts += info["brownout"]
-        delivered += info["delivered"]
-        missed += info["missed"]
-        if info.get("truncation_reason") == "battery_empty":
-            break  # the learning device is flat: the run is over
-        if terminated or truncated:
+    for day in range(days):
+        if day:
             obs, _ = env.reset()
-    return {
-        "steps": len(rewards),
-        "return": sum(rewards),
-        "delivered": delivered,
-        "missed": missed,
-        "brownout_steps": brownouts,
-        "device_end_j": device[-1],
-        "stored_j": np.array(stored),
-        "device_j": np.array(device),
-    }
+        truncated = False
+        while not truncated:
+            if learner_j:
+                env.charge(learner_j)
+            obs, reward, _, truncated, info = env.step(policy(obs))
+            radio_j = 0.0 if info["brownout"] else node.frame_j(info["delivered"])
+            totals["return"] += reward
+            totals["events"] += info["event"]
+            totals["delivered"] += info["delivered"]
+            totals["lost"] += info["lost"]
+            totals["brownouts"] += info["brownout"]
+            totals["radio_j"] += radio_j
+            totals["node_j"] += info["spent_j"] - radio_j
+            totals["leak_j"] += info["leak_j"]
+            totals["learner_j"] += info["learner_j"]
+            totals["harvest_j"] += info["harvest_j"]
+    return {name: value / days for name, value in totals.items()}
 
 
-def pd_angle(obs: np.ndarray) -> int:
-    """Push towards the side the pole falls to: angle plus angular velocity (rad, rad/s)."""
-    return int(obs[2] + obs[3] > 0.0)
+def evaluate(make_policy: Callable[[int], Policy], seeds, days: int, learner_j: float = 0.0) -> dict[str, float]:
+    """Means over seeds of the per-day figures, and the std over seeds of the return."""
+    runs = [run(make_policy(seed), seed, days, learner_j) for seed in seeds]
+    out = {name: float(np.mean([r[name] for r in runs])) for name in runs[0]}
+    out["return_std"] = float(np.std([r["return"] for r in runs]))
+    return out
 
 
-def pd_cart(obs: np.ndarray) -> int:
-    """Angle and angular velocity with cart-velocity damping."""
-    return int(0.2 * obs[1] + 2.0 * obs[2] + 0.5 * obs[3] > 0.0)
+def tune(days: int) -> tuple[tuple[float, float, float], Policy]:
+    """Grid-search the tuned heuristic's thresholds on the tuning seeds."""
+    grid = list(itertools.product((0.6, 0.8, 0.9), (0.05, 0.15, 0.3), (0.1, 0.2, 0.35)))
+    scores = [(evaluate(lambda _s, g=g: tuned(*g), TUNING_SEEDS, days)["return"], g) for g in grid]
+    _, best = max(scores)
+    return best, tuned(*best)
 
 
-def run_drifting_cartpole(controller: Policy, total_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Episodes of the drifting task until ``total_steps``: (start step of each episode, its return)."""
-    env = gym.make("drlsim/DriftingCartPole-v0")
-    obs, _ = env.reset(seed=seed)
-    starts, returns = [0], [0.0]
-    for step in range(1, total_steps + 1):
-        obs, reward, terminated, truncated, _ = env.step(controller(obs))
-        returns[-1] += reward
-        if terminated or truncated:
-            obs, _ = env.reset()
-            starts.append(step)
-            returns.append(0.0)
-    return np.array(starts[:-1]), np.array(returns[:-1])  # drop the unfinished episode
+def plot(policies: dict[str, Callable[[int], Policy]], path: Path, days: int) -> None:
+    """Store level over ``days`` days of seed 0 under each policy."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-
-def save_sensor_node_plots(results: dict[tuple[str, str], dict], out: Path) -> None:
-    fig = Figure(figsize=(10, 7), layout="constrained")
-    FigureCanvasAgg(fig)
-    node_ax, device_ax, return_ax = fig.subplots(3, 1)
-    for policy in ("random", "threshold"):
-        trace = results[(policy, "plain")]["stored_j"]
-        node_ax.plot(np.arange(trace.size) / 60.0, trace, label=policy)
-    node_ax.set(xlabel="time (h)", ylabel="node store (J)", title="SensorNode-v0: the node's supercapacitor")
-    for condition in ("cheap learner", "expensive learner"):
-        trace = results[("threshold", condition)]["device_j"]
-        device_ax.plot(np.arange(trace.size) / 60.0, trace, label=f"threshold, {condition}")
-    device_ax.set(xlabel="time (h)", ylabel="device battery (J)", title="EnergyBudget: the learning chip")
-    labels = [f"{p}\n{c}" for p, c in results]
-    return_ax.bar(labels, [r["return"] for r in results.values()])
-    return_ax.set(ylabel="return over the run")
-    for ax in (node_ax, device_ax):
-        ax.legend()
-    fig.savefig(out / "sensor_node.png", dpi=100)
-
-
-def save_drifting_plot(runs: dict[str, tuple[np.ndarray, np.ndarray]], out: Path) -> None:
     fig = Figure(figsize=(10, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    for name, (starts, returns) in runs.items():
-        ax.plot(starts, returns, ".", label=name)
-    switch, drift = DRIFTING_CARTPOLE_PHASES
-    ax.axvline(switch.start_step, color="k", linestyle="--", label="pole 2× longer, 3× heavier")
-    ax.axvspan(drift.start_step, drift.end_step, color="grey", alpha=0.2, label="gravity 9.8 → 12 m/s²")
-    ax.set(xlabel="total env steps", ylabel="episode return", title="DriftingCartPole-v0")
+    for name, make_policy in policies.items():
+        env = gym.make(ENV_ID)
+        policy = make_policy(0)
+        obs, _ = env.reset(seed=0)
+        stored = []
+        for day in range(days):
+            if day:
+                obs, _ = env.reset()
+            truncated = False
+            while not truncated:
+                obs, _, _, truncated, info = env.step(policy(obs))
+                stored.append(info["stored_j"])
+        ax.plot(np.arange(len(stored)) / 60.0, stored, label=name)
+    ax.set(xlabel="time (h, one-day episodes back to back)", ylabel="usable store (J)", title=ENV_ID)
     ax.legend()
-    fig.savefig(out / "drifting_cartpole.png", dpi=100)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("examples/out"), help="directory for the PNG plots")
-    parser.add_argument("--days", type=int, default=3, help="simulated days per SensorNode run")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=12, help="evaluation seeds 0 … N-1")
+    parser.add_argument("--days", type=int, default=3, help="one-day episodes per seed")
+    parser.add_argument("--plot", type=Path, help="write a PNG of the store under each policy")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    seeds = range(args.seeds)
 
-    # A fresh policy per run, so that every condition sees the same actions and the same node.
-    policies: dict[str, Callable[[], Policy]] = {
-        "random": lambda: random_policy(args.seed),
-        "threshold": lambda: threshold_policy,
+    gains, best = tune(args.days)
+    policies: dict[str, Callable[[int], Policy]] = {
+        "random": random_policy,
+        "careless (always armed, send every reading)": lambda _s: careless,
+        "threshold (v0's rule)": lambda _s: threshold,
+        "sense when charged (> 5 %)": lambda _s: sense_when_charged,
+        f"tuned, with memory {gains}": lambda _s: best,
     }
-    results = {
-        (name, condition): run_sensor_node(make_policy(), args.days, args.seed, charge_j)
-        for name, make_policy in policies.items()
-        for condition, charge_j in LEARNER_CHARGE_J.items()
-    }
-    print(
-        f"SensorNode-v0, {args.days} days, seed {args.seed} (low duty = {LOW_DUTY}); device battery: "
-        f"{DEVICE_CAPACITY_J} J, +{DEVICE_HARVEST_J * 1e3:g} mJ/step harvest"
-    )
-    print(
-        "| policy | learning chip | steps run | return | delivered | missed | node brown-out steps "
-        "| device battery at end (J) |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for (name, condition), r in results.items():
-        charge = LEARNER_CHARGE_J[condition]
-        chip = "no EnergyBudget" if charge is None else f"{condition}, {charge * 1e3:g} mJ/step"
-        device = "–" if charge is None else f"{r['device_end_j']:.2f}"
+    print(f"{ENV_ID}: per one-day episode, {args.days} days × {args.seeds} seeds; return ± std over seeds")
+    print("| policy | return | delivered | lost | events | brown-outs | radio J | sleep+sensing J | leak J "
+          "| harvest J |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, make_policy in policies.items():
+        r = evaluate(make_policy, seeds, args.days)
         print(
-            f"| {name} | {chip} | {r['steps']} | {r['return']:.1f} | {r['delivered']} | "
-            f"{r['missed']} | {r['brownout_steps']} | {device} |"
+            f"| {name} | {r['return']:.1f} ± {r['return_std']:.1f} | {r['delivered']:.1f} | {r['lost']:.1f} "
+            f"| {r['events']:.1f} | {r['brownouts']:.2f} | {r['radio_j']:.2f} | {r['node_j']:.2f} "
+            f"| {r['leak_j']:.2f} | {r['harvest_j']:.0f} |"
         )
-    save_sensor_node_plots(results, args.out)
 
-    switch, drift = DRIFTING_CARTPOLE_PHASES
-    total_steps = drift.end_step + 10_000
-    runs = {
-        name: run_drifting_cartpole(c, total_steps, args.seed)
-        for name, c in {"pd_angle": pd_angle, "pd_cart": pd_cart}.items()
-    }
-    bins = {
-        f"before switch (< {switch.start_step})": (0, switch.start_step),
-        f"after switch ({switch.start_step}–{drift.start_step})": (switch.start_step, drift.start_step),
-        f"gravity drifting ({drift.start_step}–{drift.end_step})": (drift.start_step, drift.end_step),
-        f"after drift (≥ {drift.end_step})": (drift.end_step, total_steps),
-    }
-    print(f"\nDriftingCartPole-v0, mean episode return (episodes binned by start step), seed {args.seed}")
-    print("| controller | " + " | ".join(bins) + " |")
-    print("|---" * (len(bins) + 1) + "|")
-    for name, (starts, returns) in runs.items():
-        means = [returns[(starts >= lo) & (starts < hi)].mean() for lo, hi in bins.values()]
-        print(f"| {name} | " + " | ".join(f"{m:.1f}" for m in means) + " |")
-    save_drifting_plot(runs, args.out)
-    print(f"\nplots: {args.out / 'sensor_node.png'}, {args.out / 'drifting_cartpole.png'}")
+    print(f"\nThe tuned heuristic with a learner on the node drawing from its store (EnergyBudget), {args.seeds} seeds")
+    print("| learner draw (mJ/step) | learner J/day | return | delivered | lost | brown-outs |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for learner_mj in LEARNER_MJ_PER_STEP:
+        r = evaluate(lambda _s: best, seeds, args.days, learner_mj * 1e-3)
+        print(
+            f"| {learner_mj:g} | {r['learner_j']:.2f} | {r['return']:.1f} ± {r['return_std']:.1f} "
+            f"| {r['delivered']:.1f} | {r['lost']:.1f} | {r['brownouts']:.2f} |"
+        )
+    if args.plot:
+        plot(policies, args.plot, args.days)
+        print(f"\nplot: {args.plot}")
 
 
 if __name__ == "__main__":
