@@ -4,14 +4,24 @@ Each output is accumulated in the order a systolic column accumulates, rounding 
 saturating) after every add, exactly as ``accel.numerics.mac`` defines one step. Where
 exactness allows a faster route the wrappers take it, and the tests prove it equal:
 
-* fp32 accumulation of operands whose significands together fit in 24 bits, with every product
-  inside fp32's normal range: each product is exact in float32 and each float32 add is the
-  correctly rounded sum, so a vectorised float32 loop gives the same bits.
+* fp32 accumulation of operands that are float32 values (every float format, fixed point of at
+  most 24 bits): ``mac_float`` returns ``acc + a·b`` (the exact product) rounded once to fp32,
+  subnormals kept, overflow to ±inf. That is the definition of IEEE 754's fused multiply-add
+  ``fma(a, b, acc)`` in binary32 (``llvm.fma.f32``), whatever the operands' widths, so a
+  vectorised FMA loop gives the same bits, including the sign of zero (an exact zero sum is +0
+  in both, a sum that rounds to zero keeps its sign in both).
+* narrow float accumulators (bf16, fp16) of products with no more significant bits than the
+  accumulator (fp8 × fp8): two rows advance one step of k at a time across every column in a
+  branch-free float32 loop, the float32 sum rounded into the format on its bits (proof at
+  ``_gemm_float_columns``); the rare steps outside the format's normal range take
+  ``mac_float``. Other float accumulations take ``mac_float`` for every MAC (``"sequential"``).
 * integer codes whose every partial sum is bounded below the accumulator's limit cannot
   saturate, and the result is the exact integer product, which BLAS computes exactly in float32
   (bound < 2**24) or float64 (bound < 2**53), in any order.
 """
 
+import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +34,8 @@ from accel.jit import njit
 from accel.numerics.formats import NumberFormat, get_format
 from accel.numerics.mac import mac_fixed, mac_float
 
-_FP32_MIN_NORMAL = 2.0**-126
-_FP32_MAX = float(np.finfo(np.float32).max)
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_SCRATCH = threading.local()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +48,7 @@ class GemmResult:
         saturations: Adds whose result left the accumulator's range (fixed point: clipped;
             floats: overflowed to ±inf).
         nonfinite: Output elements that are NaN or ±inf.
-        route: Which kernel computed it (``"sequential"``, ``"float32"``, ``"blas"``).
+        route: Which kernel computed it (``"sequential"``, ``"fma32"``, ``"columns"``, ``"blas"``).
     """
 
     values: np.ndarray
@@ -47,27 +57,10 @@ class GemmResult:
     route: str
 
 
-@njit
-def _gemm_float_sequential(a, b, c, mantissa_bits, min_exponent, max_value, has_inf):
-    """``c = a · b``, one ``mac_float`` per product, i-k-j order: each output sums k = 0 … K−1 in
-    turn, and the outputs of a row are independent chains the CPU overlaps."""
-    overflows = 0
-    c[:] = 0.0
-    for i in range(a.shape[0]):
-        ci = c[i]
-        for k in range(a.shape[1]):
-            aik = a[i, k]
-            bk = b[k]
-            for j in range(b.shape[1]):
-                ci[j], overflowed = mac_float(ci[j], aik, bk[j], mantissa_bits, min_exponent, max_value, has_inf)
-                overflows += overflowed
-    return overflows
-
-
 @intrinsic
 def _fma32(typingctx, x, y, z):
-    """``x · y + z`` rounded once to float32 (LLVM's ``llvm.fma.f32``: one ``vfmadd`` where the CPU
-    has FMA). Only for products that are exact in float32, where it rounds as ``x * y + z`` does."""
+    """``x · y + z`` with the exact product, rounded once to float32 (LLVM's ``llvm.fma.f32``: one
+    ``vfmadd`` where the CPU has FMA, a correctly rounded ``fmaf`` in libm where it has not)."""
     sig = types.float32(types.float32, types.float32, types.float32)
 
     def codegen(context, builder, signature, args):
@@ -79,17 +72,16 @@ def _fma32(typingctx, x, y, z):
 
 
 @njit
-def _gemm_float32(a, b, c):
-    """``c = a · b`` summed in float32, k = 0 … K−1 in turn for every output; returns how many
-    outputs are not finite.
+def _gemm_fma32(a, b, c):
+    """``c = a · b`` accumulated in fp32, one fused multiply-add per MAC, k = 0 … K−1 in turn for
+    every output; returns how many outputs are not finite.
 
-    ``c`` is float64 (each output is a float32 sum, exact in float64); ``a`` may be float32 or
+    ``c`` is float64 (each output is a float32 value, exact in float64); ``a`` may be float32 or
     float64 holding float32 values (each element is read once, so it is cast on the fly).
     Four rows of sums advance together in a float32 scratch that stays in L1, so each load of
     ``b`` serves four rows, and four steps of k are applied per load and store of a sum,
-    ``(((s + p_k) + p_{k+1}) + p_{k+2}) + p_{k+3}``: the same roundings in the same order, a
-    quarter of the stores. Each step is a fused multiply-add, which rounds ``p + s`` once, as
-    the separate add does, because the caller guarantees every product is exact in float32.
+    ``fma(a3, b3, fma(a2, b2, fma(a1, b1, fma(a0, b0, s))))``: the same roundings in the same
+    order, a quarter of the stores.
     """
     m, depth, n = a.shape[0], a.shape[1], b.shape[1]
     sums = np.empty((4, n), np.float32)
@@ -144,32 +136,124 @@ def _gemm_float32(a, b, c):
 
 
 @njit
-def _finite_magnitude_bits(bits, abs_mask, inf_bits):
-    """Bit patterns of the smallest and largest finite non-zero magnitudes among float bit patterns
-    (int32 for float32, int64 for float64); ``(inf_bits, 0)`` if there are none.
+def _fma32_overflows(a, b, c):
+    """Overflows of ``_gemm_fma32``: how many non-finite outputs of ``c`` came from an add of
+    finite values (``mac_float``'s count). Each such output's chain is replayed; after its first
+    non-finite step nothing more can overflow, so the replay stops there."""
+    overflows = 0
+    for i in range(c.shape[0]):
+        for j in range(c.shape[1]):
+            if np.isfinite(c[i, j]):
+                continue
+            s = np.float32(0.0)
+            for k in range(a.shape[1]):
+                x, y = np.float32(a[i, k]), np.float32(b[k, j])
+                if not (np.isfinite(x) and np.isfinite(y)):
+                    break
+                s = _fma32(x, y, s)
+                if not np.isfinite(s):
+                    overflows += 1
+                    break
+    return overflows
 
-    For magnitudes the integer order of the bits is the order of the values (about 0.25 ns per
-    element; a select-based loop on the float values was slower).
+
+@njit
+def _gemm_float_sequential(a, b, c, mantissa_bits, min_exponent, max_value, has_inf):
+    """``c = a · b``, one ``mac_float`` per product, i-k-j order: each output sums k = 0 … K−1 in
+    turn, and the outputs of a row are independent chains the CPU overlaps."""
+    overflows = 0
+    c[:] = 0.0
+    for i in range(a.shape[0]):
+        ci = c[i]
+        for k in range(a.shape[1]):
+            aik = a[i, k]
+            bk = b[k]
+            for j in range(b.shape[1]):
+                ci[j], overflowed = mac_float(ci[j], aik, bk[j], mantissa_bits, min_exponent, max_value, has_inf)
+                overflows += overflowed
+    return overflows
+
+
+_U32 = np.uint32
+
+
+@njit
+def _round_narrow(s, drop, bias, keep, min_bits, max_bits):
+    """The float32 ``s`` rounded half to even into a narrow float format on its bit pattern (as
+    ``quantize`` does), and whether ``|s|`` lies outside that shortcut's range: non-zero below
+    the format's smallest normal, at or above its largest value, or not finite."""
+    bits = np.float32(s).view(np.uint32)
+    mag = _U32(bits & _U32(0x7FFFFFFF))
+    r = _U32(_U32(_U32(_U32(mag + bias) + _U32(_U32(mag >> drop) & _U32(1))) & keep) | _U32(bits ^ mag))
+    refused = (_U32(mag - _U32(1)) < _U32(min_bits - _U32(1))) | (mag >= max_bits)
+    return r.view(np.float32), refused
+
+
+@njit
+def _gemm_float_columns(a, b, c, mantissa_bits, min_exponent, max_value, has_inf, drop, bias, keep, min_bits,
+                        max_bits):
+    """``c = a · b`` in a narrow float accumulator, rounding after every add, for operands whose
+    products are exact float32 values of at most P significant bits, P ≤ 11 the accumulator's
+    (fp8 × fp8 into bf16 or fp16). Returns how many adds overflowed.
+
+    Two rows advance together one step of k at a time across all columns, in a branch-free
+    float32 loop (8 lanes): ``s = fl32(acc + p)`` rounded half to even into the format. That is
+    ``round(acc + p)`` whenever the refusals below do not apply. If ``s`` is exact, clearly.
+    Otherwise ``acc`` and ``p`` (each at most P bits) span more than 24 bits, so the smaller, t,
+    is below ``2**(E − 24 + P)`` for the exponent E of ``x = acc + p`` and the larger, d, is a
+    multiple of ``2**(E − P)``. The format rounds ``s`` and ``x`` differently only if one of
+    its midpoints (P + 1 ≤ 12 bits: a float32) lies between them, which nearest rounding to
+    float32 allows only at ``s`` itself; but a midpoint at ``s`` is a multiple of ``2**(E − P)``
+    within ``|t| + ulp32/2 < 2**(E − P)`` of d (as 2P ≤ 23), so it would equal d, which has only
+    P bits: no midpoint. Sums that are subnormal in the format, overflow or are not finite are
+    refused, and that step of those columns repeats with ``mac_float``.
     """
-    lo, hi = inf_bits, inf_bits & 0  # hi: a 0 of the bits' type
-    for i in range(bits.size):
-        mag = bits[i] & abs_mask
-        if 0 < mag < inf_bits:
-            lo = min(lo, mag)
-            hi = max(hi, mag)
-    return lo, hi
+    m, depth, n = a.shape[0], a.shape[1], b.shape[1]
+    old, new = np.empty((2, n), np.float32), np.empty((2, n), np.float32)
+    overflows = 0
+    for i in range(0, m, 2):
+        rows = min(2, m - i)
+        i1 = i + rows - 1  # an odd last row is computed twice and counted once
+        old[:] = 0.0
+        for k in range(depth):
+            a0, a1 = np.float32(a[i, k]), np.float32(a[i1, k])
+            bk = b[k]
+            o0, o1, n0, n1 = old[0], old[1], new[0], new[1]
+            refused = _U32(0)
+            for j in range(n):
+                x = bk[j]
+                n0[j], bad0 = _round_narrow(_fma32(a0, x, o0[j]), drop, bias, keep, min_bits, max_bits)
+                n1[j], bad1 = _round_narrow(_fma32(a1, x, o1[j]), drop, bias, keep, min_bits, max_bits)
+                refused = _U32(refused | _U32(bad0) | _U32(bad1))
+            if refused:  # find the refused columns again (the same float32 sums) and take mac_float there
+                for r in range(rows):
+                    ar = a[i + r, k]
+                    ar32 = np.float32(ar)
+                    for j in range(n):
+                        if _round_narrow(_fma32(ar32, bk[j], old[r, j]), drop, bias, keep, min_bits, max_bits)[1]:
+                            new[r, j], overflowed = mac_float(np.float64(old[r, j]), np.float64(ar),
+                                                              np.float64(bk[j]), mantissa_bits, min_exponent,
+                                                              max_value, has_inf)
+                            overflows += overflowed
+            old, new = new, old
+        for r in range(rows):
+            for j in range(n):
+                c[i + r, j] = old[r, j]
+    return overflows
 
 
-_FLOAT_BITS = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF, 0x7F800000),
-               np.dtype(np.float64): (np.int64, 0x7FFFFFFFFFFFFFFF, 0x7FF0000000000000)}
-
-
-def _finite_magnitude_range(x: np.ndarray) -> tuple[float, float]:
-    """``(smallest, largest)`` finite non-zero magnitude of a contiguous float32 or float64 array;
-    ``(inf, 0.0)`` if none. One pass over the bits, no temporaries."""
-    int_type, abs_mask, inf_bits = _FLOAT_BITS[x.dtype]
-    lo, hi = _finite_magnitude_bits(x.reshape(-1).view(int_type), int_type(abs_mask), int_type(inf_bits))
-    return float(int_type(lo).view(x.dtype)), float(int_type(hi).view(x.dtype))
+def _columns_params(a_fmt: NumberFormat, b_fmt: NumberFormat, acc: NumberFormat) -> tuple | None:
+    """The loop constants of ``_gemm_float_columns``, or None where its proof does not hold: the
+    products must be exact float32 values (no underflow, no overflow) of at most P ≤ 11 bits."""
+    if not (a_fmt.is_float and b_fmt.is_float and acc.significand_bits <= 11
+            and a_fmt.significand_bits + b_fmt.significand_bits <= acc.significand_bits
+            and a_fmt.smallest_step * b_fmt.smallest_step >= 2.0**-149
+            and a_fmt.max_value * b_fmt.max_value < float(np.finfo(np.float32).max)):
+        return None
+    drop = 23 - acc.mantissa_bits
+    min_bits = int(np.float32(2.0**acc.min_exponent).view(np.uint32))
+    max_bits = int(np.float32(acc.max_value).view(np.uint32))
+    return tuple(np.uint32(v) for v in (drop, (1 << (drop - 1)) - 1, 0xFFFFFFFF & -(1 << drop), min_bits, max_bits))
 
 
 @njit
@@ -195,9 +279,24 @@ def _float32_to_codes(x, codes):
         codes[i] = np.int32(x[i])
 
 
-def _max_abs_code(x: np.ndarray) -> tuple[int, np.ndarray]:
-    """The largest magnitude among the codes ``x``, and ``x`` as float32."""
-    as_float32 = np.empty(x.shape, np.float32)
+def _scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A work array of this thread that later calls reuse (contents undefined).
+
+    A temporary of a few hundred kilobytes allocated afresh on every call is returned to the
+    system when it is freed, and touching it again page-faults: that cost more than the dgemm
+    itself on 256×256×256. Each slot keeps the largest size it was asked for.
+    """
+    buffers = _SCRATCH.__dict__
+    size = math.prod(shape)
+    buf = buffers.get((slot, dtype))
+    if buf is None or buf.size < size:
+        buf = buffers[slot, dtype] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
+
+
+def _max_abs_code(x: np.ndarray, slot: str) -> tuple[int, np.ndarray]:
+    """The largest magnitude among the codes ``x``, and ``x`` as float32 (in a scratch array)."""
+    as_float32 = _scratch(slot, x.shape, np.float32)
     if x.size == 0:
         return 0, as_float32
     lo, hi = _code_range(x, as_float32)
@@ -223,20 +322,9 @@ def _check_operands(a: np.ndarray, b: np.ndarray) -> None:
 
 def _float_operand(x: np.ndarray) -> np.ndarray:
     """``x`` itself if it is a contiguous float32 or float64 array, else a contiguous float64 copy."""
-    if x.dtype in _FLOAT_BITS and x.flags.c_contiguous:
+    if x.dtype in _FLOAT_DTYPES and x.flags.c_contiguous:
         return x
     return np.ascontiguousarray(x, np.float32 if x.dtype == np.float32 else np.float64)
-
-
-def _fits_float32_route(a: np.ndarray, b: np.ndarray, a_fmt: NumberFormat, b_fmt: NumberFormat,
-                        acc: NumberFormat) -> bool:
-    """Whether every product is exact in float32 and float32 adds round like the accumulator."""
-    if acc.name != "fp32" or a_fmt.significand_bits + b_fmt.significand_bits > 24:
-        return False
-    (a_lo, a_hi), (b_lo, b_hi) = _finite_magnitude_range(a), _finite_magnitude_range(b)
-    if a_hi == 0.0 or b_hi == 0.0:
-        return True  # every product is zero, ±inf or NaN: exact in float32
-    return a_lo * b_lo >= _FP32_MIN_NORMAL and a_hi * b_hi <= _FP32_MAX
 
 
 def gemm_float(a: np.ndarray, b: np.ndarray, a_fmt: str, b_fmt: str, acc_fmt: str) -> GemmResult:
@@ -258,19 +346,21 @@ def gemm_float(a: np.ndarray, b: np.ndarray, a_fmt: str, b_fmt: str, acc_fmt: st
         raise ValueError(f"products of {a_fmt} and {b_fmt} are not exact in float64; use gemm_fixed on codes")
     a, b = _float_operand(a), _float_operand(b)
     values = np.empty((a.shape[0], b.shape[1]), np.float64)
-    if _fits_float32_route(a, b, a_f, b_f, acc):
+    if acc.name == "fp32" and max(a_f.significand_bits, b_f.significand_bits) <= 24:  # float32 operands
         # a is read element by element (cast in the kernel); b row by row, so it is made float32 once
-        nonfinite = _gemm_float32(a, b.astype(np.float32, copy=False), values)
-        overflows, route = 0, "float32"
-        if nonfinite:  # count overflows exactly where they may have happened
-            rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
-            redo = gemm_float(a[rows], b, "fp32", "fp32", "fp32")  # fp32 operand formats: the sequential kernel
-            overflows = redo.saturations
-        return GemmResult(values, int(overflows), int(nonfinite), route)
-    a, b = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
-    overflows = _gemm_float_sequential(a, b, values, acc.mantissa_bits, acc.min_exponent, acc.max_value,
-                                       acc.has_inf)
-    return GemmResult(values, int(overflows), int((~np.isfinite(values)).sum()), "sequential")
+        b32 = b.astype(np.float32, copy=False)
+        nonfinite = _gemm_fma32(a, b32, values)
+        overflows = _fma32_overflows(a, b32, values) if nonfinite else 0
+        return GemmResult(values, int(overflows), int(nonfinite), "fma32")
+    params = (acc.mantissa_bits, acc.min_exponent, acc.max_value, acc.has_inf)
+    columns = _columns_params(a_f, b_f, acc)
+    if columns is not None:
+        b32 = b.astype(np.float32, copy=False)
+        overflows, route = _gemm_float_columns(a, b32, values, *params, *columns), "columns"
+    else:
+        a, b = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+        overflows, route = _gemm_float_sequential(a, b, values, *params), "sequential"
+    return GemmResult(values, int(overflows), int((~np.isfinite(values)).sum()), route)
 
 
 def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> GemmResult:
@@ -294,18 +384,23 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
         raise TypeError(f"gemm_fixed takes int64 codes, got {a.dtype} and {b.dtype}")
     if shift < 0:
         raise ValueError(f"shift must be ≥ 0, got {shift}")
-    (max_a, a32), (max_b, b32) = _max_abs_code(a), _max_abs_code(b)
+    (max_a, a32), (max_b, b32) = _max_abs_code(a, "a32"), _max_abs_code(b, "b32")
     if (max_a * max_b) << shift > acc.max_code + 1:
         raise ValueError(f"a product of codes up to {max_a} and {max_b} (shifted by {shift}) "
                          f"does not fit the accumulator {acc_fmt}")
     bound = a.shape[1] * max_a * max_b  # no partial sum of |products| exceeds it
     if bound << shift <= acc.max_code:  # cannot saturate: the exact integer product
+        shape = (a.shape[0], b.shape[1])
         if bound < 2**24:  # every code and every partial sum is an integer exact in float32
-            c32 = np.matmul(a32, b32, out=np.empty((a.shape[0], b.shape[1]), np.float32))
-            c = np.empty(c32.shape, np.int64)
+            c32 = np.matmul(a32, b32, out=_scratch("c32", shape, np.float32))
+            c = np.empty(shape, np.int64)
             _float32_to_codes(c32.reshape(-1), c.reshape(-1))
-        elif bound < 2**53:
-            c = (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+        elif bound < 2**53:  # dgemm: products and partial sums are integers exact in float64
+            # codes below 2**24 are exact in the float32 copies already made
+            a64, b64 = _scratch("a64", a.shape, np.float64), _scratch("b64", b.shape, np.float64)
+            np.copyto(a64, a32 if max_a < 2**24 else a)
+            np.copyto(b64, b32 if max_b < 2**24 else b)
+            c = np.matmul(a64, b64, out=_scratch("c64", shape, np.float64)).astype(np.int64)
         else:
             c = a @ b
         return GemmResult(c << shift if shift else c, 0, 0, "blas")
