@@ -340,7 +340,7 @@ class SensorNodeEnv(gym.Env):
     - v0: ``envs.sensor_node_v0`` (kept for reproducibility).
     """
 
-    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012 (Gymnasium's class attribute)
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (Gymnasium's class attribute)
 
     def __init__(self, *, continuous: bool = False, render_mode: str | None = None, **settings) -> None:
         self.render_mode = check_render_mode(render_mode, self.metadata)

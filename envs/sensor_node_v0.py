@@ -292,7 +292,7 @@ class SensorNodeV0Env(gym.Env):
                     return duty, tx_fraction
         elif self.action_space.contains(action):
             return DISCRETE_ACTIONS[int(action)]
-        raise ValueError(f"action {action!r} is not in the action space {self.action_space}")
+        raise ValueError(f"action must be in {self.action_space}, got {action!r}")
 
     def _observation(self) -> np.ndarray:
         t = self._time_step

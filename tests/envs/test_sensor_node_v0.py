@@ -1,9 +1,10 @@
-"""SensorNodeEnv: energy accounting, rewards and brown-out on small hand-computed cases."""
+"""SensorNode-v0 (kept for reproducibility): energy accounting, rewards and brown-out on hand-computed cases."""
 
 import numpy as np
 import pytest
 
-from envs.sensor_node import DISCRETE_ACTIONS, SensorNodeEnv, solar_profile_mw
+from envs.sensor_node_v0 import SensorNodeV0Env as SensorNodeEnv
+from envs.sensor_node_v0 import solar_profile_mw
 
 SLEEP, SLEEP_TX, LOW, LOW_TX, HIGH, HIGH_TX = range(6)
 # Default node at 60 s steps: sleep 0.01 mW, sensing 3 mW, radio wake-up 20 mJ, 30 mJ per packet.
@@ -101,10 +102,18 @@ def test_detection_rate_follows_duty_cycle():
     assert np.mean(detected) == pytest.approx(0.1, abs=0.02)
 
 
-def test_discrete_action_table():
-    assert len(DISCRETE_ACTIONS) == SensorNodeEnv().action_space.n
-    assert {duty for duty, _ in DISCRETE_ACTIONS} == {0.0, 0.1, 1.0}
-    assert {tx for _, tx in DISCRETE_ACTIONS} == {0.0, 1.0}
+@pytest.mark.parametrize(
+    ("action", "duty", "sends"),
+    [(SLEEP, 0.0, False), (SLEEP_TX, 0.0, True), (LOW, 0.1, False), (LOW_TX, 0.1, True), (HIGH, 1.0, False),
+     (HIGH_TX, 1.0, True)],
+)
+def test_each_discrete_action_spends_and_sends_as_documented(action, duty, sends):
+    # No events, one packet already buffered: the step's energy tells the duty cycle and whether it sent.
+    env = make_node(event_prob=(0.0, 0.0), initial_charge=1.0)
+    env._buffered = 1
+    info = env.step(action)[4]
+    assert info["spent_j"] == pytest.approx(SLEEP_J + duty * SENSE_J + sends * (WAKEUP_J + TX_J))
+    assert info["delivered"] == int(sends)
 
 
 def test_observation_time_of_day_and_harvest():
@@ -143,14 +152,14 @@ def test_weather_changes_harvest_reproducibly():
 @pytest.mark.parametrize("action", [6, -1, 1.0, "2", np.array([1, 2])])
 def test_discrete_rejects_actions_outside_the_space(action):
     env = make_node()
-    with pytest.raises(ValueError, match="not in the action space"):
+    with pytest.raises(ValueError, match=r"^action must be in "):
         env.step(action)
 
 
 @pytest.mark.parametrize("action", [[1.5, 0.0], [0.5, -0.1], [np.nan, 0.0], [0.5], [[0.5, 0.5]]])
 def test_continuous_rejects_actions_outside_the_space(action):
     env = make_node(continuous=True)
-    with pytest.raises(ValueError, match="not in the action space"):
+    with pytest.raises(ValueError, match=r"^action must be in "):
         env.step(np.array(action, dtype=np.float32))
 
 
@@ -183,6 +192,11 @@ def test_bad_reset_option_is_named():
     env = SensorNodeEnv()
     with pytest.raises(ValueError, match="start_step"):
         env.reset(seed=0, options={"start_step": 1440})
+
+
+@pytest.mark.parametrize("value", [np.float32(12.5), np.float16(12.5), np.int8(12)])
+def test_numpy_scalars_of_any_width_are_accepted(value):
+    assert SensorNodeEnv(capacity_j=value).reset(seed=0)[1]["stored_j"] == pytest.approx(0.5 * float(value))
 
 
 def test_bad_solar_profile_arguments():
