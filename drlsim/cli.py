@@ -6,6 +6,7 @@ Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -57,20 +58,54 @@ def load_hw(hw: str):
     return config
 
 
-def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: int = 0) -> dict:
-    """Runs one GEMM with random operands on a chip and returns the ``drlsim gemm --json`` object."""
+def _non_negative(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise BadInput(f"{name} must be an integer ≥ 0, got {text!r}") from None
+        if value < 0:
+            raise BadInput(f"{name} must be an integer ≥ 0, got {value}")
+        return value
+    return parse
+
+
+def _values_bytes(m: int, k: int, n: int) -> int:
+    """Memory the values of a GEMM take at once: float32 operands and result, their int64 codes or
+    float64 copies, and the accumulators (float64 or int64)."""
+    return 12 * (m * k + k * n) + 20 * m * n
+
+
+def _available_bytes() -> int:
+    """Physical memory of this machine (a GEMM with values may take at most half of it)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: int = 0,
+                counts_only: bool = False) -> dict:
+    """Runs one GEMM with random operands on a chip (or, ``counts_only``, plans and counts it
+    without values) and returns the ``drlsim gemm --json`` object."""
     from accel import Accelerator
     from energy import EnergyModel
 
     acc = Accelerator(config, fidelity=fidelity, seed=seed)
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    b = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
-    acc.gemm(a, b)
+    if counts_only:
+        acc.gemm_counts(m, k, n)
+    else:
+        need, have = _values_bytes(m, k, n), _available_bytes()
+        if need > have // 2:
+            raise BadInput(f"the values of a {m}x{k}x{n} GEMM need about {need / 2**30:,.1f} GiB, more than half "
+                           f"of this machine's {have / 2**30:,.1f} GiB; drlsim gemm --counts-only prices it "
+                           "without values")
+        rng = np.random.default_rng(seed)
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+        acc.gemm(a, b)
     counts = acc.counts
     report = EnergyModel(config).estimate(counts)
+    chip_j = report.energy_j - report.breakdown_j["dram"]
     return {
-        "hw": config.name, "m": m, "k": k, "n": n, "fidelity": fidelity, "seed": seed,
+        "hw": config.name, "m": m, "k": k, "n": n, "fidelity": fidelity, "seed": seed, "counts_only": counts_only,
         "dataflow": config.array.dataflow.value, "array": [config.array.rows, config.array.cols],
         "cycles": counts.cycles, "compute_cycles": counts.compute_cycles, "stall_cycles": counts.stall_cycles,
         "vector_cycles": counts.vector_cycles, "macs": counts.macs, "zero_macs": counts.zero_macs,
@@ -79,24 +114,27 @@ def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: in
         "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
         "saturations": counts.saturations, "nonfinite": counts.nonfinite,
         "time_s": report.time_s, "energy_j": report.energy_j, "energy_breakdown_j": dict(report.breakdown_j),
-        "power_w": report.power_w,
+        "power_w": report.power_w, "chip_energy_j": chip_j,
+        "chip_power_w": chip_j / report.time_s if report.time_s > 0 else 0.0,
     }
 
 
 def _cmd_gemm(args: argparse.Namespace) -> None:
-    d = gemm_report(load_hw(args.hw), args.M, args.K, args.N, args.fidelity, args.seed)
+    d = gemm_report(load_hw(args.hw), args.M, args.K, args.N, args.fidelity, args.seed, args.counts_only)
     if args.json:
         print(json.dumps(d))
         return
     print(f"{d['hw']}: C[{d['m']},{d['n']}] = A[{d['m']},{d['k']}] · B[{d['k']},{d['n']}] on "
-          f"{d['array'][0]}x{d['array'][1]} {d['dataflow']} ({d['fidelity']})")
+          f"{d['array'][0]}x{d['array'][1]} {d['dataflow']} "
+          f"({'counts only, no values' if d['counts_only'] else d['fidelity']})")
     print(f"  cycles {d['cycles']:,} = compute {d['compute_cycles']:,} + stall {d['stall_cycles']:,} "
           f"+ vector {d['vector_cycles']:,}; {d['folds']} folds, utilization {d['utilization']:.1%}")
     print(f"  MACs {d['macs']:,} ({d['zero_macs']:,} with a zero operand); DRAM read {d['dram_read_bytes']:,} B, "
           f"written {d['dram_write_bytes']:,} B")
     print("  SRAM words read  " + ", ".join(f"{k} {v:,}" for k, v in d["sram_reads"].items()))
     print("  SRAM words write " + ", ".join(f"{k} {v:,}" for k, v in d["sram_writes"].items()))
-    print(f"  energy {d['energy_j'] * 1e6:.3f} µJ in {d['time_s'] * 1e6:.2f} µs = {d['power_w'] * 1e3:.2f} mW: "
+    print(f"  energy {d['energy_j'] * 1e6:.3f} µJ in {d['time_s'] * 1e6:.2f} µs = {d['power_w'] * 1e3:.2f} mW "
+          f"with DRAM, chip alone {d['chip_power_w'] * 1e3:.2f} mW: "
           + ", ".join(f"{k} {v * 1e6:.3f} µJ" for k, v in d["energy_breakdown_j"].items()))
     if d["saturations"] or d["nonfinite"]:
         print(f"  numerical trouble: {d['saturations']} saturations, {d['nonfinite']} NaN/inf values")
@@ -263,7 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     gemm.add_argument("N", type=_positive("N"))
     gemm.add_argument("--json", action="store_true", help="print one JSON object")
     gemm.add_argument("--fidelity", choices=["fast", "cycle"], default="fast")
-    gemm.add_argument("--seed", type=int, default=0)
+    gemm.add_argument("--counts-only", action="store_true",
+                      help="plan and count the GEMM without computing values (any size, in milliseconds)")
+    gemm.add_argument("--seed", type=_non_negative("--seed"), default=0)
     gemm.set_defaults(run=_cmd_gemm)
     work = verbs.add_parser("workload", help="price one training step of an agent on chips, without learning")
     work.add_argument("--hw", nargs="+", default=["all"], help="hardware files or presets (default: all presets)")
