@@ -154,22 +154,29 @@ def mlp_backward(net: str, sizes: list[int], batch: int, input_name: str, input_
     return ops
 
 
-def reduction_view(shape: tuple[int, ...]) -> tuple[int, int]:
-    """The (rows, columns) a parameter is summed over: a weight matrix as stored, a bias as a column."""
-    return (shape[0], shape[1]) if len(shape) == 2 else (shape[0], 1)
+REDUCTION_ARITY = 16
+"""Rows a reduction stage sums at once (``sum_rows`` of up to this many rows)."""
+
+
+def reduction_stages(n: int) -> list[tuple[int, int]]:
+    """The (rows, columns) of each ``sum_rows`` stage of a tree sum of ``n`` values: the values
+    (zero-padded to rows × columns) viewed as up to ``REDUCTION_ARITY`` rows, summed into one row of
+    partial sums, until one value is left."""
+    stages = []
+    while n > 1:
+        rows = min(REDUCTION_ARITY, n)
+        n = -(-n // rows)
+        stages.append((rows, n))
+    return stages
 
 
 def clip_grad_norm(shapes: list[tuple[int, ...]]) -> list[Op]:
-    """Gradient clipping by global norm in the update format: per tensor the squares and their
-    sum (columns, then the column sums), the total over the tensors, then every gradient scaled by
-    min(1, max_norm / norm) (the square root and the quotient of one scalar are the controller's)."""
-    ops: list[Op] = []
-    for shape in shapes:
-        rows, cols = reduction_view(shape)
-        ops += [VectorOp("mul", "master", rows * cols), VectorOp("sum_rows", "master", rows * cols, out_elements=cols)]
-        if cols > 1:
-            ops.append(VectorOp("sum_rows", "master", cols, out_elements=1))
-    ops.append(VectorOp("sum_rows", "master", len(shapes), out_elements=1))
+    """Gradient clipping by global norm in the update format: the squares of every gradient, their
+    tree sum (``reduction_stages``), then every gradient scaled by min(1, max_norm / norm) (the
+    square root and the quotient of one scalar are the controller's)."""
+    ops: list[Op] = [VectorOp("mul", "master", _size(shape)) for shape in shapes]
+    ops += [VectorOp("sum_rows", "master", rows * cols, out_elements=cols)
+            for rows, cols in reduction_stages(sum(_size(shape) for shape in shapes))]
     ops += [VectorOp("scale", "master", _size(shape)) for shape in shapes]
     return ops
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from accel import Accelerator
-from accel.workload import reduction_view
+from accel.workload import reduction_stages
 
 CLIP_EPS = 1e-6
 """Added to the norm before dividing, as ``torch.nn.utils.clip_grad_norm_`` does."""
@@ -23,17 +23,16 @@ CLIP_EPS = 1e-6
 def clip_grad_norm(accelerator: Accelerator, grads: list[np.ndarray], max_norm: float) -> list[np.ndarray]:
     """Gradients scaled by min(1, max_norm / ‖g‖) on the vector unit (the global norm over all of them).
 
-    The squares and their sums run on the vector unit in the update format; the square root and
-    quotient of the one scalar are the controller's.
+    The squares and their tree sum (``accel.workload.reduction_stages``) run on the vector unit in
+    the update format; the square root and quotient of the one scalar are the controller's.
     """
     vector = accelerator.vector
-    partial = []
-    for g in grads:
-        rows, cols = reduction_view(g.shape)
-        columns = vector.sum_rows(vector.mul(g, g, role="master").reshape(rows, cols), role="master")
-        partial.append(vector.sum_rows(columns.reshape(cols, 1), role="master") if cols > 1 else columns)
-    total = float(vector.sum_rows(np.concatenate(partial).reshape(-1, 1), role="master")[0])
-    coef = min(1.0, max_norm / (math.sqrt(total) + CLIP_EPS))
+    partial = np.concatenate([vector.mul(g, g, role="master").ravel() for g in grads])
+    for rows, cols in reduction_stages(partial.size):
+        padded = np.zeros(rows * cols, partial.dtype)
+        padded[:partial.size] = partial
+        partial = vector.sum_rows(padded.reshape(rows, cols), role="master")
+    coef = min(1.0, max_norm / (math.sqrt(float(partial[0])) + CLIP_EPS))
     return [vector.scale(g, coef, role="master") for g in grads]
 
 
