@@ -1,8 +1,7 @@
 """The cycle-stepped array against the GEMM kernels, bit for bit, and its counts against SCALE-Sim's closed forms."""
 
 import itertools
-import math
-import time
+import zlib
 
 import numpy as np
 import pytest
@@ -79,7 +78,7 @@ def assert_counts(run: ArrayRun, a: np.ndarray, b: np.ndarray, rows: int, cols: 
 @pytest.mark.parametrize("dataflow", list(Dataflow))
 @pytest.mark.parametrize("a_fmt, b_fmt, acc", FLOAT_CASES)
 def test_float_values_match_gemm_float(dataflow, a_fmt, b_fmt, acc):
-    rng = np.random.default_rng(abs(hash((dataflow.value, a_fmt, b_fmt, acc))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((dataflow.value, a_fmt, b_fmt, acc)).encode()))
     for (m, k, n), (rows, cols) in zip(SHAPES, ARRAYS * 2, strict=False):
         a = float_operands(rng, (m, k), a_fmt, 2.0, zeros=0.2)
         b = float_operands(rng, (k, n), b_fmt, 0.5, zeros=0.2)
@@ -108,7 +107,7 @@ def test_special_values_signed_zeros_and_overflow(dataflow):
 @pytest.mark.parametrize("dataflow", list(Dataflow))
 @pytest.mark.parametrize("operand, acc, shift", FIXED_CASES)
 def test_fixed_values_and_saturations_match_gemm_fixed(dataflow, operand, acc, shift):
-    rng = np.random.default_rng(abs(hash((dataflow.value, operand, acc))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((dataflow.value, operand, acc)).encode()))
     f = get_format(operand)
     saturated = 0
     for (m, k, n), (rows, cols) in zip(SHAPES, ARRAYS * 2, strict=False):
@@ -259,12 +258,9 @@ def mlp_training_gemms(rng, batch=64, sizes=(4, 64, 64, 2)):
 
 
 @pytest.mark.parametrize("dataflow", list(Dataflow))
-def test_mlp_training_step_is_fast(dataflow):
-    gemms = mlp_training_gemms(np.random.default_rng(3))
-    run_array(*gemms[0], 16, 16, dataflow, "fp32")  # compiled (or loaded from the cache) before timing
-    start = time.perf_counter()
-    runs = [run_array(a, b, 16, 16, dataflow, "fp32") for a, b in gemms]
-    elapsed = time.perf_counter() - start
-    assert sum(r.macs for r in runs) == sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in gemms)
-    assert elapsed < 0.5, f"{elapsed:.3f} s"
-    assert math.isfinite(sum(float(np.abs(r.values).sum()) for r in runs))
+def test_mlp_training_step_gemms_equal_the_kernels(dataflow):
+    """The nine GEMMs of a training step (their wall time is measured in benchmarks/bench_array.py)."""
+    for a, b in mlp_training_gemms(np.random.default_rng(3)):
+        run = run_array(a, b, 16, 16, dataflow, "fp32")
+        assert identical(run.values, gemm_float(a, b, "bf16", "bf16", "fp32").values)
+        assert_counts(run, a, b, 16, 16, dataflow)
