@@ -299,9 +299,9 @@ class SensorNodeEnv(gym.Env):
 
     ``step``: ``stored_j`` (usable J after the step), ``harvest_j``, ``leak_j``,
     ``spent_j`` (the node's own draw), ``learner_j`` (drawn for the learner since the
-    previous step), ``event``, ``brownout``, ``running`` (bools), ``delivered``, ``lost``
-    (counts). ``reset``: ``stored_j``, ``learner_j`` (drawn before the reset, discarded
-    with the old store).
+    previous step), ``event``, ``detected``, ``brownout``, ``running`` (bools),
+    ``delivered``, ``lost`` (counts). ``reset``: ``stored_j``, ``learner_j`` (drawn before
+    the reset, discarded with the old store).
 
     ## Starting State
 
@@ -574,6 +574,7 @@ class SensorNodeEnv(gym.Env):
             "spent_j": spent_j,
             "learner_j": learner_j,
             "event": event,
+            "detected": bool(detected),
             "brownout": brownout,
             "running": self._running,
             "delivered": delivered,

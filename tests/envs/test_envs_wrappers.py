@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from gymnasium.envs.classic_control import CartPoleEnv, MountainCarEnv, PendulumEnv
 from gymnasium.utils.env_checker import check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envs import EnergyBudget, ParameterSchedule, Phase, find_wrapper
-from envs.sensor_node import SensorNodeEnv
+from envs.sensor_node_v0 import SensorNodeV0Env
 
 PHASES = (
     Phase(start_step=10, params={"length": 1.0, "masspole": 0.3}),
@@ -102,7 +104,10 @@ def test_schedule_trajectories_are_reproducible():
         ([], "phases must be a non-empty"),
         (Phase(0, {"length": 1.0}), "phases must be a non-empty"),
         ([{"length": 1.0}], r"phases\[0\] must be a Phase"),
-        ([Phase(0, {"mass": 1.0})], r"unknown parameter 'mass' for CartPoleEnv; allowed: gravity, masscart"),
+        ([Phase(0, {"mass": 1.0})], r"unknown parameter 'mass' for CartPoleEnv; allowed: masscart, masspole"),
+        ([Phase(0, {"length": -1.0})], r"phases\[0\].params\['length'\] must be > 0 for CartPoleEnv"),
+        ((p for p in ()), "phases must be a non-empty iterable of Phase, got none"),
+        ("AB", "phases must be a non-empty iterable"),
         ([Phase(10, {"length": 1.0}), Phase(10, {"gravity": 5.0})], r"phases\[1\].start_step"),
         ([Phase(10, {"length": 1.0}, ramp_steps=10), Phase(15, {"gravity": 5.0})], r"phases\[1\].start_step"),
     ],
@@ -118,7 +123,9 @@ def test_bad_schedules_are_rejected(phases, match):
         ({"start_step": -1, "params": {"length": 1.0}}, "Phase.start_step"),
         ({"start_step": 0, "params": {"length": 1.0}, "ramp_steps": 1.5}, "Phase.ramp_steps"),
         ({"start_step": 0, "params": {}}, "Phase.params"),
-        ({"start_step": 0, "params": {"length": -1.0}}, r"Phase.params\['length'\]"),
+        ({"start_step": 0, "params": {"length": "long"}}, r"Phase.params\['length'\]"),
+        ({"start_step": True, "params": {"length": 1.0}}, "Phase.start_step"),
+        ({"start_step": 0, "params": {"length": 1.0}, "name": 3}, "Phase.name"),
         ({"start_step": 0, "params": {"length": math.inf}}, r"Phase.params\['length'\]"),
     ],
 )
@@ -183,7 +190,7 @@ def test_harvest_brings_the_device_back_and_refill_on_reset():
 
 
 def test_battery_level_is_appended_to_the_observation():
-    env = EnergyBudget(SensorNodeEnv(), capacity_j=2.0, observe_battery=True)
+    env = EnergyBudget(SensorNodeV0Env(), capacity_j=2.0, observe_battery=True)
     assert env.observation_space.shape == (7,)
     assert env.observation_space.low[-1] == 0.0 and env.observation_space.high[-1] == 1.0
     obs, _ = env.reset(seed=0)
@@ -195,7 +202,7 @@ def test_battery_level_is_appended_to_the_observation():
 
 
 def test_energy_wrapped_env_passes_the_checker():
-    env = EnergyBudget(SensorNodeEnv(), capacity_j=2.0, harvest_j_per_step=1e-3, observe_battery=True)
+    env = EnergyBudget(SensorNodeV0Env(), capacity_j=2.0, harvest_j_per_step=1e-3, observe_battery=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", message=".*different from the unwrapped version")
@@ -203,7 +210,7 @@ def test_energy_wrapped_env_passes_the_checker():
 
 
 def test_charge_is_reachable_through_outer_wrappers():
-    inner = EnergyBudget(gym.make("drlsim/SensorNode-v0"), capacity_j=1.0)
+    inner = EnergyBudget(gym.make("CartPole-v1"), capacity_j=1.0)
     env = gym.wrappers.RecordEpisodeStatistics(inner)
     env.reset(seed=0)
     env.get_wrapper_attr("charge")(0.25)
@@ -221,6 +228,7 @@ def test_charge_is_reachable_through_outer_wrappers():
         ({"capacity_j": math.nan}, "capacity_j"),
         ({"capacity_j": 1.0, "initial_j": 2.0}, "initial_j"),
         ({"capacity_j": 1.0, "harvest_j_per_step": -0.1}, "harvest_j_per_step"),
+        ({}, "capacity_j"),
     ],
 )
 def test_bad_budget_arguments_are_named(kwargs, match):
@@ -239,3 +247,81 @@ def test_bad_charge_is_named(energy_j):
     with pytest.raises(ValueError, match="energy_j"):
         env.charge(energy_j)
     assert env.battery_j == 1.0
+
+
+def test_energy_charged_before_a_reset_is_reported_by_the_reset():
+    env = budget()
+    env.charge(0.1)
+    _, info = env.reset()
+    assert info["energy_spent_j"] == pytest.approx(0.1)
+    env.charge(0.2)
+    assert env.step(0)[4]["energy_spent_j"] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("energy_j", [np.float32(0.25), np.float16(0.25), np.int8(0)])
+def test_charge_takes_numpy_scalars_of_any_width(energy_j):
+    env = budget()
+    env.charge(energy_j)
+    assert env.battery_j == pytest.approx(1.0 - float(energy_j))
+
+
+# --- Phase and schedule conventions -------------------------------------------------------
+
+
+def test_phase_params_are_copied_and_read_only():
+    params = {"length": 1.0}
+    phase = Phase(0, params)
+    params["length"] = -3.0
+    assert phase.params == {"length": 1.0}
+    with pytest.raises(TypeError):
+        phase.params["length"] = -3.0  # type: ignore[index]
+    env = ParameterSchedule(CartPoleEnv(), [phase])
+    env.reset(seed=0)
+    assert env.step(0)[4]["params"] == {"length": 1.0}
+
+
+def test_negative_force_reverses_the_push_and_numpy_values_are_taken():
+    env = ParameterSchedule(CartPoleEnv(), [Phase(np.int64(0), {"force_mag": np.float32(-10.0)}, name="reversed")])
+    env.reset(seed=0)
+    plain = CartPoleEnv()
+    plain.reset(seed=0)
+    obs, _, _, _, info = env.step(1)  # "push right" now pushes left, as action 0 does on the plain task
+    assert info["phase"] == "reversed"
+    np.testing.assert_array_equal(obs, plain.step(0)[0])
+
+
+def test_phases_are_named_in_info():
+    env = ParameterSchedule(CartPoleEnv(), [Phase(2, {"length": 0.2}, name="short"), Phase(4, {"length": 0.5})],
+                            initial_phase="A")
+    _, info = env.reset(seed=0)
+    names = [info["phase"]] + [step[4]["phase"] for step in run(env, 5)]
+    assert names == ["A", "A", "A", "short", "short", "phase 2"]
+
+
+def test_pendulum_keeps_clipping_finite_torques_and_refuses_nan():
+    env = ParameterSchedule(PendulumEnv(), [Phase(10, {"g": 12.0})])
+    env.reset(seed=0)
+    env.step(np.array([5.0], dtype=np.float32))  # clipped to 2 N·m, as Pendulum-v1 does
+    for action in (np.array([np.nan], dtype=np.float32), np.array([1.0, 1.0]), "1", np.array([np.inf])):
+        with pytest.raises(ValueError, match=r"^action must be in Box"):
+            env.step(action)
+    assert env.total_steps == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    start=st.integers(0, 1000),
+    ramp=st.integers(1, 1000),
+    target=st.floats(0.05, 5.0),
+    step=st.integers(0, 3000),
+)
+def test_a_ramp_moves_monotonically_between_its_ends(start, ramp, target, step):
+    env = ParameterSchedule(CartPoleEnv(), [Phase(start, {"length": target}, ramp_steps=ramp)])
+    value = env.params_at(step)["length"]
+    low, high = sorted((0.5, target))
+    assert low - 1e-12 <= value <= high + 1e-12
+    assert (env.params_at(step + 1)["length"] - value) * (target - 0.5) >= -1e-12
+    if step >= start + ramp:
+        assert value == target
+    if step <= start:
+        assert value == 0.5
