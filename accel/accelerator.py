@@ -9,9 +9,12 @@ A GEMM on the chip:
    (exact GEMM kernel + closed-form timing) or cycle by cycle (``accel.systolic``): same bits,
    same counts;
 3. rounds the accumulators once into the format of the output's role (vector unit);
-4. moves data between DRAM and the SRAM buffers as ``accel.memory`` and ``accel.mapping``
-   describe (the buffers' capacity decides how the GEMM is cut into blocks), the stalls that
-   prefetch cannot hide added to the cycles.
+4. moves data between DRAM and the SRAM buffers as the planner decides (``accel.planner``: the
+   buffers' capacity decides how the GEMM is cut into blocks), the stalls that prefetch cannot
+   hide added to the cycles.
+
+Everything in 2–4 that does not depend on the values is one memoized plan per GEMM and chip
+state; the chip computes the values and applies the plan (both fidelities execute the same plan).
 """
 
 import copy
