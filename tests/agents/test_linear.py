@@ -1,0 +1,81 @@
+"""The torch seam: AccelLinear and the activations on the chip against torch autograd (fp32 chip)
+and against a NumPy reference in the chip's formats (16-bit fixed point, exact sums)."""
+
+import numpy as np
+import pytest
+import torch
+from chips import FIXED16_8, chip, fp32_chip
+from torch import nn
+
+from agents.linear import AccelLinear, accelerate, forward, mlp
+
+
+def twins(seed: int, out_act: str | None = None):
+    torch.manual_seed(seed)
+    net = mlp([5, 7, 6, 3], out_act)
+    acc = fp32_chip()
+    return net, accelerate(net, acc, "q"), acc
+
+
+@pytest.mark.parametrize("out_act", [None, "tanh"])
+def test_fp32_chip_equals_torch_to_float32_rounding(out_act):
+    net, on_chip, _ = twins(0, out_act)
+    x = torch.randn(9, 5, requires_grad=True)
+    x_chip = x.detach().clone().requires_grad_(True)
+    y, y_chip = net(x), forward(on_chip, x_chip, "s")
+    np.testing.assert_allclose(y_chip.detach(), y.detach(), rtol=1e-5, atol=1e-6)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    y_chip.backward(dy)
+    np.testing.assert_allclose(x_chip.grad, x.grad, rtol=1e-5, atol=1e-6)
+    for torch_layer, chip_layer in zip([m for m in net if isinstance(m, nn.Linear)],
+                                       [m for m in on_chip if isinstance(m, AccelLinear)], strict=True):
+        np.testing.assert_allclose(chip_layer.weight.grad, torch_layer.weight.grad.T, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(chip_layer.bias.grad, torch_layer.bias.grad, rtol=1e-5, atol=1e-6)
+
+
+def r16(x) -> np.ndarray:
+    """fixed16_8, round half to even, exact in float64."""
+    return np.clip(np.round(np.asarray(x, np.float64) * 256), -32768, 32767) / 256
+
+
+def test_fixed_point_chip_equals_the_numpy_reference():
+    acc = chip("edge-fixed16", **FIXED16_8)
+    rng = np.random.default_rng(1)
+    layer = AccelLinear(6, 4, acc, "q", 0)
+    w, b = rng.standard_normal((6, 4)) * 0.5, rng.standard_normal(4) * 0.1
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(w.astype(np.float32)))
+        layer.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+    x = rng.standard_normal((8, 6)).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    y = layer(xt)
+    wq, xq = r16(w.astype(np.float32)), r16(x)
+    expected = r16(r16(xq @ wq) + r16(b.astype(np.float32)))
+    np.testing.assert_array_equal(y.detach().numpy(), expected)
+    dy = rng.standard_normal((8, 4)).astype(np.float32) * 0.3
+    y.backward(torch.from_numpy(dy))
+    dyq = r16(dy)
+    np.testing.assert_array_equal(layer.weight.grad.numpy(), r16(xq.T @ dyq))
+    np.testing.assert_array_equal(layer.bias.grad.numpy(), r16(dyq.sum(axis=0)))
+    np.testing.assert_array_equal(xt.grad.numpy(), r16(dyq @ wq.T))
+
+
+def test_relu_and_tanh_run_on_the_vector_unit():
+    acc = fp32_chip()
+    net = accelerate(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.Tanh()), acc)
+    before = acc.counts.vector_ops
+    forward(net, torch.randn(2, 3), "x").sum().backward()
+    ops = {k: v - before.get(k, 0) for k, v in acc.counts.vector_ops.items()}
+    assert ops["relu:fp32"] == 8 and ops["tanh:fp32"] == 4
+    assert ops["relu_grad:fp32"] == 8 and ops["tanh_grad:fp32"] == 4 and ops["sum_rows:fp32"] == 2 * 4 + 2 * 2
+
+
+def test_accelerate_refuses_what_it_cannot_run():
+    acc = fp32_chip()
+    with pytest.raises(TypeError, match="Linear, ReLU or Tanh"):
+        accelerate(nn.Sequential(nn.Linear(3, 4), nn.Sigmoid()), acc)
+    with pytest.raises(TypeError, match="bias"):
+        accelerate(nn.Sequential(nn.Linear(3, 4, bias=False)), acc)
+    with pytest.raises(TypeError, match=r"nn\.Sequential"):
+        accelerate(nn.Linear(3, 4), acc)
