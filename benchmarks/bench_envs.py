@@ -2,8 +2,9 @@
 
 Each env is built with ``gymnasium.make`` (so the timings include the wrappers a
 training loop gets), stepped with pre-sampled random actions and reset at episode
-ends; the best of ``--repeats`` timings is reported. ``EnergyBudget`` around
-SensorNode-v0 (charged every step) shows the wrapper's cost. Run::
+ends; the best of ``--repeats`` timings is reported. ``EnergyBudget`` charged every step,
+around SensorNode-v1 (the learner draws from the node's store) and around CartPole-v1
+(a separate battery), shows the wrapper's cost. Run::
 
     python benchmarks/bench_envs.py [--steps 50000] [--repeats 3]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+import warnings
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -20,7 +22,7 @@ import gymnasium as gym
 import envs
 
 PEERS = ("CartPole-v1", "Pendulum-v1")
-TARGET_STEPS_PER_S = {"drlsim/SensorNode-v0": 20_000, "drlsim/SensorNodeContinuous-v0": 20_000}
+TARGET_STEPS_PER_S = {"drlsim/SensorNode-v1": 20_000, "drlsim/SensorNodeContinuous-v1": 20_000}
 
 
 def steps_per_second(make: Callable[[], gym.Env], steps: int, repeats: int, charge: bool = False) -> float:
@@ -49,17 +51,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per env; the best is kept")
     args = parser.parse_args()
 
+    warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)  # the -v0 ids
     drlsim_ids = sorted(env_id for env_id in gym.registry if env_id.startswith("drlsim/"))
     makers: dict[str, Callable[[], gym.Env]] = {env_id: (lambda i=env_id: gym.make(i)) for env_id in PEERS}
     makers |= {env_id: (lambda i=env_id: gym.make(i)) for env_id in drlsim_ids}
     rates = {name: steps_per_second(make, args.steps, args.repeats) for name, make in makers.items()}
-    budget = "EnergyBudget(drlsim/SensorNode-v0)"
-    rates[budget] = steps_per_second(
-        lambda: envs.EnergyBudget(gym.make("drlsim/SensorNode-v0"), capacity_j=1e3),
-        args.steps,
-        args.repeats,
-        charge=True,
-    )
+    budgets: dict[str, Callable[[], gym.Env]] = {
+        "EnergyBudget(drlsim/SensorNode-v1), charged every step": lambda: envs.EnergyBudget(
+            gym.make("drlsim/SensorNode-v1")
+        ),
+        "EnergyBudget(CartPole-v1, capacity_j=1e3), charged every step": lambda: envs.EnergyBudget(
+            gym.make("CartPole-v1"), capacity_j=1e3
+        ),
+    }
+    for name, make in budgets.items():
+        rates[name] = steps_per_second(make, args.steps, args.repeats, charge=True)
 
     print(
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "

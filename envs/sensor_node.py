@@ -132,7 +132,7 @@ class NodeSettings:
     reading_energy_uj: float = 50.0
     spreading_factor: int = 9
     tx_power_mw: float = 137.0
-    rx_power_mw: float = 41.9
+    rx_power_mw: float = 41.8
     rx_window_symbols: int = 8
     reading_bytes: int = 4
     buffer_readings: int = 16

@@ -242,12 +242,11 @@ class ParameterSchedule(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if isinstance(space, spaces.Discrete):
             ok = space.contains(action)
         else:
-            values = np.asarray(action) if isinstance(action, np.ndarray | list | tuple) else None
+            values = action if isinstance(action, np.ndarray) else np.asarray(action, dtype=object)
             ok = (
-                values is not None
-                and values.shape == space.shape
-                and np.issubdtype(values.dtype, np.number)
-                and bool(np.all(np.isfinite(values)))
+                values.shape == space.shape
+                and values.dtype.kind in "fiu"
+                and bool(np.isfinite(values).all())
             )
         if not ok:
             raise ValueError(f"action must be in {space} (finite), got {action!r}")

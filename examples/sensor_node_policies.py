@@ -24,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs
+from envs.sensor_node import LORAWAN_HEADER_BYTES, lora_time_on_air_s
 
 ENV_ID = "drlsim/SensorNode-v1"
 TUNING_SEEDS = range(100, 106)
@@ -165,6 +166,15 @@ def main() -> None:
     args = parser.parse_args()
     seeds = range(args.seeds)
 
+    print(f"{ENV_ID}: energy of one uplink frame (mJ) by spreading factor, the other settings at their defaults")
+    print("| SF | airtime, 1 reading (ms) | frame, 1 reading | frame, 16 readings | per reading, batched by 16 |")
+    print("|---|---:|---:|---:|---:|")
+    for sf in range(7, 13):
+        node = gym.make(ENV_ID, spreading_factor=sf).unwrapped
+        airtime_ms = lora_time_on_air_s(LORAWAN_HEADER_BYTES + node.settings.reading_bytes, sf) * 1e3
+        one, full = node.frame_j(1) * 1e3, node.frame_j(16) * 1e3
+        print(f"| {sf} | {airtime_ms:.1f} | {one:.1f} | {full:.1f} | {full / 16:.1f} |")
+
     gains, best = tune(args.days)
     policies: dict[str, Callable[[int], Policy]] = {
         "random": random_policy,
@@ -173,7 +183,7 @@ def main() -> None:
         "sense when charged (> 5 %)": lambda _s: sense_when_charged,
         f"tuned, with memory {gains}": lambda _s: best,
     }
-    print(f"{ENV_ID}: per one-day episode, {args.days} days × {args.seeds} seeds; return ± std over seeds")
+    print(f"\n{ENV_ID}: per one-day episode, {args.days} days × {args.seeds} seeds; return ± std over seeds")
     print("| policy | return | delivered | lost | events | brown-outs | radio J | sleep+sensing J | leak J "
           "| harvest J |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
