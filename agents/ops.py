@@ -61,7 +61,7 @@ def loss_backward(kind: str, pred: torch.Tensor, target: torch.Tensor, accelerat
     if accelerator is None:
         loss = (F.smooth_l1_loss if kind == "huber" else F.mse_loss)(pred, target)
         loss.backward()
-        return float(loss)
+        return loss.item()
     loss, grad = getattr(accelerator.vector, kind)(pred.detach().numpy(), target.numpy())
     pred.backward(_tensor(grad))
     return loss
@@ -72,7 +72,7 @@ def ascent_backward(q: torch.Tensor, accelerator: Accelerator | None) -> float:
     if accelerator is None:
         loss = -q.mean()
         loss.backward()
-        return float(loss)
+        return loss.item()
     grad = accelerator.vector.scale(np.ones(q.shape, np.float32), -1.0 / q.numel(), role="gradient")
     q.backward(_tensor(grad))
     return -float(q.detach().mean())
