@@ -31,7 +31,7 @@ from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.operands import Operand, count_nonfinite, to_format
 from accel.operands import zero_macs as count_zero_macs
-from accel.planner import ROLES, ArrayCounts, GemmPlan, GemmRequest, Planner, vector_format
+from accel.planner import ROLES, ArrayCounts, GemmPlan, Planner, vector_format
 from accel.systolic import run_array
 from accel.timing import ceil_div
 from accel.vector import UPDATE_ROLE, VectorUnit
@@ -69,7 +69,7 @@ class Accelerator:
         self.fidelity = fidelity
         self._rng = np.random.default_rng(seed)
         self._tally = Tally()
-        self._planner = Planner(config)
+        self._planner = Planner.of(config)
         self._buffers = {
             "weight": SramBuffer("weight", config.sram.weight_bytes),
             "activation": SramBuffer("activation", config.sram.activation_bytes),
@@ -277,9 +277,8 @@ class Accelerator:
         a_bytes, b_bytes, _ = layout.operand_bytes
         buf_a, buf_b, _ = layout.buffers
         resident = (self._buffers[buf_a].holds(names[0], a_bytes), self._buffers[buf_b].holds(names[1], b_bytes))
-        return self._planner.gemm(GemmRequest(
-            m, k, n, tuple(roles), out_role, bool(transpose_b), names[2] is not None, resident,
-            self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1]))
+        return self._planner.gemm(m, k, n, tuple(roles), out_role, bool(transpose_b), names[2] is not None, resident,
+                                  self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1])
 
     def _apply(self, plan: GemmPlan, names, delta: CountsDelta) -> None:
         """Counts a planned GEMM and leaves the buffers and PEs holding what the plan says."""

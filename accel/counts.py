@@ -121,6 +121,7 @@ class EventCounts:
 
 
 _FIELDS = tuple(f.name for f in fields(EventCounts))
+_NONE = EventCounts()
 _MAPPING_FIELDS = frozenset(name for name in _FIELDS if isinstance(getattr(EventCounts(), name), Mapping))
 
 
@@ -132,7 +133,7 @@ class Tally:
     """
 
     def __init__(self, start: EventCounts | None = None) -> None:
-        start = EventCounts() if start is None else start
+        start = _NONE if start is None else start
         self._totals: dict[str, object] = {
             f.name: dict(getattr(start, f.name)) if f.name in _MAPPING_FIELDS else getattr(start, f.name)
             for f in fields(EventCounts)}

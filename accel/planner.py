@@ -48,6 +48,7 @@ an on-chip output written to its buffer, a transposition through SRAM when the a
 ``Wᵀ`` itself, and the weight load a transposable array skips when its PEs hold all of ``W``.
 """
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -616,15 +617,23 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int,
 
 class Planner:
     """``plan_gemm_op`` memoized for one chip: a repeated GEMM in the same chip state is planned once.
+    ``Planner.of(config)`` shares one planner among all the chips of a config (a sweep's points,
+    a benchmark's fresh chips).
 
     Args:
         config: The chip.
     """
 
+    @staticmethod
+    @functools.lru_cache(maxsize=256)
+    def of(config: AcceleratorConfig) -> "Planner":
+        """The planner shared by every chip of ``config`` (the most recently used 256 configs)."""
+        return Planner(config)
+
     def __init__(self, config: AcceleratorConfig) -> None:
         self.config = config
         self._layouts: dict[tuple, Layout] = {}
-        self._plans: dict[GemmRequest, GemmPlan] = {}
+        self._plans: dict[tuple, GemmPlan] = {}
         self._vector_plans: dict[tuple, CountsDelta] = {}
 
     def layout(self, m: int, k: int, n: int, roles: tuple[str, str], out_role: str) -> Layout:
@@ -635,11 +644,12 @@ class Planner:
             found = self._layouts[key] = layout_gemm(self.config, m, k, n, roles, out_role)
         return found
 
-    def gemm(self, request: GemmRequest) -> GemmPlan:
-        """``plan_gemm_op``, memoized."""
+    def gemm(self, *request) -> GemmPlan:
+        """``plan_gemm_op`` of ``GemmRequest(*request)``, memoized (on the plain tuple: building the
+        request only to look it up would cost more than the lookup)."""
         found = self._plans.get(request)
         if found is None:
-            found = self._plans[request] = plan_gemm_op(self.config, request)
+            found = self._plans[request] = plan_gemm_op(self.config, GemmRequest(*request))
         return found
 
     def vector(self, op: str, role: str, elements: int, out_elements: int | None = None) -> CountsDelta:

@@ -112,8 +112,8 @@ def run_ops(acc: Accelerator, ops) -> None:
 class Unmemoized(Planner):
     """Plans every GEMM afresh."""
 
-    def gemm(self, request):
-        return plan_gemm_op(self.config, request)
+    def gemm(self, *request):
+        return plan_gemm_op(self.config, GemmRequest(*request))
 
 
 @settings(max_examples=40, deadline=None)
