@@ -5,8 +5,12 @@ result (add, multiply, divide, square root, tanh) once into the format it comput
 vector ALU of that format does. Elementary results are computed in float64 first: for inputs
 in formats of at most 24 significand bits the float64 result of +, −, ×, ÷ and √ is correctly
 rounded, and rounding it again into the format is the same as rounding the exact result once
-(Figueroa 1995: innocuous double rounding needs 53 ≥ 2·24 + 2). ``tanh`` is the libm float64
+(Figueroa 1995: innocuous double rounding needs 53 ≥ 2·24 + 2). ``tanh`` is numpy's float64
 value rounded once (within an ulp of float64 of the exact one).
+
+Each operation is one jitted program (``accel.numerics.elementwise``) that rounds exactly as
+``Accelerator.round_into`` rounds every step, saturations and stochastic rounding's draws from
+the chip's generator included; the tests hold it bit for bit against the step-by-step definition.
 
 Cycles: ``⌈elements / lanes⌉ × latency`` per operation; the latencies below are assumptions
 (pipelined units, one result per lane per cycle after the first), documented in docs/timing.md.
@@ -15,6 +19,8 @@ Cycles: ``⌈elements / lanes⌉ × latency`` per operation; the latencies below
 from dataclasses import dataclass
 
 import numpy as np
+
+from accel.numerics import elementwise as ew
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,81 +59,123 @@ class VectorUnit:
 
     def __init__(self, accelerator) -> None:
         self._acc = accelerator
+        self._params: dict[str, tuple] = {}
+        formats = accelerator.config.formats
+        self._pow2 = formats.scaling == "tensor_pow2"
+        self._stochastic = formats.rounding == "stochastic"
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _run(self, op: str, role: str, inputs: list[np.ndarray], compute) -> list[np.ndarray]:
-        """Rounds ``inputs`` into the role's format, applies ``compute`` (float64 → one or more
-        float64 arrays, rounded after every elementary step via ``rnd``), and counts it all."""
+    def _run(self, op: str, role: str, inputs: list[np.ndarray], program, words_per_element: int,
+             words: int = 0, outputs: int = 1, out_elements: int | None = None) -> list[np.ndarray]:
+        """Runs ``program(*flat inputs, params, words, state, *outputs)`` in the role's format and
+        counts it; returns the outputs in the inputs' shape (``out_elements`` long and flat when
+        given: a reduction).
+
+        ``words_per_element · elements + words`` is how many random words the program's
+        stochastic roundings draw: one per element of every rounded tensor, one per rounded
+        constant (a program that needs more, or fewer, gets them: ``_draw``).
+        """
         fmt = self._acc.vector_format(role)
         shape = inputs[0].shape
         for x in inputs[1:]:
             if x.shape != shape:
                 raise ValueError(f"vector {op}: operand shapes differ, {shape} and {x.shape}")
-        xs = [self._acc.round_into(x, fmt) for x in inputs]
-        outs = compute(*xs, rnd=lambda v: self._acc.round_into(v, fmt))
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        self._acc.vector_counts(op, role, int(np.prod(shape)), results=outs, out_elements=outs[0].size)
-        return [o.astype(fmt.value_dtype) for o in outs]
+        params = self._params.get(fmt.name)
+        if params is None:
+            params = self._params[fmt.name] = ew.format_params(fmt, self._pow2, self._stochastic)
+        flat = [x.reshape(-1) for x in inputs]
+        elements = flat[0].size
+        size = elements if out_elements is None else out_elements
+        outs = [np.empty(size, fmt.value_dtype) for _ in range(outputs)]
+        state = self._draw(lambda w, s: program(*flat, params, w, s, *outs), words_per_element * elements + words)
+        self._acc.vector_counts(op, role, elements, out_elements=size)
+        self._acc._tally.add(saturations=int(state[0]), nonfinite=int(state[2]))
+        return outs if out_elements is not None else [o.reshape(shape) for o in outs]
+
+    def _draw(self, program, words: int) -> np.ndarray:
+        """Runs ``program(words, state)`` with the random words it reads; returns its state.
+
+        The words are the next ones of the chip's generator (``random_raw`` gives the stream of
+        ``integers(0, 2**64)``). If the program used fewer, the generator is wound back over the
+        rest; if it asked for more (a stochastic decision left open by its first word, with
+        probability 2**-64), it runs again with as many as it asked for, until they suffice.
+        """
+        state = np.zeros(ew.STATE_SIZE, np.int64)
+        if not self._stochastic:
+            program(_NO_WORDS, state)
+            return state
+        generator = self._acc._rng.bit_generator
+        drawn = generator.random_raw(words)
+        while True:
+            program(drawn, state)
+            used = int(state[1])
+            if used <= drawn.size:
+                if used < drawn.size:
+                    generator.advance(_PERIOD - (drawn.size - used))
+                return state
+            generator.advance(_PERIOD - drawn.size)
+            drawn = generator.random_raw(used)
+            state[:] = 0
 
     @staticmethod
     def _as_float(name: str, x) -> np.ndarray:
+        """``x`` as a float32 or float64 array (other float dtypes converted to float64)."""
         arr = np.asarray(x)
         if not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(f"vector: {name} must be a float array, got dtype {arr.dtype}")
-        return arr.astype(np.float64)
+        if arr.dtype not in _KERNEL_DTYPES:
+            arr = arr.astype(np.float64)
+        return np.ascontiguousarray(arr)
 
     # --- activations -----------------------------------------------------------------------------
 
     def relu(self, x, role: str = "activation") -> np.ndarray:
         """max(x, 0)."""
-        return self._run("relu", role, [self._as_float("x", x)], lambda x, rnd: np.maximum(x, 0.0))[0]
+        return self._run("relu", role, [self._as_float("x", x)], ew.relu, 1)[0]
 
     def relu_grad(self, x, dy, role: str = "gradient") -> np.ndarray:
         """dy where x > 0, else 0 (x: the ReLU's input or output)."""
-        return self._run("relu_grad", role, [self._as_float("x", x), self._as_float("dy", dy)],
-                         lambda x, dy, rnd: np.where(x > 0, dy, 0.0))[0]
+        return self._run("relu_grad", role, [self._as_float("x", x), self._as_float("dy", dy)], ew.relu_grad, 2)[0]
 
     def tanh(self, x, role: str = "activation") -> np.ndarray:
         """tanh(x)."""
-        return self._run("tanh", role, [self._as_float("x", x)], lambda x, rnd: rnd(np.tanh(x)))[0]
+        def program(x, params, words, state, out):
+            ew.store_rounded(np.tanh(ew.load(x, params, words, state)), params, words, state, out)
+        return self._run("tanh", role, [self._as_float("x", x)], program, 2)[0]
 
     def tanh_grad(self, y, dy, role: str = "gradient") -> np.ndarray:
         """dy · (1 − y²), y = tanh(x)."""
-        return self._run("tanh_grad", role, [self._as_float("y", y), self._as_float("dy", dy)],
-                         lambda y, dy, rnd: rnd(dy * rnd(1.0 - rnd(y * y))))[0]
+        return self._run("tanh_grad", role, [self._as_float("y", y), self._as_float("dy", dy)], ew.tanh_grad, 5)[0]
 
     # --- elementwise -----------------------------------------------------------------------------
 
     def add(self, x, y, role: str = "activation") -> np.ndarray:
         """x + y."""
-        return self._run("add", role, [self._as_float("x", x), self._as_float("y", y)],
-                         lambda x, y, rnd: rnd(x + y))[0]
+        return self._run("add", role, [self._as_float("x", x), self._as_float("y", y)], ew.add, 3)[0]
 
     def mul(self, x, y, role: str = "activation") -> np.ndarray:
         """x · y."""
-        return self._run("mul", role, [self._as_float("x", x), self._as_float("y", y)],
-                         lambda x, y, rnd: rnd(x * y))[0]
+        return self._run("mul", role, [self._as_float("x", x), self._as_float("y", y)], ew.mul, 3)[0]
 
     def fma(self, x, y, z, role: str = "activation") -> np.ndarray:
         """x · y + z, rounded after the multiply and after the add."""
         return self._run("fma", role, [self._as_float("x", x), self._as_float("y", y), self._as_float("z", z)],
-                         lambda x, y, z, rnd: rnd(rnd(x * y) + z))[0]
+                         ew.fma, 5)[0]
 
     def scale(self, x, factor: float, role: str = "activation") -> np.ndarray:
         """factor · x, the factor rounded into the format first."""
-        return self._run("scale", role, [self._as_float("x", x)],
-                         lambda x, rnd: rnd(x * rnd(np.float64(factor))))[0]
+        def program(x, params, words, state, out):
+            ew.scale(x, float(factor), params, words, state, out)
+        return self._run("scale", role, [self._as_float("x", x)], program, 2, words=1)[0]
 
     def maximum(self, x, y, role: str = "activation") -> np.ndarray:
         """Elementwise max(x, y) (a comparator: also max over actions, one column pair at a time)."""
-        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)],
-                         lambda x, y, rnd: np.maximum(x, y))[0]
+        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)], ew.maximum, 2)[0]
 
     def minimum(self, x, y, role: str = "activation") -> np.ndarray:
         """Elementwise min(x, y) (TD3's twin critics)."""
-        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)],
-                         lambda x, y, rnd: np.minimum(x, y))[0]
+        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)], ew.minimum, 2)[0]
 
     def sum_rows(self, x, role: str = "gradient") -> np.ndarray:
         """Column sums of a 2-D ``x`` (a bias gradient: the sum over the batch), row 0 first,
@@ -135,64 +183,60 @@ class VectorUnit:
         x = self._as_float("x", x)
         if x.ndim != 2:
             raise ValueError(f"vector sum_rows: x must be a 2-D (batch, features) array, got shape {x.shape}")
+        rows, cols = x.shape
 
-        def compute(x, rnd):
-            total = x[0]
-            for row in x[1:]:
-                total = rnd(total + row)
-            return total
-        return self._run("sum_rows", role, [x], compute)[0]
+        def program(x, params, words, state, out):
+            ew.sum_rows(x, cols, params, words, state, out)
+        return self._run("sum_rows", role, [x], program, 1, words=max(rows - 1, 0) * cols, out_elements=cols)[0]
 
     # --- losses ----------------------------------------------------------------------------------
 
     def huber(self, pred, target, delta: float = 1.0, role: str = "gradient") -> tuple[float, np.ndarray]:
         """Mean Huber loss and its gradient with respect to ``pred`` (SB3's smooth-L1 for delta = 1)."""
-        def compute(p, t, rnd):
-            d, dlt = rnd(p - t), rnd(np.float64(delta))
-            small = np.abs(d) <= dlt
-            loss = np.where(small, rnd(rnd(0.5) * rnd(d * d)), rnd(dlt * rnd(np.abs(d) - rnd(0.5 * dlt))))
-            grad = rnd(np.where(small, d, dlt * np.sign(d)) / d.size)
-            return loss, grad
+        def program(p, t, params, words, state, loss, grad):
+            ew.huber(p, t, float(delta), params, words, state, loss, grad)
         loss, grad = self._run("huber", role, [self._as_float("pred", pred), self._as_float("target", target)],
-                               compute)
+                               program, 7, words=3, outputs=2)
         return float(np.mean(loss, dtype=np.float64)), grad
 
     def mse(self, pred, target, role: str = "gradient") -> tuple[float, np.ndarray]:
         """Mean squared error and its gradient with respect to ``pred``."""
-        def compute(p, t, rnd):
-            d = rnd(p - t)
-            return rnd(d * d), rnd(rnd(2.0 * d) / d.size)
-        loss, grad = self._run("mse", role, [self._as_float("pred", pred), self._as_float("target", target)], compute)
+        loss, grad = self._run("mse", role, [self._as_float("pred", pred), self._as_float("target", target)],
+                               ew.mse, 6, outputs=2)
         return float(np.mean(loss, dtype=np.float64)), grad
 
     # --- optimizers and target networks ----------------------------------------------------------
 
     def sgd_momentum(self, w, g, velocity, lr: float, momentum: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """v ← μ·v + g; w ← w − lr·v (in the master-weight format). Returns (w, v)."""
-        def compute(w, g, v, rnd):
-            v = rnd(rnd(rnd(np.float64(momentum)) * v) + g)
-            return rnd(w - rnd(rnd(np.float64(lr)) * v)), v
+        def program(w, g, v, params, words, state, w_out, v_out):
+            ew.sgd_momentum(w, g, v, float(lr), float(momentum), params, words, state, w_out, v_out)
         return tuple(self._run("sgd_momentum", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
-                                                             self._as_float("velocity", velocity)], compute))
+                                                             self._as_float("velocity", velocity)],
+                               program, 7, words=2, outputs=2))
 
     def adam(self, w, g, m, v, step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
              eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One Adam update (Kingma & Ba) in the master-weight format. ``step`` counts from 1. Returns (w, m, v)."""
         if step < 1:
             raise ValueError(f"adam: step counts from 1, got {step}")
-        c1, c2 = 1.0 - beta1**step, 1.0 - beta2**step
+        consts = tuple(float(c) for c in (lr, beta1, beta2, eps, 1.0 - beta1**step, 1.0 - beta2**step))
 
-        def compute(w, g, m, v, rnd):
-            b1, b2, k1, k2 = (rnd(np.float64(c)) for c in (beta1, beta2, 1.0 - beta1, 1.0 - beta2))
-            m = rnd(rnd(b1 * m) + rnd(k1 * g))
-            v = rnd(rnd(b2 * v) + rnd(k2 * rnd(g * g)))
-            denom = rnd(rnd(np.sqrt(rnd(v / rnd(np.float64(c2))))) + rnd(np.float64(eps)))
-            step_size = rnd(rnd(np.float64(lr)) * rnd(m / rnd(np.float64(c1))))
-            return rnd(w - rnd(step_size / denom)), m, v
+        def program(w, g, m, v, params, words, state, w_out, m_out, v_out):
+            ew.adam(w, g, m, v, *consts, params, words, state, w_out, m_out, v_out)
         return tuple(self._run("adam", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
-                                                     self._as_float("m", m), self._as_float("v", v)], compute))
+                                                     self._as_float("m", m), self._as_float("v", v)],
+                               program, 18, words=8, outputs=3))
 
     def polyak(self, target, online, tau: float) -> np.ndarray:
         """target ← (1 − τ)·target + τ·online (in the master-weight format)."""
+        def program(t, o, params, words, state, out):
+            ew.polyak(t, o, float(tau), params, words, state, out)
         return self._run("polyak", UPDATE_ROLE, [self._as_float("target", target), self._as_float("online", online)],
-                         lambda t, o, rnd: rnd(rnd(rnd(np.float64(1.0 - tau)) * t) + rnd(rnd(np.float64(tau)) * o)))[0]
+                         program, 5, words=2)[0]
+
+
+_NO_WORDS = np.zeros(0, np.uint64)
+_PERIOD = 2**128
+"""PCG64's period: advancing by ``_PERIOD − n`` winds the generator back ``n`` words."""
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

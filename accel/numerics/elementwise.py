@@ -1,0 +1,391 @@
+"""Exact elementwise kernels of the vector unit: every elementary result rounded into a format.
+
+A vector operation is a short program of steps (an add, a multiply, a square root, ...), each
+computed in float64 and rounded once into the format the unit computes in, as
+``Accelerator.round_into`` rounds exact float64 values: floats half to even or stochastically
+(``round_pairs`` of the float64 value; zero becomes +0.0, ±inf stays ±inf or saturates at the
+largest value where the format has none, NaN stays NaN), fixed point onto codes times the
+power-of-two scale that the rounded tensor's own peak picks under ``tensor_pow2`` (``-F``
+otherwise; ±inf to the extreme codes, NaN to 0). A step counts the values that lie beyond the
+format's range before rounding (saturations). One jitted kernel runs a whole operation.
+
+Stochastic rounding consumes the chip's generator exactly as ``round_into`` does: for every step
+in program order, one 64-bit word per element (``random_raw``, the stream of
+``integers(0, 2**64)``), then, for the elements whose decision the first word left open (a
+probability of 2**-64 each), the further words ``resolve_undecided`` draws, in element order.
+The caller draws the words of the whole program at once; a kernel reads them with a cursor and
+reports how many it used, so the rare program that needs more is run again with more
+(``run_program``).
+"""
+
+import math
+
+import numpy as np
+
+from accel.jit import njit
+from accel.numerics.formats import NumberFormat
+from accel.numerics.rounding import float_quantum_exponent, pow2, round_by
+
+_U64 = np.uint64
+# State of a running program (an int64 array): saturations counted, words used.
+_SATURATIONS, _CURSOR = 0, 1
+
+
+def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool) -> tuple:
+    """The constants the kernels round with, for ``fmt`` (a tuple of float64 and int64).
+
+    Float formats: nearest rounding on the float64 bits above the smallest normal, ``(|v| +
+    magic) − magic`` below it (the fixed step there). Fixed point: the code range, the binary
+    point and whether each rounded tensor picks its own power-of-two scale.
+    """
+    drop = 52 - fmt.mantissa_bits if fmt.is_float else 0
+    magic = 2.0 ** (fmt.min_exponent - fmt.mantissa_bits + 52) if fmt.is_float else 0.0
+    return (fmt.is_float, stochastic, fmt.mantissa_bits, fmt.min_exponent, fmt.max_value, fmt.has_inf, drop,
+            (1 << (drop - 1)) if drop else 0, magic, 2.0**fmt.min_exponent if fmt.is_float else 0.0,
+            fmt.width_bits, fmt.min_code, fmt.max_code, fmt.frac_bits, pow2_scaling, fmt.smallest_step)
+
+
+@njit
+def _word(words, i):
+    """The ``i``-th drawn word, or 0 past the end (the program then reports that it needs more)."""
+    return words[i] if i < words.size else _U64(0)
+
+
+@njit
+def _resolve(rem, shift, words, state):
+    """``resolve_undecided`` reading its further words at the cursor: after the first word tied
+    with the leading 64 bits of the threshold, compare the next 64 bits, and so on."""
+    shift -= 64
+    if shift < 63:
+        rem &= (np.int64(1) << shift) - 1
+    while True:
+        word = _word(words, state[_CURSOR])
+        state[_CURSOR] += 1
+        if shift <= 64:
+            return (word >> _U64(64 - shift)) < _U64(rem)
+        lead = _U64(rem >> (shift - 64)) if shift - 64 < 63 else _U64(0)
+        if word != lead:
+            return word < lead
+        if shift - 64 < 63:
+            rem &= (np.int64(1) << (shift - 64)) - 1
+        shift -= 64
+
+
+@njit
+def _nearest_float(v, p):
+    """``v`` rounded half to even into the float format ``p`` (bit trick above the smallest
+    normal, where a carry out of the fraction lands in the exponent; fixed step below it)."""
+    a = abs(v)
+    drop, half = p[6], p[7]
+    bits = np.float64(a).view(np.int64)
+    r = np.int64((bits + (half - 1) + ((bits >> drop) & 1)) & -(half << 1)).view(np.float64)
+    r = (a + p[8]) - p[8] if a < p[9] else r
+    r = (math.inf if p[5] else p[4]) if r > p[4] else r
+    r = -r if v < 0.0 else r
+    return v if v != v else r
+
+
+@njit
+def _stochastic_float(v, word, p):
+    """``v`` rounded stochastically into the float format ``p`` with its first random word, as
+    ``round_pairs`` rounds the float64 pair of ``v``; also whether the decision is still open."""
+    if v != v:
+        return v, False
+    if math.isinf(v):
+        return (v if p[5] else math.copysign(p[4], v)), False
+    if v == 0.0:
+        return 0.0, False
+    m, e = math.frexp(abs(v))
+    sig = np.int64(m * 9007199254740992.0)  # m · 2**53, exact
+    qexp = float_quantum_exponent(e - 1, p[2], p[3])
+    undecided = False
+    value = abs(v)
+    if qexp > e - 53:
+        k, undecided = round_by(sig, qexp - (e - 53), True, word)
+        value = np.float64(k) * pow2(qexp)
+    if value > p[4]:
+        value = math.inf if p[5] else p[4]
+    return (-value if v < 0.0 else value), undecided
+
+
+@njit
+def _fixed_code(v, word, stochastic, scale, p):
+    """The code of ``v`` in the fixed-point format ``p`` at the scale ``2**scale`` (``round_pairs``
+    of its float64 pair, ±inf at the extremes, NaN 0); also whether the decision is still open."""
+    if v != v or v == 0.0:
+        return np.int64(0), False
+    top = p[12] if v > 0.0 else p[11]
+    if math.isinf(v):
+        return top, False
+    m, e = math.frexp(abs(v))
+    sig = np.int64(m * 9007199254740992.0)
+    if e - 1 >= p[10] - 1 + scale:  # |v| ≥ 2**(W−1) steps
+        return top, False
+    undecided = False
+    if scale <= e - 53:
+        k = sig << (e - 53 - scale)
+    else:
+        k, undecided = round_by(sig, scale - (e - 53), stochastic, word)
+    return (-k if v < 0.0 else min(k, p[12])), undecided
+
+
+@njit
+def _pow2_scale(peak, p):
+    """The exponent of one code: ``-F``, or under ``tensor_pow2`` the smallest ``s`` with ``peak ≤
+    max_code · 2**s`` (``requantize.pow2_scale`` of the float64 pair of ``peak``)."""
+    if not p[14] or peak == 0.0:
+        return -p[13]
+    m, e = math.frexp(peak)
+    sig = np.int64(m * 9007199254740992.0)
+    width, max_code = p[10], p[12]
+    d = 53 - width  # fits(d − 1) never holds
+    while True:
+        if d >= 0:
+            fits = width - 1 + d > 53 or sig <= max_code << d
+        else:
+            fits = 53 - d <= 63 and sig << -d <= max_code
+        if fits:
+            return e - 53 + d
+        d += 1
+
+
+@njit
+def round_step(x, p, words, state):
+    """Rounds the float64 array ``x`` in place into the format ``p`` as ``round_into`` does;
+    counts its saturations and advances the word cursor in ``state``."""
+    n = x.size
+    stochastic = p[1]
+    base = state[_CURSOR]
+    if stochastic:
+        state[_CURSOR] += n
+    open_ = np.zeros(n if stochastic else 0, np.bool_)
+    original = x.copy() if stochastic else x[:0]  # an open decision is finished from the exact value
+    saturations = 0
+    if p[0]:
+        for i in range(n):
+            saturations += abs(x[i]) > p[4]
+        if stochastic:
+            for i in range(n):
+                x[i], open_[i] = _stochastic_float(x[i], _word(words, base + i), p)
+        else:
+            for i in range(n):
+                x[i] = _nearest_float(x[i], p)
+        step, quantum = p[15], p[3] - p[2]
+    else:
+        peak = 0.0
+        for i in range(n):
+            if np.isfinite(x[i]):
+                peak = max(peak, abs(x[i]))
+        scale = _pow2_scale(peak, p)
+        unit = pow2(scale)
+        lo, hi = np.float64(p[11]) * unit, np.float64(p[12]) * unit
+        for i in range(n):
+            saturations += (x[i] > hi) | (x[i] < lo)
+        if not stochastic and p[10] <= 53 and abs(scale) < 1000:
+            # x · 2**-scale is exact (or far below ½), rint rounds it half to even, the bounds are exact
+            # codes; + 0.0 turns a code −0 into the integer 0
+            inv, lo_code, hi_code = pow2(-scale), np.float64(p[11]), np.float64(p[12])
+            for i in range(n):
+                v = x[i]
+                r = min(max(np.rint(v * inv), lo_code), hi_code) + 0.0
+                x[i] = 0.0 if v != v else r * unit
+        else:
+            for i in range(n):
+                code, undecided = _fixed_code(x[i], _word(words, base + i) if stochastic else _U64(0), stochastic,
+                                              scale, p)
+                if stochastic:
+                    open_[i] = undecided
+                x[i] = np.float64(code) * unit
+        step, quantum = unit, scale
+    for i in range(open_.size):
+        if open_[i]:  # every significand bit was discarded: the value is 0 or ±step
+            v = original[i]
+            m, e = math.frexp(abs(v))
+            if _resolve(np.int64(m * 9007199254740992.0), quantum - (e - 53), words, state):
+                x[i] = -step if v < 0.0 else step
+    state[_SATURATIONS] += saturations
+
+
+@njit
+def round_scalar(c, p, words, state):
+    """``c`` rounded as a one-element tensor (a constant of the program)."""
+    x = np.full(1, np.float64(c))
+    round_step(x, p, words, state)
+    return x[0]
+
+
+# --- programs: one kernel per vector operation ------------------------------------------------------------------
+# Each reads its inputs (float32 or float64, flat), rounds them into the format, runs its steps in
+# the order the operation's definition evaluates them (left operand first), writes its results into
+# ``outs`` (the format's value dtype) and counts their NaN/inf in ``state``.
+
+_NONFINITE = 2
+STATE_SIZE = 3
+"""Length of a program's ``state``: saturations, words used, NaN/inf results."""
+
+
+@njit
+def _r(t, p, words, state):
+    round_step(t, p, words, state)
+    return t
+
+
+@njit
+def _load(x, p, words, state):
+    return _r(x.astype(np.float64), p, words, state)
+
+
+@njit
+def _store(v, out, state):
+    nonfinite = 0
+    for i in range(v.size):
+        out[i] = v[i]
+        nonfinite += not np.isfinite(v[i])
+    state[_NONFINITE] += nonfinite
+
+
+@njit
+def _maximum(x, y):
+    """``np.maximum``: NaN propagates; of two equal values (±0) the second."""
+    return x if x > y or x != x else y
+
+
+@njit
+def _minimum(x, y):
+    """``np.minimum``: NaN propagates; of two equal values (±0) the second."""
+    return x if x < y or x != x else y
+
+
+@njit
+def relu(x, p, words, state, out):
+    x = _load(x, p, words, state)
+    for i in range(x.size):
+        x[i] = _maximum(x[i], 0.0)
+    _store(x, out, state)
+
+
+@njit
+def relu_grad(x, dy, p, words, state, out):
+    x, dy = _load(x, p, words, state), _load(dy, p, words, state)
+    _store(np.where(x > 0.0, dy, 0.0), out, state)
+
+
+@njit
+def load(x, p, words, state):
+    """The input rounded into the format (float64): the first step of ``tanh``, whose float64
+    ``np.tanh`` is numpy's (libm's may differ in the last bit), between two kernels."""
+    return _load(x, p, words, state)
+
+
+@njit
+def store_rounded(t, p, words, state, out):
+    _store(_r(t, p, words, state), out, state)
+
+
+@njit
+def tanh_grad(y, dy, p, words, state, out):
+    y, dy = _load(y, p, words, state), _load(dy, p, words, state)
+    _store(_r(dy * _r(1.0 - _r(y * y, p, words, state), p, words, state), p, words, state), out, state)
+
+
+@njit
+def add(x, y, p, words, state, out):
+    x, y = _load(x, p, words, state), _load(y, p, words, state)
+    _store(_r(x + y, p, words, state), out, state)
+
+
+@njit
+def mul(x, y, p, words, state, out):
+    x, y = _load(x, p, words, state), _load(y, p, words, state)
+    _store(_r(x * y, p, words, state), out, state)
+
+
+@njit
+def fma(x, y, z, p, words, state, out):
+    x, y, z = _load(x, p, words, state), _load(y, p, words, state), _load(z, p, words, state)
+    _store(_r(_r(x * y, p, words, state) + z, p, words, state), out, state)
+
+
+@njit
+def scale(x, factor, p, words, state, out):
+    x = _load(x, p, words, state)
+    _store(_r(x * round_scalar(factor, p, words, state), p, words, state), out, state)
+
+
+@njit
+def maximum(x, y, p, words, state, out):
+    x, y = _load(x, p, words, state), _load(y, p, words, state)
+    for i in range(x.size):
+        x[i] = _maximum(x[i], y[i])
+    _store(x, out, state)
+
+
+@njit
+def minimum(x, y, p, words, state, out):
+    x, y = _load(x, p, words, state), _load(y, p, words, state)
+    for i in range(x.size):
+        x[i] = _minimum(x[i], y[i])
+    _store(x, out, state)
+
+
+@njit
+def sum_rows(x, cols, p, words, state, out):
+    """Column sums of the row-major ``(x.size // cols, cols)`` matrix ``x``, row 0 first."""
+    x = _load(x, p, words, state)
+    total = x[:cols].copy()
+    for row in range(1, x.size // cols):
+        total = _r(total + x[row * cols:(row + 1) * cols], p, words, state)
+    _store(total, out, state)
+
+
+@njit
+def huber(pred, target, delta, p, words, state, loss_out, grad_out):
+    pred, target = _load(pred, p, words, state), _load(target, p, words, state)
+    d = _r(pred - target, p, words, state)
+    dlt = round_scalar(delta, p, words, state)
+    small = np.abs(d) <= dlt
+    quadratic = _r(round_scalar(0.5, p, words, state) * _r(d * d, p, words, state), p, words, state)
+    half_delta = round_scalar(0.5 * dlt, p, words, state)
+    linear = _r(dlt * _r(np.abs(d) - half_delta, p, words, state), p, words, state)
+    _store(np.where(small, quadratic, linear), loss_out, state)
+    _store(_r(np.where(small, d, dlt * np.sign(d)) / d.size, p, words, state), grad_out, state)
+
+
+@njit
+def mse(pred, target, p, words, state, loss_out, grad_out):
+    pred, target = _load(pred, p, words, state), _load(target, p, words, state)
+    d = _r(pred - target, p, words, state)
+    _store(_r(d * d, p, words, state), loss_out, state)
+    _store(_r(_r(2.0 * d, p, words, state) / d.size, p, words, state), grad_out, state)
+
+
+@njit
+def sgd_momentum(w, g, v, lr, momentum, p, words, state, w_out, v_out):
+    w, g, v = _load(w, p, words, state), _load(g, p, words, state), _load(v, p, words, state)
+    v = _r(_r(round_scalar(momentum, p, words, state) * v, p, words, state) + g, p, words, state)
+    _store(_r(w - _r(round_scalar(lr, p, words, state) * v, p, words, state), p, words, state), w_out, state)
+    _store(v, v_out, state)
+
+
+@njit
+def adam(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, words, state, w_out, m_out, v_out):
+    w, g = _load(w, p, words, state), _load(g, p, words, state)
+    m, v = _load(m, p, words, state), _load(v, p, words, state)
+    b1, b2 = round_scalar(beta1, p, words, state), round_scalar(beta2, p, words, state)
+    k1, k2 = round_scalar(1.0 - beta1, p, words, state), round_scalar(1.0 - beta2, p, words, state)
+    m = _r(_r(b1 * m, p, words, state) + _r(k1 * g, p, words, state), p, words, state)
+    v = _r(_r(b2 * v, p, words, state) + _r(k2 * _r(g * g, p, words, state), p, words, state), p, words, state)
+    root = _r(np.sqrt(_r(v / round_scalar(c2, p, words, state), p, words, state)), p, words, state)
+    denom = _r(root + round_scalar(eps, p, words, state), p, words, state)
+    lr_r = round_scalar(lr, p, words, state)
+    step = _r(lr_r * _r(m / round_scalar(c1, p, words, state), p, words, state), p, words, state)
+    _store(_r(w - _r(step / denom, p, words, state), p, words, state), w_out, state)
+    _store(m, m_out, state)
+    _store(v, v_out, state)
+
+
+@njit
+def polyak(target, online, tau, p, words, state, out):
+    target, online = _load(target, p, words, state), _load(online, p, words, state)
+    kept = _r(round_scalar(1.0 - tau, p, words, state) * target, p, words, state)
+    _store(_r(kept + _r(round_scalar(tau, p, words, state) * online, p, words, state), p, words, state), out, state)

@@ -1,0 +1,152 @@
+"""The vector unit's jitted programs against its step-by-step definition, bit for bit.
+
+Values, every count (saturations and NaN/inf included) and the chip's random generator after
+the operation must equal what ``vector_reference.ReferenceVectorUnit`` (each step rounded by
+``Accelerator.round_into``) gives, on the formats of every preset, both roundings, both scalings.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_quantize import same_bits
+from vector_reference import ReferenceVectorUnit
+
+from accel import Accelerator, list_presets, load_config
+from accel.config import with_overrides
+from accel.numerics import elementwise as ew
+from accel.numerics import get_format
+from accel.numerics.requantize import round_pairs
+
+PRESETS = list_presets()
+OPS = ["relu", "relu_grad", "tanh", "tanh_grad", "add", "mul", "fma", "scale", "maximum", "minimum", "sum_rows",
+       "huber", "mse", "sgd_momentum", "adam", "polyak"]
+SPECIALS = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-40, -3e-39, 1e-8, 65504.0, 448.0, 3e38, 2.0**-133, 0.5, 1.5]
+
+
+def _config(preset: str, rounding: str, scaling: str, master: str):
+    return with_overrides(load_config(preset), {"formats.rounding": rounding, "formats.scaling": scaling,
+                                                "formats.master_weight": master})
+
+
+def _call(unit, op: str, xs: list[np.ndarray], step: int):
+    x, y, z, v = xs
+    calls = {
+        "relu": lambda: unit.relu(x), "relu_grad": lambda: unit.relu_grad(x, y), "tanh": lambda: unit.tanh(x),
+        "tanh_grad": lambda: unit.tanh_grad(x, y), "add": lambda: unit.add(x, y), "mul": lambda: unit.mul(x, y),
+        "fma": lambda: unit.fma(x, y, z), "scale": lambda: unit.scale(x, 0.3), "maximum": lambda: unit.maximum(x, y),
+        "minimum": lambda: unit.minimum(x, y), "sum_rows": lambda: unit.sum_rows(x),
+        "huber": lambda: unit.huber(x, y, delta=0.75), "mse": lambda: unit.mse(x, y),
+        "sgd_momentum": lambda: unit.sgd_momentum(x, y, z, lr=0.01, momentum=0.9),
+        "adam": lambda: unit.adam(x, y, z, np.abs(v), step=step, lr=1e-3),
+        "polyak": lambda: unit.polyak(x, y, tau=0.005),
+    }
+    out = calls[op]()
+    return out if isinstance(out, tuple) else (out,)
+
+
+def assert_same_as_reference(cfg, op: str, xs: list[np.ndarray], step: int = 1, seed: int = 0) -> None:
+    chip, ref = Accelerator(cfg, seed=seed), Accelerator(cfg, seed=seed)
+    with np.errstate(all="ignore"):  # the reference's numpy steps warn on inf and NaN
+        got, want = _call(chip.vector, op, xs, step), _call(ReferenceVectorUnit(ref), op, xs, step)
+    for g, w in zip(got, want, strict=True):
+        if isinstance(w, float):  # a mean loss
+            assert g == w or (np.isnan(g) and np.isnan(w))
+        else:
+            assert same_bits(g, w), (op, g, w)
+    assert chip.counts == ref.counts
+    assert chip._rng.bit_generator.state == ref._rng.bit_generator.state
+
+
+@st.composite
+def tensors(draw):
+    rows, cols = draw(st.integers(1, 4)), draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(4):
+        scale = draw(st.sampled_from([1e-30, 1e-6, 1e-2, 1.0, 30.0, 1e4, 1e30]))
+        x = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
+        special = rng.random((rows, cols)) < draw(st.sampled_from([0.0, 0.2]))
+        x[special] = rng.choice(SPECIALS, int(special.sum()))
+        out.append(x)
+    return out
+
+
+@settings(max_examples=250, deadline=None)
+@given(op=st.sampled_from(OPS), preset=st.sampled_from(PRESETS), rounding=st.sampled_from(["nearest", "stochastic"]),
+       scaling=st.sampled_from(["tensor_pow2", "none"]), master=st.sampled_from(["fp32", "none"]), xs=tensors(),
+       step=st.integers(1, 3), seed=st.integers(0, 3))
+def test_property_programs_equal_the_step_by_step_definition(op, preset, rounding, scaling, master, xs, step, seed):
+    assert_same_as_reference(_config(preset, rounding, scaling, master), op, xs, step, seed)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_every_operation_on_every_preset_with_special_values(preset, rounding):
+    rng = np.random.default_rng(len(preset))
+    xs = [(rng.standard_normal((5, 7)) * 4).astype(np.float32) for _ in range(4)]
+    for i, x in enumerate(xs):
+        x.ravel()[i::4][:len(SPECIALS)] = SPECIALS[:len(x.ravel()[i::4])]
+    for op in OPS:
+        assert_same_as_reference(_config(preset, rounding, "tensor_pow2", "fp32"), op, xs, step=2)
+
+
+def test_float64_inputs_and_wide_fixed_point_outputs():
+    cfg = with_overrides(load_config("edge-fixed16"), {"formats.activation": "fixed32_16",
+                                                       "formats.accumulator": "fixed64_0"})
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((3, 4)) * 100 for _ in range(4)]  # float64, as a caller may pass them
+    for op in ["relu", "add", "fma", "scale", "maximum"]:
+        assert_same_as_reference(cfg, op, xs)
+    assert Accelerator(cfg).vector.add(xs[0], xs[1]).dtype == np.float64
+
+
+class _Words:
+    """A stand-in generator that hands out given words, as ``integers(0, 2**64)`` would."""
+
+    def __init__(self, words):
+        self.words = list(words)
+
+    def integers(self, low, high, size=None, dtype=None):
+        if size is None:
+            return np.uint64(self.words.pop(0))
+        out, self.words = np.array(self.words[:size], np.uint64), self.words[size:]
+        return out
+
+
+@pytest.mark.parametrize("fmt, value, lead", [("fp32", 2.0**-200, 2**13), ("fp32", -(2.0**-200), 2**13),
+                                              ("bf16", 3 * 2.0**-190, 3 * 2**26), ("int8", 2.0**-90, 2**21)])
+@pytest.mark.parametrize("follow", [0, 2**63, 2**64 - 1])
+def test_open_stochastic_decisions_read_further_words_in_order(fmt, value, lead, follow):
+    # a value far below the format's step whose first word ties with the threshold's leading bits
+    f = get_format(fmt)
+    x = np.array([value, 1.0 + 2.0**-30, value])
+    words = [lead, 5, lead, follow, follow ^ 1, 12345, 2**62, 7]
+    params = ew.format_params(f, False, True)
+    state = np.zeros(ew.STATE_SIZE, np.int64)
+    got = x.copy()
+    ew.round_step(got, params, np.array(words, np.uint64), state)
+    rng = _Words(words)
+    scale = -f.frac_bits if not f.is_float else 0
+    sig, exp = np.frexp(x)
+    want = round_pairs(np.ldexp(sig, 53).astype(np.int64), exp.astype(np.int64) - 53, f, True, rng, scale)
+    if not f.is_float:
+        want = want * 2.0**scale
+    assert same_bits(got, want) and int(state[1]) == len(words) - len(rng.words)
+
+
+def test_a_program_that_needs_more_words_runs_again_with_them():
+    chip, twin = Accelerator(load_config("edge-int8"), seed=5), Accelerator(load_config("edge-int8"), seed=5)
+    seen = []
+
+    def program(words, state):  # reads 7 words, though 3 were drawn for it
+        seen.append(words[:7].copy())
+        state[1] = 7
+
+    chip.vector._draw(program, 3)
+    assert np.array_equal(seen[-1], twin._rng.bit_generator.random_raw(7))
+    assert chip._rng.bit_generator.state == twin._rng.bit_generator.state
+    chip.vector._draw(lambda words, state: state.__setitem__(1, 2), 6)  # used 2 of 6: 4 handed back
+    twin._rng.bit_generator.random_raw(2)
+    assert chip._rng.bit_generator.state == twin._rng.bit_generator.state
