@@ -129,7 +129,7 @@ def main() -> None:
     cartpole = {
         "PD with cart damping": pd_cart,
         "linear, searched on A": linear_search(CARTPOLE_A, seed=1),
-        "linear, searched on B": linear_search(CARTPOLE_B, seed=1),
+        "linear, searched on (v1's) B": linear_search(CARTPOLE_B, seed=1),
     }
     for env_id in ("drlsim/DriftingCartPole-v1", "drlsim/DriftingCartPole-v0"):
         table(env_id, phase_columns(env_id), cartpole, seeds)
@@ -138,7 +138,7 @@ def main() -> None:
     on_b, gains_b = tuned_swing_up(PENDULUM_B)
     pendulum = {
         f"swing-up tuned on A {gains_a}": on_a,
-        f"swing-up tuned on B {gains_b}": on_b,
+        f"swing-up tuned on (v1's) B {gains_b}": on_b,
     }
     for env_id in ("drlsim/DriftingPendulum-v1", "drlsim/DriftingPendulum-v0"):
         table(env_id, phase_columns(env_id), pendulum, seeds)
