@@ -346,7 +346,7 @@ class SensorNodeEnv(gym.Env):
         self.render_mode = check_render_mode(render_mode, self.metadata)
         if not isinstance(continuous, bool):
             raise ValueError(f"continuous must be True or False, got {continuous!r}")
-        self.continuous = continuous
+        self._continuous = continuous
         s = self._settings = NodeSettings(**settings)
 
         # Per-step energies in joules, as Python floats: step() does scalar arithmetic only.
@@ -401,6 +401,11 @@ class SensorNodeEnv(gym.Env):
         self._steps_left = self._episode_steps
 
     @property
+    def continuous(self) -> bool:
+        """Box actions (True) or ``Discrete(4)``."""
+        return self._continuous
+
+    @property
     def settings(self) -> NodeSettings:
         """The node's validated settings (immutable)."""
         return self._settings
@@ -445,7 +450,7 @@ class SensorNodeEnv(gym.Env):
 
     def _decode(self, action) -> tuple[float, float]:
         """The (armed fraction, sent fraction) an action asks for; ``ValueError`` if outside the space."""
-        if self.continuous:
+        if self._continuous:
             values = np.asarray(action, dtype=np.float64) if isinstance(action, Sequence | np.ndarray) else None
             if values is not None and values.shape == (2,):
                 armed, sent = float(values[0]), float(values[1])

@@ -237,7 +237,7 @@ class SensorNodeV0Env(gym.Env):
         brownout_penalty: float = 1.0,
     ) -> None:
         self.render_mode = check_render_mode(render_mode, self.metadata)
-        self.continuous = bool(continuous)
+        self._continuous = bool(continuous)
         self._capacity_j = real("capacity_j", capacity_j, "a positive finite energy (J)", 0.0, low_open=True)
         self._initial_charge = real("initial_charge", initial_charge, "a fraction in [0, 1]", 0.0, 1.0)
         self.step_s = real("step_s", step_s, "a positive finite time (s)", 0.0, low_open=True)
@@ -267,7 +267,7 @@ class SensorNodeV0Env(gym.Env):
         self._sin_day: list[float] = np.sin(phase).tolist()
         self._cos_day: list[float] = np.cos(phase).tolist()
 
-        if self.continuous:
+        if self._continuous:
             self.action_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
         else:
             self.action_space = spaces.Discrete(len(DISCRETE_ACTIONS))
@@ -282,9 +282,14 @@ class SensorNodeV0Env(gym.Env):
         self._time_step = 0
         self._detected = False
 
+    @property
+    def continuous(self) -> bool:
+        """Box actions (True) or ``Discrete(6)``."""
+        return self._continuous
+
     def _decode(self, action) -> tuple[float, float]:
         """The (duty cycle, transmit fraction) an action asks for; ``ValueError`` if outside the space."""
-        if self.continuous:
+        if self._continuous:
             values = np.asarray(action, dtype=np.float64)
             if values.shape == (2,):
                 duty, tx_fraction = float(values[0]), float(values[1])

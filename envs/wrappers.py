@@ -410,21 +410,41 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
                         f"{name}: {type(env.unwrapped).__name__} has its own store, which the learner "
                         f"draws from; leave {name} at its default"
                     )
-            self.capacity_j = self._store.capacity_j
-            self.initial_j = self._store.stored_j
+            self._capacity_j = self._store.capacity_j
+            self._initial_j = 0.0  # unused: there is no battery to fill
         else:
-            self.capacity_j = real("capacity_j", capacity_j, "a positive finite energy (J)", 0.0, low_open=True)
-            initial = self.capacity_j if initial_j is None else initial_j
-            self.initial_j = real("initial_j", initial, f"an energy in [0, capacity_j = {capacity_j}] J", 0.0,
-                                  self.capacity_j)
-        self.harvest_j_per_step = real("harvest_j_per_step", harvest_j_per_step, "a finite energy >= 0 J", 0.0)
-        self.observe_battery = bool(observe_battery)
-        self.refill_on_reset = bool(refill_on_reset)
-        if self.observe_battery:
+            self._capacity_j = real("capacity_j", capacity_j, "a positive finite energy (J)", 0.0, low_open=True)
+            initial = self._capacity_j if initial_j is None else initial_j
+            self._initial_j = real("initial_j", initial, f"an energy in [0, capacity_j = {capacity_j}] J", 0.0,
+                                   self._capacity_j)
+        self._harvest_j_per_step = real("harvest_j_per_step", harvest_j_per_step, "a finite energy >= 0 J", 0.0)
+        self._observe_battery = bool(observe_battery)
+        self._refill_on_reset = bool(refill_on_reset)
+        if self._observe_battery:
             self.observation_space = _with_battery(env.observation_space)
 
-        self._battery_j = self.initial_j
+        self._battery_j = self._initial_j
         self._spent_j = 0.0
+
+    @property
+    def capacity_j(self) -> float:
+        """Usable energy when full (J): the node's store, or the separate battery."""
+        return self._capacity_j
+
+    @property
+    def harvest_j_per_step(self) -> float:
+        """Energy the separate battery gains per step (J)."""
+        return self._harvest_j_per_step
+
+    @property
+    def observe_battery(self) -> bool:
+        """Whether the battery level is appended to the observation."""
+        return self._observe_battery
+
+    @property
+    def refill_on_reset(self) -> bool:
+        """Whether ``reset`` refills the separate battery."""
+        return self._refill_on_reset
 
     @property
     def battery_j(self) -> float:
@@ -445,16 +465,16 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._spent_j += energy_j
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
-        if not self.observe_battery:
+        if not self._observe_battery:
             return obs
-        level = np.array([self._battery_j / self.capacity_j], dtype=self.observation_space.dtype)
+        level = np.array([self._battery_j / self._capacity_j], dtype=self.observation_space.dtype)
         return np.concatenate((obs, level))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset the env; a separate battery carries over unless ``refill_on_reset``."""
         obs, info = self.env.reset(seed=seed, options=options)
-        if self.refill_on_reset:
-            self._battery_j = self.initial_j
+        if self._refill_on_reset:
+            self._battery_j = self._initial_j
         info["battery_j"] = self.battery_j
         info["energy_spent_j"], self._spent_j = self._spent_j, 0.0
         return self._observe(obs), info
@@ -465,7 +485,7 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
         info["energy_spent_j"], self._spent_j = self._spent_j, 0.0
         if self._store is None:
             empty = self._battery_j <= 0.0
-            self._battery_j = min(self._battery_j + self.harvest_j_per_step, self.capacity_j)
+            self._battery_j = min(self._battery_j + self._harvest_j_per_step, self._capacity_j)
             if empty:
                 truncated = True
                 info["truncation_reason"] = "battery_empty"

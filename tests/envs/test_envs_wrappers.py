@@ -325,3 +325,11 @@ def test_a_ramp_moves_monotonically_between_its_ends(start, ramp, target, step):
         assert value == target
     if step <= start:
         assert value == 0.5
+
+
+@pytest.mark.parametrize("name", ["capacity_j", "harvest_j_per_step", "observe_battery", "refill_on_reset"])
+def test_budget_settings_are_read_only(name):
+    env = budget()
+    with pytest.raises(AttributeError):
+        setattr(env, name, -1.0)
+    assert env.capacity_j == 1.0
