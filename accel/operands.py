@@ -19,7 +19,8 @@ import numpy as np
 from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
 from accel.numerics.formats import NumberFormat
-from accel.numerics.requantize import float_pairs, pow2_scale, round_pairs
+from accel.numerics.requantize import SIG_LIMIT, float_pairs, pow2_scale, round_pairs
+from accel.numerics.rounding import resolve_undecided, round_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +46,11 @@ class Operand:
 
 @njit
 def _float_stats(x, limit):
-    """(largest finite magnitude, magnitudes above ``limit``, non-finite values) of a flat float array."""
+    """(largest finite magnitude, magnitudes above ``limit``, ±inf values, NaN values) of a flat float array."""
     peak = 0.0
     above = 0
-    nonfinite = 0
+    infinite = 0
+    nan = 0
     for i in range(x.size):
         v = x[i]
         mag = abs(v)
@@ -56,15 +58,48 @@ def _float_stats(x, limit):
             above += 1
         if np.isfinite(v):
             peak = max(peak, float(mag))
+        elif np.isnan(v):
+            nan += 1
         else:
-            nonfinite += 1
-    return peak, above, nonfinite
+            infinite += 1
+    return peak, above, infinite, nan
+
+
+@njit
+def _max_abs_code(codes):
+    peak = 0
+    for i in range(codes.size):
+        peak = max(peak, abs(codes[i]))
+    return peak
+
+
+@njit
+def _codes_to_fixed(codes, exp, scale_exp, width_bits, min_code, max_code, stochastic, words, undecided, out):
+    """``round_pairs``'s fixed-point rounding of ``codes · 2**exp`` for one exponent (a GEMM's
+    accumulators): the same decisions, from the same random words, element by element."""
+    for i in range(codes.size):
+        mag = abs(codes[i])
+        if mag == 0:
+            out[i] = 0
+            continue
+        exponent = math.frexp(np.float64(mag))[1] - 1 + exp
+        if exponent >= width_bits - 1 + scale_exp:  # |value| ≥ 2**(W-1) steps: the extreme codes
+            out[i] = min_code if codes[i] < 0 else max_code
+            continue
+        if scale_exp <= exp:
+            k = mag << (exp - scale_exp)
+        else:
+            k, undecided[i] = round_by(mag, scale_exp - exp, stochastic, words[i] if stochastic else np.uint64(0))
+        out[i] = -k if codes[i] < 0 else min(k, max_code)
 
 
 def count_nonfinite(x: np.ndarray) -> int:
     """NaN and ±inf values in a float array."""
     flat = np.ascontiguousarray(x).reshape(-1)
-    return int(_float_stats(flat, math.inf)[2]) if flat.dtype.kind == "f" else 0
+    if flat.dtype.kind != "f":
+        return 0
+    _, _, infinite, nan = _float_stats(flat, math.inf)
+    return int(infinite + nan)
 
 
 @njit
@@ -91,6 +126,9 @@ def _code_stats(codes, exp, lo, hi):
     return peak, outside
 
 
+_NO_WORDS = np.zeros(0, np.uint64)
+
+
 def _limit(x: np.ndarray, value: float):
     """``value`` as NumPy compares it with ``x``: rounded to float32 for a float32 tensor."""
     return np.float32(value) if x.dtype == np.float32 else float(value)
@@ -103,6 +141,29 @@ def _scale(peak: float, fmt: NumberFormat, scaling: str) -> int:
         return -fmt.frac_bits
     mantissa, exp = math.frexp(peak)  # peak = mantissa · 2**exp exactly, 0.5 ≤ mantissa < 1
     return pow2_scale(int(math.ldexp(mantissa, 53)), exp - 53, fmt)
+
+
+def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: str, stochastic: bool,
+                      rng: np.random.Generator) -> tuple[Operand, int]:
+    """Integer accumulator codes ``code · 2**exp`` rounded into a fixed-point format (``round_pairs``'s
+    rounding: the same bits, the same random words)."""
+    flat = codes.reshape(-1)
+    peak = int(_max_abs_code(flat))
+    if peak >= SIG_LIMIT:
+        raise ValueError("accumulator codes must be below 2**53 in magnitude")
+    if scaling == "none" or peak == 0:
+        scale = -fmt.frac_bits
+        _, saturations = _code_stats(flat, exp, fmt.min_code * 2.0**scale, fmt.max_code * 2.0**scale)
+    else:  # the scale holds the largest value: nothing saturates
+        scale, saturations = pow2_scale(peak, exp, fmt), 0
+    words = rng.integers(0, 2**64, size=flat.size, dtype=np.uint64) if stochastic else _NO_WORDS
+    undecided = np.zeros(flat.size if stochastic else 0, np.bool_)
+    out = np.empty(flat.size, np.int64)
+    _codes_to_fixed(flat, exp, scale, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, words, undecided, out)
+    for i in np.flatnonzero(undecided):  # every bit discarded: the value is 0 or ±1 code
+        if resolve_undecided(abs(int(flat[i])), scale - exp, rng):
+            out[i] = -1 if flat[i] < 0 else 1
+    return Operand(out.reshape(codes.shape), scale, fmt, 0), saturations
 
 
 def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: np.random.Generator,
@@ -121,37 +182,36 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     stochastic = rounding == "stochastic"
     flat = values.reshape(-1)
     if exp is not None:  # integer accumulator codes: finite by construction
-        lo, hi = (-fmt.max_value, fmt.max_value) if fmt.is_float else (-math.inf, math.inf)
-        peak_code, outside = _code_stats(flat, exp, lo, hi)
-        if fmt.is_float:
-            out = round_pairs(values, exp, fmt, stochastic, rng).reshape(values.shape)
-            return Operand(out, None, fmt, int((~np.isfinite(out)).sum())), outside
-        scale = -fmt.frac_bits if scaling == "none" or peak_code == 0 else pow2_scale(int(peak_code), exp, fmt)
-        _, saturations = _code_stats(flat, exp, fmt.min_code * 2.0**scale, fmt.max_code * 2.0**scale)
-        codes = round_pairs(values, exp, fmt, stochastic, rng, scale).reshape(values.shape)
-        return Operand(codes, scale, fmt, 0), saturations
-    peak, above, _ = _float_stats(flat, _limit(flat, fmt.max_value) if fmt.is_float else math.inf)
+        if not fmt.is_float:
+            return _requantize_codes(values, exp, fmt, scaling, stochastic, rng)
+        _, outside = _code_stats(flat, exp, -fmt.max_value, fmt.max_value)
+        out = round_pairs(values, exp, fmt, stochastic, rng).reshape(values.shape)
+        return Operand(out, None, fmt, count_nonfinite(out)), outside
+    peak, above, infinite, nan = _float_stats(flat, _limit(flat, fmt.max_value) if fmt.is_float else math.inf)
     if fmt.is_float:
         if values.dtype == np.float32:
             out = quantize(values, fmt.name, rounding, rng)
-            return Operand(out, None, fmt, int(_float_stats(out.reshape(-1), math.inf)[2])), above
+            return Operand(out, None, fmt, count_nonfinite(out)), above
         finite = np.isfinite(values)
         sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
         out = round_pairs(sig, sig_exp, fmt, stochastic, rng).reshape(values.shape)
         specials = values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value)
         out = np.where(finite, out, specials)
-        return Operand(out, None, fmt, int((~np.isfinite(out)).sum())), above
+        return Operand(out, None, fmt, count_nonfinite(out)), above
     scale = _scale(peak, fmt, scaling)
-    saturations = _outside(flat, _limit(flat, fmt.min_code * 2.0**scale), _limit(flat, fmt.max_code * 2.0**scale))
+    if scaling == "none" or peak == 0.0:
+        saturations = _outside(flat, _limit(flat, fmt.min_code * 2.0**scale), _limit(flat, fmt.max_code * 2.0**scale))
+    else:  # the scale holds the largest finite magnitude (its float32 rounding only widens the range)
+        saturations = infinite
     if values.dtype == np.float32:
-        codes, nan = quantize_codes(values, fmt, rounding, rng, scale_exp=scale)
-        return Operand(codes, scale, fmt, int(nan.sum())), saturations
+        codes, _ = quantize_codes(values, fmt, rounding, rng, scale_exp=scale)
+        return Operand(codes, scale, fmt, int(nan)), saturations
     finite = np.isfinite(values)
     sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
     codes = round_pairs(sig, sig_exp, fmt, stochastic, rng, scale).reshape(values.shape)
-    infinite = np.isinf(values)
-    codes[infinite] = np.where(values[infinite] > 0, fmt.max_code, fmt.min_code)
-    return Operand(codes, scale, fmt, int(np.isnan(values).sum())), saturations
+    inf_mask = np.isinf(values)
+    codes[inf_mask] = np.where(values[inf_mask] > 0, fmt.max_code, fmt.min_code)
+    return Operand(codes, scale, fmt, int(nan)), saturations
 
 
 @njit
