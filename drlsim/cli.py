@@ -33,15 +33,34 @@ def _positive(name: str):
     return parse
 
 
-def _cmd_presets(args: argparse.Namespace) -> None:
-    from accel.config import list_presets
+def preset_rows() -> list[dict]:
+    """Every preset as ``drlsim presets --json`` prints it: its resolved hardware file and its peak
+    efficiency (``peak_tops_per_w``: the MAC array at full utilisation, every operand non-zero, two
+    operations per MAC, chip energy only: arithmetic and PE registers, as docs/energy.md defines it)."""
+    from accel.config import config_to_dict, list_presets
+    from accel.counts import mac_kind
+    from energy import EnergyModel
 
+    rows = []
     for name in list_presets():
         cfg = load_hw(name)
         f = cfg.formats
-        print(f"{name:14} {cfg.array.rows}x{cfg.array.cols} {cfg.array.dataflow.value:2}  "
-              f"w={f.weight} a={f.activation} g={f.gradient} acc={f.accumulator}  "
-              f"{cfg.clock.frequency_hz / 1e6:g} MHz {cfg.clock.voltage_v:g} V {cfg.energy.node_nm:g} nm")
+        mac_j = EnergyModel(cfg).mac_energy_j(mac_kind(f.weight, f.activation, f.accumulator))
+        rows.append({**config_to_dict(cfg), "name": name, "peak_tops_per_w": 2 / mac_j / 1e12})
+    return rows
+
+
+def _cmd_presets(args: argparse.Namespace) -> None:
+    rows = preset_rows()
+    if args.json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        array, f, clock = row["array"], row["formats"], row["clock"]
+        print(f"{row['name']:14} {array['rows']}x{array['cols']} {array['dataflow']:2}  "
+              f"w={f['weight']} a={f['activation']} g={f['gradient']} acc={f['accumulator']}  "
+              f"{clock['frequency_hz'] / 1e6:g} MHz {clock['voltage_v']:g} V {row['energy']['node_nm']:g} nm  "
+              f"peak {row['peak_tops_per_w']:.2f} TOPS/W")
 
 
 def load_hw(hw: str):
@@ -318,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--json", action="store_true", help="print a JSON list, one object per chip")
     work.set_defaults(run=_cmd_workload)
     presets = verbs.add_parser("presets", help="list the preset chips")
+    presets.add_argument("--json", action="store_true", help="print a list of objects")
     presets.set_defaults(run=_cmd_presets)
     return parser
 
