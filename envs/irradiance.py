@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.random import Generator
 
 HAURWITZ_W_M2 = 1098.0
 """Scale of the Haurwitz clear-sky model (W/m²); its largest value, sun at zenith, is 1037 W/m²."""
@@ -102,17 +106,17 @@ class Sky:
         self.clearness = fit.clearness_max
         self.residual = 0.0
 
-    def reset(self, rng) -> None:
+    def reset(self, rng: Generator) -> None:
         """A new day's clearness and a residual drawn from its stationary law."""
         self.new_day(rng)
         self.residual = self.fit.hourly_sigma * float(rng.standard_normal())
 
-    def new_day(self, rng) -> None:
+    def new_day(self, rng: Generator) -> None:
         """Draw the clearness ``K`` of the day that begins."""
         fit = self.fit
         self.clearness = fit.clearness_max * float(rng.beta(fit.clearness_alpha, fit.clearness_beta))
 
-    def advance(self, rng) -> None:
+    def advance(self, rng: Generator) -> None:
         """Move the residual on by one step."""
         self.residual = self._rho * self.residual + self._innovation * float(rng.standard_normal())
 

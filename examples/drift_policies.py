@@ -10,7 +10,7 @@ one found the same way on B (B can be solved). For Pendulum, an energy-pumping
 swing-up with a PD catch at the top, its gains grid-searched on A, and the same
 controller grid-searched on B. Tuning uses seeds 100–103; evaluation, seeds 0–11::
 
-    python examples/drift_policies.py            # ~1 min on one core
+    python examples/drift_policies.py            # ≈ 10 s on one core
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ seeds' means), what happened to the readings, brown-outs, and where the node's e
 went. Then the best of them runs with a learner on the node that draws a fixed energy
 per step from the node's own store (``EnergyBudget``), as a training loop would::
 
-    python examples/sensor_node_policies.py            # ~1 min on one core
+    python examples/sensor_node_policies.py            # ≈ 40 s on one core
     python examples/sensor_node_policies.py --plot examples/out/sensor_node.png
 
 The tuned heuristic's three thresholds are grid-searched on seeds 100–105 (never the

@@ -163,6 +163,18 @@ def test_learning_that_empties_the_store_browns_the_node_out():
     assert info["brownout"] and not truncated and reward == -10.0 - 0.5
 
 
+def test_budget_on_the_node_passes_the_checker():
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    env = EnergyBudget(SensorNodeEnv(render_mode="ansi"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*different from the unwrapped version")
+        check_env(env)
+
+
 def test_draw_before_reset_is_reported_and_discarded():
     env = EnergyBudget(make_node())
     env.charge(0.25)
