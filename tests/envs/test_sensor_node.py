@@ -168,7 +168,7 @@ def test_budget_on_the_node_passes_the_checker():
 
     from gymnasium.utils.env_checker import check_env
 
-    env = EnergyBudget(SensorNodeEnv(render_mode="ansi"))
+    env = EnergyBudget(gym.make("drlsim/SensorNode-v1", render_mode="ansi", disable_env_checker=True))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", message=".*different from the unwrapped version")
