@@ -413,7 +413,8 @@ class EnergyBudget(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self._capacity_j = self._store.capacity_j
             self._initial_j = 0.0  # unused: there is no battery to fill
         else:
-            self._capacity_j = real("capacity_j", capacity_j, "a positive finite energy (J)", 0.0, low_open=True)
+            allowed = f"a positive finite energy (J): {type(env.unwrapped).__name__} has no store of its own"
+            self._capacity_j = real("capacity_j", capacity_j, allowed, 0.0, low_open=True)
             initial = self._capacity_j if initial_j is None else initial_j
             self._initial_j = real("initial_j", initial, f"an energy in [0, capacity_j = {capacity_j}] J", 0.0,
                                    self._capacity_j)
