@@ -157,7 +157,7 @@ def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: s
     else:  # the scale holds the largest value: nothing saturates
         scale, saturations = pow2_scale(peak, exp, fmt), 0
     words = rng.integers(0, 2**64, size=flat.size, dtype=np.uint64) if stochastic else _NO_WORDS
-    undecided = np.zeros(flat.size if stochastic else 0, np.bool_)
+    undecided = np.zeros(flat.size, np.bool_)  # written by every rounding step, decided or not
     out = np.empty(flat.size, np.int64)
     _codes_to_fixed(flat, exp, scale, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, words, undecided, out)
     for i in np.flatnonzero(undecided):  # every bit discarded: the value is 0 or ±1 code
