@@ -66,15 +66,17 @@ class VectorUnit:
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _run(self, op: str, role: str, inputs: list[np.ndarray], program, words_per_element: int,
-             words: int = 0, outputs: int = 1, out_elements: int | None = None) -> list[np.ndarray]:
-        """Runs ``program(*flat inputs, params, words, state, *outputs)`` in the role's format and
-        counts it; returns the outputs in the inputs' shape (``out_elements`` long and flat when
-        given: a reduction).
+    def _run(self, op: str, role: str, inputs: list[np.ndarray], staged, fused, consts: tuple = (),
+             words_per_element: int = 0, words: int = 0, outputs: int = 1,
+             out_elements: int | None = None) -> list[np.ndarray]:
+        """Runs the operation's program in the role's format and counts it; returns the outputs in
+        the inputs' shape (``out_elements`` long and flat when given: a reduction).
 
-        ``words_per_element · elements + words`` is how many random words the program's
-        stochastic roundings draw: one per element of every rounded tensor, one per rounded
-        constant (a program that needs more, or fewer, gets them: ``_draw``).
+        Float formats rounded to nearest run ``fused(*inputs, *consts, params, *outputs)`` (one
+        pass, returns saturations and NaN/inf), everything else ``staged(*inputs, *consts, params,
+        words, state, *outputs)``, which draws ``words_per_element · elements + words`` random
+        words under stochastic rounding: one per element of every rounded tensor, one per
+        rounded constant (a program that needs more, or fewer, gets them: ``_draw``).
         """
         fmt = self._acc.vector_format(role)
         shape = inputs[0].shape
@@ -88,9 +90,14 @@ class VectorUnit:
         elements = flat[0].size
         size = elements if out_elements is None else out_elements
         outs = [np.empty(size, fmt.value_dtype) for _ in range(outputs)]
-        state = self._draw(lambda w, s: program(*flat, params, w, s, *outs), words_per_element * elements + words)
+        if fmt.is_float and not self._stochastic:
+            saturations, nonfinite = fused(*flat, *consts, params, *outs)
+        else:
+            state = self._draw(lambda w, s: staged(*flat, *consts, params, w, s, *outs),
+                               words_per_element * elements + words)
+            saturations, nonfinite = state[0], state[2]
         self._acc.vector_counts(op, role, elements, out_elements=size)
-        self._acc._tally.add(saturations=int(state[0]), nonfinite=int(state[2]))
+        self._acc._tally.add(saturations=int(saturations), nonfinite=int(nonfinite))
         return outs if out_elements is not None else [o.reshape(shape) for o in outs]
 
     def _draw(self, program, words: int) -> np.ndarray:
@@ -132,50 +139,61 @@ class VectorUnit:
 
     def relu(self, x, role: str = "activation") -> np.ndarray:
         """max(x, 0)."""
-        return self._run("relu", role, [self._as_float("x", x)], ew.relu, 1)[0]
+        return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu, words_per_element=1)[0]
 
     def relu_grad(self, x, dy, role: str = "gradient") -> np.ndarray:
         """dy where x > 0, else 0 (x: the ReLU's input or output)."""
-        return self._run("relu_grad", role, [self._as_float("x", x), self._as_float("dy", dy)], ew.relu_grad, 2)[0]
+        return self._run("relu_grad", role, [self._as_float("x", x), self._as_float("dy", dy)], ew.relu_grad,
+                         ew.fused_relu_grad, words_per_element=2)[0]
 
     def tanh(self, x, role: str = "activation") -> np.ndarray:
-        """tanh(x)."""
-        def program(x, params, words, state, out):
+        """tanh(x) (numpy's float64 tanh between two kernels: libm's may differ in the last bit)."""
+        def staged(x, params, words, state, out):
             ew.store_rounded(np.tanh(ew.load(x, params, words, state)), params, words, state, out)
-        return self._run("tanh", role, [self._as_float("x", x)], program, 2)[0]
+
+        def fused(x, params, out):
+            rounded = np.empty(x.size)
+            saturations, _ = ew.fused_load(x, params, rounded)
+            more, nonfinite = ew.fused_store(np.tanh(rounded), params, out)
+            return saturations + more, nonfinite
+        return self._run("tanh", role, [self._as_float("x", x)], staged, fused, words_per_element=2)[0]
 
     def tanh_grad(self, y, dy, role: str = "gradient") -> np.ndarray:
         """dy · (1 − y²), y = tanh(x)."""
-        return self._run("tanh_grad", role, [self._as_float("y", y), self._as_float("dy", dy)], ew.tanh_grad, 5)[0]
+        return self._run("tanh_grad", role, [self._as_float("y", y), self._as_float("dy", dy)], ew.tanh_grad,
+                         ew.fused_tanh_grad, words_per_element=5)[0]
 
     # --- elementwise -----------------------------------------------------------------------------
 
+    def _binary(self, op: str, staged, fused, x, y, role: str, words_per_element: int) -> np.ndarray:
+        return self._run(op, role, [self._as_float("x", x), self._as_float("y", y)], staged, fused,
+                         words_per_element=words_per_element)[0]
+
     def add(self, x, y, role: str = "activation") -> np.ndarray:
         """x + y."""
-        return self._run("add", role, [self._as_float("x", x), self._as_float("y", y)], ew.add, 3)[0]
+        return self._binary("add", ew.add, ew.fused_add, x, y, role, 3)
 
     def mul(self, x, y, role: str = "activation") -> np.ndarray:
         """x · y."""
-        return self._run("mul", role, [self._as_float("x", x), self._as_float("y", y)], ew.mul, 3)[0]
+        return self._binary("mul", ew.mul, ew.fused_mul, x, y, role, 3)
 
     def fma(self, x, y, z, role: str = "activation") -> np.ndarray:
         """x · y + z, rounded after the multiply and after the add."""
         return self._run("fma", role, [self._as_float("x", x), self._as_float("y", y), self._as_float("z", z)],
-                         ew.fma, 5)[0]
+                         ew.fma, ew.fused_fma, words_per_element=5)[0]
 
     def scale(self, x, factor: float, role: str = "activation") -> np.ndarray:
         """factor · x, the factor rounded into the format first."""
-        def program(x, params, words, state, out):
-            ew.scale(x, float(factor), params, words, state, out)
-        return self._run("scale", role, [self._as_float("x", x)], program, 2, words=1)[0]
+        return self._run("scale", role, [self._as_float("x", x)], ew.scale, ew.fused_scale, (float(factor),),
+                         words_per_element=2, words=1)[0]
 
     def maximum(self, x, y, role: str = "activation") -> np.ndarray:
         """Elementwise max(x, y) (a comparator: also max over actions, one column pair at a time)."""
-        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)], ew.maximum, 2)[0]
+        return self._binary("minmax", ew.maximum, ew.fused_maximum, x, y, role, 2)
 
     def minimum(self, x, y, role: str = "activation") -> np.ndarray:
         """Elementwise min(x, y) (TD3's twin critics)."""
-        return self._run("minmax", role, [self._as_float("x", x), self._as_float("y", y)], ew.minimum, 2)[0]
+        return self._binary("minmax", ew.minimum, ew.fused_minimum, x, y, role, 2)
 
     def sum_rows(self, x, role: str = "gradient") -> np.ndarray:
         """Column sums of a 2-D ``x`` (a bias gradient: the sum over the batch), row 0 first,
@@ -184,36 +202,31 @@ class VectorUnit:
         if x.ndim != 2:
             raise ValueError(f"vector sum_rows: x must be a 2-D (batch, features) array, got shape {x.shape}")
         rows, cols = x.shape
-
-        def program(x, params, words, state, out):
-            ew.sum_rows(x, cols, params, words, state, out)
-        return self._run("sum_rows", role, [x], program, 1, words=max(rows - 1, 0) * cols, out_elements=cols)[0]
+        return self._run("sum_rows", role, [x], ew.sum_rows, ew.fused_sum_rows, (cols,), words_per_element=1,
+                         words=max(rows - 1, 0) * cols, out_elements=cols)[0]
 
     # --- losses ----------------------------------------------------------------------------------
 
     def huber(self, pred, target, delta: float = 1.0, role: str = "gradient") -> tuple[float, np.ndarray]:
         """Mean Huber loss and its gradient with respect to ``pred`` (SB3's smooth-L1 for delta = 1)."""
-        def program(p, t, params, words, state, loss, grad):
-            ew.huber(p, t, float(delta), params, words, state, loss, grad)
         loss, grad = self._run("huber", role, [self._as_float("pred", pred), self._as_float("target", target)],
-                               program, 7, words=3, outputs=2)
+                               ew.huber, ew.fused_huber, (float(delta),), words_per_element=7, words=3, outputs=2)
         return float(np.mean(loss, dtype=np.float64)), grad
 
     def mse(self, pred, target, role: str = "gradient") -> tuple[float, np.ndarray]:
         """Mean squared error and its gradient with respect to ``pred``."""
         loss, grad = self._run("mse", role, [self._as_float("pred", pred), self._as_float("target", target)],
-                               ew.mse, 6, outputs=2)
+                               ew.mse, ew.fused_mse, words_per_element=6, outputs=2)
         return float(np.mean(loss, dtype=np.float64)), grad
 
     # --- optimizers and target networks ----------------------------------------------------------
 
     def sgd_momentum(self, w, g, velocity, lr: float, momentum: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """v ← μ·v + g; w ← w − lr·v (in the master-weight format). Returns (w, v)."""
-        def program(w, g, v, params, words, state, w_out, v_out):
-            ew.sgd_momentum(w, g, v, float(lr), float(momentum), params, words, state, w_out, v_out)
         return tuple(self._run("sgd_momentum", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                              self._as_float("velocity", velocity)],
-                               program, 7, words=2, outputs=2))
+                               ew.sgd_momentum, ew.fused_sgd_momentum, (float(lr), float(momentum)),
+                               words_per_element=7, words=2, outputs=2))
 
     def adam(self, w, g, m, v, step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
              eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,19 +234,14 @@ class VectorUnit:
         if step < 1:
             raise ValueError(f"adam: step counts from 1, got {step}")
         consts = tuple(float(c) for c in (lr, beta1, beta2, eps, 1.0 - beta1**step, 1.0 - beta2**step))
-
-        def program(w, g, m, v, params, words, state, w_out, m_out, v_out):
-            ew.adam(w, g, m, v, *consts, params, words, state, w_out, m_out, v_out)
         return tuple(self._run("adam", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                      self._as_float("m", m), self._as_float("v", v)],
-                               program, 18, words=8, outputs=3))
+                               ew.adam, ew.fused_adam, consts, words_per_element=18, words=8, outputs=3))
 
     def polyak(self, target, online, tau: float) -> np.ndarray:
         """target ← (1 − τ)·target + τ·online (in the master-weight format)."""
-        def program(t, o, params, words, state, out):
-            ew.polyak(t, o, float(tau), params, words, state, out)
         return self._run("polyak", UPDATE_ROLE, [self._as_float("target", target), self._as_float("online", online)],
-                         program, 5, words=2)[0]
+                         ew.polyak, ew.fused_polyak, (float(tau),), words_per_element=5, words=2)[0]
 
 
 _NO_WORDS = np.zeros(0, np.uint64)

@@ -35,14 +35,17 @@ def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool) -> tu
     """The constants the kernels round with, for ``fmt`` (a tuple of float64 and int64).
 
     Float formats: nearest rounding on the float64 bits above the smallest normal, ``(|v| +
-    magic) − magic`` below it (the fixed step there). Fixed point: the code range, the binary
-    point and whether each rounded tensor picks its own power-of-two scale.
+    magic) − magic`` below it (the fixed step there); fp32's tuple is one longer, a length the
+    kernels see when they are compiled, so its own loops convert with the CPU's instruction.
+    Fixed point: the code range, the binary point and whether each rounded tensor picks its own
+    power-of-two scale.
     """
     drop = 52 - fmt.mantissa_bits if fmt.is_float else 0
     magic = 2.0 ** (fmt.min_exponent - fmt.mantissa_bits + 52) if fmt.is_float else 0.0
     return (fmt.is_float, stochastic, fmt.mantissa_bits, fmt.min_exponent, fmt.max_value, fmt.has_inf, drop,
             (1 << (drop - 1)) if drop else 0, magic, 2.0**fmt.min_exponent if fmt.is_float else 0.0,
-            fmt.width_bits, fmt.min_code, fmt.max_code, fmt.frac_bits, pow2_scaling, fmt.smallest_step)
+            fmt.width_bits, fmt.min_code, fmt.max_code, fmt.frac_bits, pow2_scaling, fmt.smallest_step,
+            *((np.float32(0.0),) if fmt.name == "fp32" else ()))
 
 
 @njit
@@ -389,3 +392,303 @@ def polyak(target, online, tau, p, words, state, out):
     target, online = _load(target, p, words, state), _load(online, p, words, state)
     kept = _r(round_scalar(1.0 - tau, p, words, state) * target, p, words, state)
     _store(_r(kept + _r(round_scalar(tau, p, words, state) * online, p, words, state), p, words, state), out, state)
+
+
+# --- fused programs: float formats rounded to nearest ------------------------------------------------------------
+# A float format rounded to nearest needs neither a tensor's peak nor random words, so every
+# step of an element can follow the previous one at once: one pass, no temporaries. Each
+# ``fused_*`` kernel runs the same steps, in the same order, as its staged program above, and
+# returns ``(saturations, NaN/inf results)``.
+
+
+@njit
+def _rn(v, p):
+    """``v`` rounded to nearest into the float format ``p``, and 1 if it lay beyond its range.
+
+    fp32 is the CPU's own conversion (IEEE round to nearest even, subnormals, overflow to ±inf),
+    except that an exact zero is +0.0, as ``round_into`` makes it.
+    """
+    if len(p) == 17:  # fp32 (format_params)
+        r = np.float64(np.float32(v))
+        return (r if v != 0.0 else 0.0), np.int64(abs(v) > p[4])
+    return _nearest_float(v, p), np.int64(abs(v) > p[4])
+
+
+@njit
+def _const(c, p):
+    return _rn(np.float64(c), p)
+
+
+@njit
+def fused_relu(x, p, out):
+    sat = bad = 0
+    for i in range(x.size):
+        a, s = _rn(np.float64(x[i]), p)
+        r = _maximum(a, 0.0)
+        out[i] = r
+        sat += s
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_relu_grad(x, dy, p, out):
+    sat = bad = 0
+    for i in range(x.size):
+        a, s0 = _rn(np.float64(x[i]), p)
+        d, s1 = _rn(np.float64(dy[i]), p)
+        r = d if a > 0.0 else 0.0
+        out[i] = r
+        sat += s0 + s1
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_load(x, p, out):
+    """The input rounded into the format, as float64 (``tanh``'s first step)."""
+    sat = 0
+    for i in range(x.size):
+        out[i], s = _rn(np.float64(x[i]), p)
+        sat += s
+    return sat, 0
+
+
+@njit
+def fused_store(t, p, out):
+    sat = bad = 0
+    for i in range(t.size):
+        r, s = _rn(t[i], p)
+        out[i] = r
+        sat += s
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_tanh_grad(y, dy, p, out):
+    sat = bad = 0
+    for i in range(y.size):
+        a, s0 = _rn(np.float64(y[i]), p)
+        d, s1 = _rn(np.float64(dy[i]), p)
+        sq, s2 = _rn(a * a, p)
+        one_minus, s3 = _rn(1.0 - sq, p)
+        r, s4 = _rn(d * one_minus, p)
+        out[i] = r
+        sat += s0 + s1 + s2 + s3 + s4
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_add(x, y, p, out):
+    sat = bad = 0
+    for i in range(x.size):
+        a, s0 = _rn(np.float64(x[i]), p)
+        b, s1 = _rn(np.float64(y[i]), p)
+        r, s2 = _rn(a + b, p)
+        out[i] = r
+        sat += s0 + s1 + s2
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_mul(x, y, p, out):
+    sat = bad = 0
+    for i in range(x.size):
+        a, s0 = _rn(np.float64(x[i]), p)
+        b, s1 = _rn(np.float64(y[i]), p)
+        r, s2 = _rn(a * b, p)
+        out[i] = r
+        sat += s0 + s1 + s2
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_maximum(x, y, p, out):
+    sat = bad = 0
+    for i in range(x.size):
+        a, s0 = _rn(np.float64(x[i]), p)
+        b, s1 = _rn(np.float64(y[i]), p)
+        r = _maximum(a, b)
+        out[i] = r
+        sat += s0 + s1
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_minimum(x, y, p, out):
+    sat = bad = 0
+    for i in range(x.size):
+        a, s0 = _rn(np.float64(x[i]), p)
+        b, s1 = _rn(np.float64(y[i]), p)
+        r = _minimum(a, b)
+        out[i] = r
+        sat += s0 + s1
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_fma(x, y, z, p, out):
+    sat = bad = 0
+    for i in range(x.size):
+        a, s0 = _rn(np.float64(x[i]), p)
+        b, s1 = _rn(np.float64(y[i]), p)
+        c, s2 = _rn(np.float64(z[i]), p)
+        prod, s3 = _rn(a * b, p)
+        r, s4 = _rn(prod + c, p)
+        out[i] = r
+        sat += s0 + s1 + s2 + s3 + s4
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_scale(x, factor, p, out):
+    f, sat = _const(factor, p)
+    bad = 0
+    for i in range(x.size):
+        a, s0 = _rn(np.float64(x[i]), p)
+        r, s1 = _rn(a * f, p)
+        out[i] = r
+        sat += s0 + s1
+        bad += not np.isfinite(r)
+    return sat, bad
+
+
+@njit
+def fused_sum_rows(x, cols, p, out):
+    """Column sums of the row-major ``(x.size // cols, cols)`` matrix ``x``, row 0 first."""
+    sat = bad = 0
+    for j in range(cols):
+        total, sat_j = _rn(np.float64(x[j]), p)
+        for row in range(1, x.size // cols):
+            v, s0 = _rn(np.float64(x[row * cols + j]), p)
+            total, s1 = _rn(total + v, p)
+            sat_j += s0 + s1
+        out[j] = total
+        sat += sat_j
+        bad += not np.isfinite(total)
+    return sat, bad
+
+
+@njit
+def fused_huber(pred, target, delta, p, loss_out, grad_out):
+    dlt, sat = _const(delta, p)
+    half, s = _const(0.5, p)
+    half_delta, s2 = _const(0.5 * dlt, p)
+    sat += s + s2
+    bad = 0
+    n = pred.size
+    for i in range(n):
+        a, s0 = _rn(np.float64(pred[i]), p)
+        b, s1 = _rn(np.float64(target[i]), p)
+        d, s2 = _rn(a - b, p)
+        sq, s3 = _rn(d * d, p)
+        quadratic, s4 = _rn(half * sq, p)
+        excess, s5 = _rn(abs(d) - half_delta, p)
+        linear, s6 = _rn(dlt * excess, p)
+        small = abs(d) <= dlt
+        loss = quadratic if small else linear
+        grad, s7 = _rn((d if small else dlt * np.sign(d)) / n, p)
+        loss_out[i], grad_out[i] = loss, grad
+        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+        bad += (not np.isfinite(loss)) + (not np.isfinite(grad))
+    return sat, bad
+
+
+@njit
+def fused_mse(pred, target, p, loss_out, grad_out):
+    sat = bad = 0
+    n = pred.size
+    for i in range(n):
+        a, s0 = _rn(np.float64(pred[i]), p)
+        b, s1 = _rn(np.float64(target[i]), p)
+        d, s2 = _rn(a - b, p)
+        loss, s3 = _rn(d * d, p)
+        twice, s4 = _rn(2.0 * d, p)
+        grad, s5 = _rn(twice / n, p)
+        loss_out[i], grad_out[i] = loss, grad
+        sat += s0 + s1 + s2 + s3 + s4 + s5
+        bad += (not np.isfinite(loss)) + (not np.isfinite(grad))
+    return sat, bad
+
+
+@njit
+def fused_sgd_momentum(w, g, v, lr, momentum, p, w_out, v_out):
+    mu, sat = _const(momentum, p)
+    rate, s = _const(lr, p)
+    sat += s
+    bad = 0
+    for i in range(w.size):
+        a, s0 = _rn(np.float64(w[i]), p)
+        b, s1 = _rn(np.float64(g[i]), p)
+        c, s2 = _rn(np.float64(v[i]), p)
+        kept, s3 = _rn(mu * c, p)
+        vel, s4 = _rn(kept + b, p)
+        delta, s5 = _rn(rate * vel, p)
+        r, s6 = _rn(a - delta, p)
+        w_out[i], v_out[i] = r, vel
+        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6
+        bad += (not np.isfinite(r)) + (not np.isfinite(vel))
+    return sat, bad
+
+
+@njit
+def fused_adam(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, v_out):
+    b1, s0 = _const(beta1, p)
+    b2, s1 = _const(beta2, p)
+    k1, s2 = _const(1.0 - beta1, p)
+    k2, s3 = _const(1.0 - beta2, p)
+    r2, s4 = _const(c2, p)
+    e, s5 = _const(eps, p)
+    rate, s6 = _const(lr, p)
+    r1, s7 = _const(c1, p)
+    sat = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+    bad = 0
+    for i in range(w.size):
+        wi, t0 = _rn(np.float64(w[i]), p)
+        gi, t1 = _rn(np.float64(g[i]), p)
+        mi, t2 = _rn(np.float64(m[i]), p)
+        vi, t3 = _rn(np.float64(v[i]), p)
+        x0, t4 = _rn(b1 * mi, p)
+        x1, t5 = _rn(k1 * gi, p)
+        mi, t6 = _rn(x0 + x1, p)
+        x2, t7 = _rn(b2 * vi, p)
+        x3, t8 = _rn(gi * gi, p)
+        x4, t9 = _rn(k2 * x3, p)
+        vi, t10 = _rn(x2 + x4, p)
+        x5, t11 = _rn(vi / r2, p)
+        x6, t12 = _rn(np.sqrt(x5), p)
+        denom, t13 = _rn(x6 + e, p)
+        x7, t14 = _rn(mi / r1, p)
+        step, t15 = _rn(rate * x7, p)
+        x8, t16 = _rn(step / denom, p)
+        wi, t17 = _rn(wi - x8, p)
+        w_out[i], m_out[i], v_out[i] = wi, mi, vi
+        sat += (t0 + t1 + t2 + t3 + t4 + t5 + t6 + t7 + t8 + t9 + t10 + t11 + t12 + t13 + t14 + t15 + t16
+                + t17)
+        bad += (not np.isfinite(wi)) + (not np.isfinite(mi)) + (not np.isfinite(vi))
+    return sat, bad
+
+
+@njit
+def fused_polyak(target, online, tau, p, out):
+    keep, sat = _const(1.0 - tau, p)
+    take, s = _const(tau, p)
+    sat += s
+    bad = 0
+    for i in range(target.size):
+        a, s0 = _rn(np.float64(target[i]), p)
+        b, s1 = _rn(np.float64(online[i]), p)
+        x0, s2 = _rn(keep * a, p)
+        x1, s3 = _rn(take * b, p)
+        r, s4 = _rn(x0 + x1, p)
+        out[i] = r
+        sat += s0 + s1 + s2 + s3 + s4
+        bad += not np.isfinite(r)
+    return sat, bad
