@@ -98,11 +98,6 @@ def parameter_shapes(sizes: list[int]) -> list[tuple[int, ...]]:
     return shapes
 
 
-def parameter_count(sizes: list[int]) -> int:
-    """Weights and biases of an MLP."""
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))
-
-
 def mlp_forward(net: str, sizes: list[int], batch: int, input_name: str, out_act: str | None = None) -> list[Op]:
     """Forward pass of an MLP: per layer a GEMM, the bias add, ReLU on hidden layers.
 
