@@ -138,6 +138,7 @@ class Tally:
             f.name: dict(getattr(start, f.name)) if f.name in _MAPPING_FIELDS else getattr(start, f.name)
             for f in fields(EventCounts)}
         self._frozen: EventCounts | None = start
+        self._pending: dict[int, list] = {}  # id(delta) -> [delta, times applied]; the list keeps it alive
 
     def add(self, **counts) -> None:
         """Adds counts given as ``EventCounts`` fields (mappings merge key by key)."""
@@ -153,18 +154,31 @@ class Tally:
         self._frozen = None
 
     def apply(self, delta: "CountsDelta") -> None:
-        """Adds a prepared ``CountsDelta`` (a planned operation's counts)."""
-        totals = self._totals
-        for name, value in delta.scalars:
-            totals[name] += value
-        for name, key, value in delta.entries:
-            mapping = totals[name]
-            mapping[key] = mapping.get(key, 0) + value
+        """Adds a prepared ``CountsDelta`` (a planned operation's counts). A planned operation repeats
+        many times between two reads of the counts, so it is only counted here and added up once
+        when the counts are read."""
+        pending = self._pending.get(id(delta))
+        if pending is None:
+            self._pending[id(delta)] = [delta, 1]
+        else:
+            pending[1] += 1
         self._frozen = None
+
+    def _settle(self) -> None:
+        """Adds the pending deltas, each times how often it was applied."""
+        totals = self._totals
+        for delta, times in self._pending.values():
+            for name, value in delta.scalars:
+                totals[name] += value * times
+            for name, key, value in delta.entries:
+                mapping = totals[name]
+                mapping[key] = mapping.get(key, 0) + value * times
+        self._pending.clear()
 
     def freeze(self) -> EventCounts:
         """The totals as an immutable ``EventCounts`` (cached until the next ``add``)."""
         if self._frozen is None:
+            self._settle()
             self._frozen = EventCounts._trusted({
                 name: _frozen({k: v for k, v in value.items() if v or k in SRAM_BUFFERS})
                 if name in _MAPPING_FIELDS else value for name, value in self._totals.items()})

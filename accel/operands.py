@@ -11,6 +11,7 @@ values); they compare exactly as NumPy compares the same arrays (float32 tensors
 rounded to float32, float64 ones in float64).
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -45,24 +46,59 @@ class Operand:
 
 
 @njit
-def _float_stats(x, limit):
-    """(largest finite magnitude, magnitudes above ``limit``, ±inf values, NaN values) of a flat float array."""
-    peak = 0.0
+def _bit_peaks(bits, abs_mask, inf_bits):
+    """(largest finite magnitude, largest magnitude with inf and NaN) of float bit patterns (uint32 of
+    float32, uint64 of float64). For magnitudes the integer order of the bits is the order of the
+    values and the patterns above inf's are NaN, so the loop is two integer max-reductions, which
+    vectorise."""
+    zero = bits.dtype.type(0)
+    peak = zero
+    top = zero
+    for i in range(bits.size):
+        mag = bits[i] & abs_mask
+        peak = max(peak, mag if mag < inf_bits else zero)
+        top = max(top, mag)
+    return peak, top
+
+
+@njit
+def _bit_counts(bits, abs_mask, inf_bits, limit_bits):
+    """(magnitudes above ``limit_bits`` but not NaN, ±inf values, NaN values) of float bit patterns."""
     above = 0
     infinite = 0
     nan = 0
-    for i in range(x.size):
-        v = x[i]
-        mag = abs(v)
-        if mag > limit:
-            above += 1
-        if np.isfinite(v):
-            peak = max(peak, float(mag))
-        elif np.isnan(v):
-            nan += 1
-        else:
-            infinite += 1
-    return peak, above, infinite, nan
+    for i in range(bits.size):
+        mag = bits[i] & abs_mask
+        above += (mag > limit_bits) & (mag <= inf_bits)
+        infinite += mag == inf_bits
+        nan += mag > inf_bits
+    return above, infinite, nan
+
+
+_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x7FFFFFFF), np.uint32(0x7F800000)),
+         np.dtype(np.float64): (np.uint64, np.uint64(0x7FFFFFFFFFFFFFFF), np.uint64(0x7FF0000000000000))}
+
+
+@functools.cache
+def _limit_bits(dtype: np.dtype, limit: float) -> int:
+    """The bits of ``limit`` rounded to ``dtype`` (NumPy compares a float32 array with a Python float
+    in float32)."""
+    uint = _BITS[dtype][0]
+    return int(np.array(limit, dtype).view(uint))
+
+
+def _float_stats(x: np.ndarray, limit: float) -> tuple[float, int, int, int]:
+    """(largest finite magnitude, magnitudes above ``limit`` (±inf included), ±inf values, NaN values)
+    of a flat contiguous float32 or float64 array; ``limit`` is compared in the array's precision."""
+    uint, abs_mask, inf_bits = _BITS[x.dtype]
+    bits = x.view(uint)
+    limit_bits = _limit_bits(x.dtype, float(limit))
+    peak, top = _bit_peaks(bits, abs_mask, inf_bits)
+    if top > limit_bits or top >= inf_bits:  # something above the limit, infinite or NaN: count them
+        above, infinite, nan = _bit_counts(bits, abs_mask, inf_bits, uint(limit_bits))
+    else:
+        above = infinite = nan = 0
+    return float(uint(peak).view(x.dtype)), above, infinite, nan
 
 
 @njit
@@ -95,11 +131,10 @@ def _codes_to_fixed(codes, exp, scale_exp, width_bits, min_code, max_code, stoch
 
 def count_nonfinite(x: np.ndarray) -> int:
     """NaN and ±inf values in a float array."""
-    flat = np.ascontiguousarray(x).reshape(-1)
-    if flat.dtype.kind != "f":
+    if x.dtype not in _BITS:
         return 0
-    _, _, infinite, nan = _float_stats(flat, math.inf)
-    return int(infinite + nan)
+    _, _, infinite, nan = _float_stats(np.ascontiguousarray(x).reshape(-1), math.inf)
+    return infinite + nan
 
 
 @njit
@@ -191,7 +226,8 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     if fmt.is_float:
         if values.dtype == np.float32:
             out = quantize(values, fmt.name, rounding, rng)
-            return Operand(out, None, fmt, count_nonfinite(out)), above
+            # nothing beyond the largest finite value: rounding cannot overflow, only NaN stays non-finite
+            return Operand(out, None, fmt, count_nonfinite(out) if above else nan), above
         finite = np.isfinite(values)
         sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
         out = round_pairs(sig, sig_exp, fmt, stochastic, rng).reshape(values.shape)
@@ -222,14 +258,12 @@ def _zero_counts(a, b):
     zero_a = np.zeros(depth, np.int64)
     for i in range(m):
         for k in range(depth):
-            if a[i, k] == 0:
-                zero_a[k] += 1
+            zero_a[k] += a[i, k] == 0
     total = 0
     for k in range(depth):
         zero_b = 0
         for j in range(n):
-            if b[k, j] == 0:
-                zero_b += 1
+            zero_b += b[k, j] == 0
         total += zero_a[k] * n + zero_b * m - zero_a[k] * zero_b
     return total
 

@@ -7,6 +7,7 @@ keeps NaN and returns +0.0 for zero. The kernels read the float32 bit patterns a
 rounding on the integer significand.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -73,8 +74,10 @@ def _to_float_nearest(bits, out_bits, drop, bias, lsb, keep, max_bits, overflow_
                                               sub_magic, False)
 
 
+@functools.cache
 def _nearest_float_params(f: NumberFormat) -> tuple:
-    """The loop constants of ``_to_float_nearest`` for the float format ``f`` (uint32, and a float32)."""
+    """The loop constants of ``_to_float_nearest`` for the float format ``f`` (uint32, and a float32);
+    computed once per format (they cost more than rounding a small tensor)."""
     drop = 23 - f.mantissa_bits
     max_bits = int(np.float32(f.max_value).view(np.uint32))
     fixed_step = f.min_exponent > -126  # below its smallest normal the step is fixed (not bf16)
