@@ -19,7 +19,6 @@ state; the chip computes the values and applies the plan (both fidelities execut
 
 import copy
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +83,7 @@ class Accelerator:
         a run checkpointed and resumed continues bit for bit as if it had not stopped."""
         return ChipState(
             counts=self.counts,
-            buffers=tuple((name, tuple(buf._tensors.items())) for name, buf in self._buffers.items()),
+            buffers=tuple((name, buf.contents()) for name, buf in self._buffers.items()),
             pending_writeback_bytes=self._pending_writeback_bytes, pe_tensor=self._pe_tensor,
             rng_state=copy.deepcopy(self._rng.bit_generator.state))
 
@@ -94,7 +93,7 @@ class Accelerator:
             raise TypeError(f"restore takes a ChipState from Accelerator.snapshot, got {type(state).__name__}")
         self._tally = Tally(state.counts)
         for name, tensors in state.buffers:
-            self._buffers[name]._tensors = OrderedDict(tensors)
+            self._buffers[name].restore(tensors)
         self._pending_writeback_bytes = state.pending_writeback_bytes
         self._pe_tensor = state.pe_tensor
         self._rng.bit_generator.state = copy.deepcopy(state.rng_state)
@@ -199,10 +198,11 @@ class Accelerator:
         if a.shape[1] != b_math.shape[0]:
             stored = f" (B stored transposed as {b.shape})" if transpose_b else ""
             raise ValueError(f"gemm: A is {a.shape} and B is {b_math.shape}{stored}; A's columns must equal B's rows")
-        fa, fb, fout = self.format_of(roles[0]), self.format_of(roles[1]), self.format_of(out_role)
-        acc = get_format(self.config.formats.accumulator)
         m, k = a.shape
         n = b_math.shape[1]
+        plan = self._plan(m, k, n, roles, out_role, names, transpose_b)
+        fa, fb, fout = plan.layout.formats
+        acc = plan.layout.accumulator
         op_a, sat_a = self._to_format(a, fa)
         op_b, sat_b = self._to_format(np.ascontiguousarray(b_math), fb)
 
@@ -212,7 +212,6 @@ class Accelerator:
         else:
             shift = 0 if self.config.formats.scaling == "tensor_pow2" else acc.frac_bits - fa.frac_bits - fb.frac_bits
             a_in, b_in, exp = op_a.data, op_b.data, op_a.exp + op_b.exp - shift
-        plan = self._plan(m, k, n, roles, out_role, names, transpose_b)
         if self.fidelity == "fast":
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
                    else gemm_fixed(a_in, b_in, acc.name, shift))
@@ -238,9 +237,8 @@ class Accelerator:
         out, sat_out = self._to_format(accumulators, fout, exp)
 
         self._apply(plan, names, delta)
-        self._tally.add(saturations=sat_a + sat_b + res.saturations + sat_out,
-                        nonfinite=op_a.nonfinite + op_b.nonfinite + out.nonfinite,
-                        zero_macs=zero_macs, zero_macs_by_kind={plan.mac_kind: zero_macs})
+        self._tally.add_value_counts(plan.mac_kind, zero_macs, sat_a + sat_b + res.saturations + sat_out,
+                                     op_a.nonfinite + op_b.nonfinite + out.nonfinite)
         return out.values().astype(fout.value_dtype)
 
     @staticmethod
@@ -248,9 +246,9 @@ class Accelerator:
         arr = np.asarray(x)
         if arr.ndim != 2:
             raise ValueError(f"gemm: {name} must be a 2-D matrix, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.floating):
+        if arr.dtype.kind != "f":
             raise TypeError(f"gemm: {name} must be a float array, got dtype {arr.dtype} with shape {arr.shape}")
-        if 0 in arr.shape:
+        if arr.size == 0:
             raise ValueError(f"gemm: {name} has an empty dimension, shape {arr.shape}")
         return arr.astype(np.float32, copy=False)
 

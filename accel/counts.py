@@ -153,6 +153,17 @@ class Tally:
                 self._totals[name] += value
         self._frozen = None
 
+    def add_value_counts(self, kind: str, zero_macs: int, saturations: int, nonfinite: int) -> None:
+        """Adds what a GEMM's values decided: its zero-operand MACs (of ``mac_kind`` ``kind``), the
+        values that left their format's range and the NaN/inf values."""
+        totals = self._totals
+        totals["zero_macs"] += zero_macs
+        by_kind = totals["zero_macs_by_kind"]
+        by_kind[kind] = by_kind.get(kind, 0) + zero_macs
+        totals["saturations"] += saturations
+        totals["nonfinite"] += nonfinite
+        self._frozen = None
+
     def apply(self, delta: "CountsDelta") -> None:
         """Adds a prepared ``CountsDelta`` (a planned operation's counts). A planned operation repeats
         many times between two reads of the counts, so it is only counted here and added up once

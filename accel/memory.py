@@ -19,11 +19,21 @@ class SramBuffer:
         self.name = name
         self.capacity_bytes = capacity_bytes
         self._tensors: OrderedDict[str, tuple[int, bool]] = OrderedDict()  # name -> (bytes, dirty)
+        self._used = 0
 
     @property
     def used_bytes(self) -> int:
         """Bytes held by resident tensors."""
-        return sum(nbytes for nbytes, _ in self._tensors.values())
+        return self._used
+
+    def contents(self) -> tuple[tuple[str, tuple[int, bool]], ...]:
+        """The tensors held, least recently used first: ``(name, (bytes, dirty))``."""
+        return tuple(self._tensors.items())
+
+    def restore(self, contents: tuple[tuple[str, tuple[int, bool]], ...]) -> None:
+        """Holds exactly ``contents`` (as ``contents()`` returned them)."""
+        self._tensors = OrderedDict(contents)
+        self._used = sum(nbytes for nbytes, _ in self._tensors.values())
 
     def holds(self, tensor: str | None, nbytes: int) -> bool:
         """Whether ``tensor`` is resident with this size (and marks it recently used)."""
@@ -41,10 +51,14 @@ class SramBuffer:
 
         Dirty tensors (produced on the chip, not in DRAM) must be written back when evicted.
         """
-        self._tensors.pop(tensor, None)
+        previous = self._tensors.pop(tensor, None)
+        if previous is not None:
+            self._used -= previous[0]
         written_back = 0
-        while self._tensors and self.used_bytes + nbytes > self.capacity_bytes:
+        while self._tensors and self._used + nbytes > self.capacity_bytes:
             _, (evicted, was_dirty) = self._tensors.popitem(last=False)
+            self._used -= evicted
             written_back += evicted if was_dirty else 0
         self._tensors[tensor] = (nbytes, dirty)
+        self._used += nbytes
         return written_back
