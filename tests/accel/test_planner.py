@@ -167,3 +167,25 @@ def test_property_repeated_blocks_cost_what_their_copies_cost(cfg, g, repeat):
     plan = plan_gemm_op(cfg, big)
     _, old = reference(cfg, big, plan.reuse_tile, plan.store_out)
     assert (plan.mapping.compute_cycles, plan.mapping.stall_cycles) == (old.compute_cycles, old.stall_cycles)
+
+
+@settings(max_examples=25, deadline=None)
+@given(cfg=chips(), fidelity=st.sampled_from(["fast", "cycle"]), seed=st.integers(0, 2**32 - 1),
+       ops=st.lists(st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 24), st.sampled_from(ROLE_PAIRS),
+                              st.sampled_from(["x", "dy", None]), st.sampled_from(["W", None]),
+                              st.sampled_from(["y", None]), st.booleans()), min_size=1, max_size=8))
+def test_property_memoized_and_unmemoized_chips_compute_and_count_alike(cfg, fidelity, seed, ops):
+    """GEMMs with values at either fidelity: the memo changes nothing, neither values nor counts."""
+    chips_ = [Accelerator(cfg, fidelity=fidelity, seed=seed) for _ in range(2)]
+    chips_[1]._planner = Unmemoized(cfg)
+    for acc in chips_:
+        rng = np.random.default_rng(seed)
+        acc.results = []
+        for _ in range(2):
+            for m, k, n, (roles, out_role), a_name, b_name, c_name, transpose_b in ops:
+                a = rng.standard_normal((m, k)).astype(np.float32)
+                b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
+                acc.results.append(acc.gemm(a, b, roles, out_role, (a_name, b_name, c_name), transpose_b=transpose_b))
+    memo, fresh = chips_
+    assert memo.counts == fresh.counts
+    assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(memo.results, fresh.results, strict=True))
