@@ -17,12 +17,13 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 
 from accel.numerics.formats import FORMAT_NAMES, NumberFormat, get_format
 
-PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
-"""Directory of the preset hardware files ``<name>.toml`` (``presets/`` at the repository root)."""
+PRESETS_DIR = resources.files("accel") / "presets"
+"""The preset hardware files ``<name>.toml``: package data (``accel/presets/``), found in a wheel as in the checkout."""
 
 SCALINGS = ("tensor_pow2", "none")
 """Scalings of integer formats: a per-tensor power-of-two scale, or the format's binary point as written."""
@@ -210,7 +211,7 @@ _GEMM_PAIRS = (  # the operand roles that meet in one GEMM of a training step
 
 def list_presets() -> list[str]:
     """Returns the names of the preset hardware files, sorted."""
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+    return sorted(entry.name.removesuffix(".toml") for entry in PRESETS_DIR.iterdir() if entry.name.endswith(".toml"))
 
 
 def load_config(name_or_path: str | Path) -> AcceleratorConfig:
@@ -233,10 +234,10 @@ def load_config(name_or_path: str | Path) -> AcceleratorConfig:
         if not path.is_file():
             raise ValueError(f"hardware file {text!r} not found")
     else:
-        path = PRESETS_DIR / f"{text}.toml"
-        if not path.is_file():
+        if text not in list_presets():
             raise ValueError(f"unknown preset {text!r}; presets: {', '.join(list_presets())} "
                              "(or give a path to a .toml hardware file)")
+        path = Path(str(PRESETS_DIR / f"{text}.toml"))  # installed packages are directories on disk
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
