@@ -62,7 +62,7 @@ def load_format(cfg, role):
     return get_format(getattr(cfg.formats, role))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(cfg=chips(), g=requests())
 def test_property_plan_equals_the_fold_by_fold_schedule(cfg, g):
     plan = plan_gemm_op(cfg, g)
