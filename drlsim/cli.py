@@ -122,7 +122,6 @@ def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: in
         acc.gemm(a, b)
     counts = acc.counts
     report = EnergyModel(config).estimate(counts)
-    chip_j = report.energy_j - report.breakdown_j["dram"]
     return {
         "hw": config.name, "m": m, "k": k, "n": n, "fidelity": fidelity, "seed": seed, "counts_only": counts_only,
         "dataflow": config.array.dataflow.value, "array": [config.array.rows, config.array.cols],
@@ -133,8 +132,7 @@ def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: in
         "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
         "saturations": counts.saturations, "nonfinite": counts.nonfinite,
         "time_s": report.time_s, "energy_j": report.energy_j, "energy_breakdown_j": dict(report.breakdown_j),
-        "power_w": report.power_w, "chip_energy_j": chip_j,
-        "chip_power_w": chip_j / report.time_s if report.time_s > 0 else 0.0,
+        "power_w": report.power_w, "chip_energy_j": report.chip_energy_j, "chip_power_w": report.chip_power_w,
     }
 
 
@@ -210,7 +208,7 @@ def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tu
             "vector_cycles": counts.vector_cycles, "utilization": acc.utilization(counts),
             "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
             "time_s": report.time_s, "energy_j": report.energy_j, "energy_breakdown_j": dict(report.breakdown_j),
-            "power_w": report.power_w, "ops_per_j": report.ops_per_j,
+            "power_w": report.power_w, "chip_power_w": report.chip_power_w, "ops_per_j": report.ops_per_j,
         })
     return rows
 
@@ -225,12 +223,12 @@ def _cmd_workload(args: argparse.Namespace) -> None:
         return
     print(f"one training step (the second: weights already on chip) of {rows[0]['workload']}, {rows[0]['macs']:,} MACs")
     print(f"{'chip':14} {'cycles':>10} {'stall':>8} {'vector':>8} {'util':>5} {'time µs':>9} {'energy µJ':>10} "
-          f"{'power mW':>9} {'GOPS/W':>8}   energy: mac / sram / dram / vector / leakage µJ")
+          f"{'system mW':>9} {'chip mW':>8} {'GOPS/W':>8}   energy: mac / sram / dram / vector / leakage µJ")
     for r in rows:
         parts = " / ".join(f"{v * 1e6:.2f}" for v in r["energy_breakdown_j"].values())
         print(f"{r['hw']:14} {r['cycles']:>10,} {r['stall_cycles']:>8,} {r['vector_cycles']:>8,} "
               f"{r['utilization']:>5.2f} {r['time_s'] * 1e6:>9.1f} {r['energy_j'] * 1e6:>10.2f} "
-              f"{r['power_w'] * 1e3:>9.2f} {r['ops_per_j'] / 1e9:>8.1f}   {parts}")
+              f"{r['power_w'] * 1e3:>9.2f} {r['chip_power_w'] * 1e3:>8.2f} {r['ops_per_j'] / 1e9:>8.1f}   {parts}")
 
 
 DEFAULT_ENV = {"dqn": "CartPole-v1", "td3": "Pendulum-v1", "ddpg": "Pendulum-v1"}

@@ -52,8 +52,20 @@ class EnergyReport:
 
     @property
     def power_w(self) -> float:
-        """Average power in watts: ``energy_j / time_s`` (0 when no time elapsed)."""
+        """Average power of the system in watts, DRAM included: ``energy_j / time_s`` (0 when no time
+        elapsed)."""
         return self.energy_j / self.time_s if self.time_s > 0 else 0.0
+
+    @property
+    def chip_energy_j(self) -> float:
+        """Joules of the chip alone: every component but DRAM (a separate die), as published chip
+        efficiencies are measured at the chip's supply."""
+        return math.fsum(v for key, v in self.breakdown_j.items() if key != "dram")
+
+    @property
+    def chip_power_w(self) -> float:
+        """Average power of the chip alone in watts: ``chip_energy_j / time_s``."""
+        return self.chip_energy_j / self.time_s if self.time_s > 0 else 0.0
 
     @property
     def ops_per_j(self) -> float:
@@ -90,6 +102,8 @@ class EnergyReport:
             "sram_breakdown_j": dict(self.sram_breakdown_j),
             "time_s": self.time_s,
             "power_w": self.power_w,
+            "chip_energy_j": self.chip_energy_j,
+            "chip_power_w": self.chip_power_w,
             "ops": self.ops,
             "float_ops": self.float_ops,
             "ops_per_j": self.ops_per_j,

@@ -83,3 +83,11 @@ def test_worked_example_of_the_docs(overrides, expected_uj):
         assert report.sram_breakdown_j[key] * 1e6 == pytest.approx(expected_uj[key], abs=1e-6)
     assert report.energy_j * 1e6 == pytest.approx(expected_uj["total"], abs=1e-6)
     assert report.time_s == pytest.approx(140.8e-6)
+
+
+def test_chip_power_leaves_dram_out_and_system_power_keeps_it():
+    report = EnergyReport(breakdown_j={"mac": 1.0, "sram": 2.0, "dram": 4.0, "vector": 0.5, "leakage": 0.5},
+                          time_s=2.0)
+    assert report.chip_energy_j == 4.0 and report.energy_j == 8.0
+    assert report.chip_power_w == 2.0 and report.power_w == 4.0
+    assert report.to_dict()["chip_power_w"] == 2.0
