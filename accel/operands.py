@@ -191,7 +191,9 @@ def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: s
         _, saturations = _code_stats(flat, exp, fmt.min_code * 2.0**scale, fmt.max_code * 2.0**scale)
     else:  # the scale holds the largest value: nothing saturates
         scale, saturations = pow2_scale(peak, exp, fmt), 0
-    words = rng.integers(0, 2**64, size=flat.size, dtype=np.uint64) if stochastic else _NO_WORDS
+    # the words round_pairs draws with rng.integers(0, 2**64, uint64): for the full range that is the
+    # generator's raw output, which random_raw gives without the bounded-integer machinery
+    words = rng.bit_generator.random_raw(flat.size) if stochastic else _NO_WORDS
     undecided = np.zeros(flat.size, np.bool_)  # written by every rounding step, decided or not
     out = np.empty(flat.size, np.int64)
     _codes_to_fixed(flat, exp, scale, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, words, undecided, out)
