@@ -234,9 +234,16 @@ class VectorUnit:
         if step < 1:
             raise ValueError(f"adam: step counts from 1, got {step}")
         consts = tuple(float(c) for c in (lr, beta1, beta2, eps, 1.0 - beta1**step, 1.0 - beta2**step))
+
+        def fused(*args):  # fp32 values in float32 arithmetic unless a result is ambiguous (ew.fused_adam_fp32)
+            if self._acc.vector_format(UPDATE_ROLE).name == "fp32" and all(x.dtype == np.float32 for x in args[:4]):
+                saturations, nonfinite, ambiguous = ew.fused_adam_fp32(*args)
+                if not ambiguous:
+                    return saturations, nonfinite
+            return ew.fused_adam(*args)
         return tuple(self._run("adam", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                      self._as_float("m", m), self._as_float("v", v)],
-                               ew.adam, ew.fused_adam, consts, words_per_element=18, words=8, outputs=3))
+                               ew.adam, fused, consts, words_per_element=18, words=8, outputs=3))
 
     def polyak(self, target, online, tau: float) -> np.ndarray:
         """target ← (1 − τ)·target + τ·online (in the master-weight format)."""

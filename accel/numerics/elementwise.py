@@ -161,6 +161,9 @@ def round_step(x, p, words, state):
     base = state[_CURSOR]
     if stochastic:
         state[_CURSOR] += n
+    step_words = words[base:base + n] if stochastic else words[:0]
+    if step_words.size < n and stochastic:  # past the words drawn: zeros (the program is run again)
+        step_words = np.concatenate((step_words, np.zeros(n - step_words.size, np.uint64)))
     open_ = np.zeros(n if stochastic else 0, np.bool_)
     original = x.copy() if stochastic else x[:0]  # an open decision is finished from the exact value
     saturations = 0
@@ -168,8 +171,26 @@ def round_step(x, p, words, state):
         for i in range(n):
             saturations += abs(x[i]) > p[4]
         if stochastic:
+            # In the format's normal range the step is bit ``drop`` of float64's fraction, and
+            # round_by keeps the bits above it and adds one there when the word's leading ``drop``
+            # bits lie below the discarded ones: branch-free on the bits. Zero gives +0.0; the
+            # rest (NaN, ±inf, the format's subnormal steps) is marked in ``open_`` and rounded
+            # by ``_stochastic_float`` after the loop.
+            drop = p[6]
+            low = (np.int64(1) << drop) - 1
             for i in range(n):
-                x[i], open_[i] = _stochastic_float(x[i], _word(words, base + i), p)
+                v = x[i]
+                a = abs(v)
+                bits = np.float64(a).view(np.int64)
+                rem = bits & low
+                up = (step_words[i] >> _U64(64 - drop)) < _U64(rem)
+                r = np.int64((bits - rem) + (np.int64(up) << drop)).view(np.float64)
+                r = (math.inf if p[5] else p[4]) if r > p[4] else r
+                x[i] = -r if v < 0.0 else r
+                open_[i] = not (p[9] <= a < math.inf or a == 0.0)
+            for i in range(n):
+                if open_[i]:
+                    x[i], open_[i] = _stochastic_float(original[i], step_words[i], p)
         else:
             for i in range(n):
                 x[i] = _nearest_float(x[i], p)
@@ -192,10 +213,28 @@ def round_step(x, p, words, state):
                 v = x[i]
                 r = min(max(np.rint(v * inv), lo_code), hi_code) + 0.0
                 x[i] = 0.0 if v != v else r * unit
+        elif stochastic and abs(scale) < 1000:
+            # t = |x| · 2**-scale is exact; below 2**(W−1) and with its last bit at or above 2**-64
+            # (|x| ≥ 2**(scale − 12)), round_by's decision is word < frac(t) · 2**64, an exact
+            # integer. Zero gives code 0; the rest is marked and rounded by ``_fixed_code``.
+            inv, top, least = pow2(-scale), pow2(p[10] - 1), pow2(scale - 12)
+            for i in range(n):
+                v = x[i]
+                a = abs(v)
+                t = a * inv
+                k = np.floor(t)
+                threshold = _U64((t - k) * 18446744073709551616.0) if t < top else _U64(0)
+                code = k + (step_words[i] < threshold)
+                code = -code if v < 0.0 else min(code, np.float64(p[12]))
+                x[i] = (code + 0.0) * unit
+                open_[i] = not ((least <= a and t < top) or a == 0.0)
+            for i in range(n):
+                if open_[i]:
+                    code, open_[i] = _fixed_code(original[i], step_words[i], True, scale, p)
+                    x[i] = np.float64(code) * unit
         else:
             for i in range(n):
-                code, undecided = _fixed_code(x[i], _word(words, base + i) if stochastic else _U64(0), stochastic,
-                                              scale, p)
+                code, undecided = _fixed_code(x[i], step_words[i] if stochastic else _U64(0), stochastic, scale, p)
                 if stochastic:
                     open_[i] = undecided
                 x[i] = np.float64(code) * unit
@@ -692,3 +731,73 @@ def fused_polyak(target, online, tau, p, out):
         sat += s0 + s1 + s2 + s3 + s4
         bad += not np.isfinite(r)
     return sat, bad
+
+
+# --- fp32 to nearest in float32 arithmetic ----------------------------------------------------------------------
+# For fp32 values, +, −, ×, ÷ and √ computed in float32 are the float64 results rounded to fp32
+# (innocuous double rounding, 53 ≥ 2·24 + 2), so the CPU's float32 instructions give the staged
+# program's bits, eight lanes at a time, with two differences mended or avoided here: an exact
+# zero result is +0.0 (``_plus_zero``: a sum's zero is always exact; a product's or quotient's
+# is exact only when an operand makes it so, otherwise it is an underflow that keeps its sign),
+# and a result of ±inf or ±FLT_MAX may come from a float64 value beyond the range, which
+# ``round_into`` counts as a saturation: a run that meets one reports it, and the float64 kernel
+# runs instead (with every value finite and below FLT_MAX, no step saturated).
+
+_FLT_MAX = np.float32(np.finfo(np.float32).max)
+_ZERO32 = np.float32(0.0)
+
+
+@njit
+def _plus_zero(r, exact_zero):
+    return r + _ZERO32 if exact_zero else r  # a select: the loop stays branch-free
+
+
+@njit
+def _edge(r):
+    """1 where ``|r|`` is FLT_MAX or inf (an integer, so the loop's reduction vectorises)."""
+    return np.int64(abs(r) >= _FLT_MAX)
+
+
+@njit
+def fused_adam_fp32(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, v_out):
+    """``fused_adam`` for fp32 and float32 inputs; returns (saturations, NaN/inf, whether a value
+    reached ±FLT_MAX or ±inf, in which case the float64 kernel must run instead)."""
+    b1, s0 = _const(beta1, p)
+    b2, s1 = _const(beta2, p)
+    k1, s2 = _const(1.0 - beta1, p)
+    k2, s3 = _const(1.0 - beta2, p)
+    r2, s4 = _const(c2, p)
+    e, s5 = _const(eps, p)
+    rate, s6 = _const(lr, p)
+    r1, s7 = _const(c1, p)
+    sat = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+    b1, b2, k1, k2 = np.float32(b1), np.float32(b2), np.float32(k1), np.float32(k2)
+    r1, r2, e, rate = np.float32(r1), np.float32(r2), np.float32(e), np.float32(rate)
+    edge = _edge(b1) | _edge(b2) | _edge(k1) | _edge(k2) | _edge(r1) | _edge(r2) | _edge(e) | _edge(rate)
+    # two passes, so that each loop touches few enough arrays for LLVM to prove them apart and vectorise
+    for i in range(w.size):
+        gi, mi, vi = g[i] + _ZERO32, m[i] + _ZERO32, v[i] + _ZERO32
+        x0 = _plus_zero(b1 * mi, (b1 == 0) | (mi == 0))
+        x1 = _plus_zero(k1 * gi, (k1 == 0) | (gi == 0))
+        mi = (x0 + x1) + _ZERO32
+        x2 = _plus_zero(b2 * vi, (b2 == 0) | (vi == 0))
+        x3 = _plus_zero(gi * gi, gi == 0)
+        x4 = _plus_zero(k2 * x3, (k2 == 0) | (x3 == 0))
+        vi = (x2 + x4) + _ZERO32
+        edge |= (_edge(gi) | _edge(v[i]) | _edge(x0) | _edge(x1) | _edge(mi) | _edge(x2) | _edge(x3) | _edge(x4)
+                 | _edge(vi))
+        m_out[i], v_out[i] = mi, vi
+    for i in range(w.size):
+        wi, mi, vi = w[i] + _ZERO32, m_out[i], v_out[i]
+        x5 = _plus_zero(vi / r2, vi == 0)  # r2, r1 and denom are finite, or the run is refused
+        x6 = np.sqrt(x5) + _ZERO32
+        denom = (x6 + e) + _ZERO32
+        x7 = _plus_zero(mi / r1, mi == 0)
+        step = _plus_zero(rate * x7, (rate == 0) | (x7 == 0))
+        x8 = _plus_zero(step / denom, step == 0)
+        wi2 = (wi - x8) + _ZERO32
+        edge |= _edge(wi) | _edge(x5) | _edge(x6) | _edge(denom) | _edge(x7) | _edge(step) | _edge(x8) | _edge(wi2)
+        w_out[i] = wi2
+    # every value below FLT_MAX: no inf; NaN is what remains to count
+    bad = np.count_nonzero(w_out != w_out) + np.count_nonzero(m_out != m_out) + np.count_nonzero(v_out != v_out)
+    return sat, bad, edge != 0
