@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     presets = verbs.add_parser("presets", help="list the preset chips")
     presets.add_argument("--json", action="store_true", help="print a list of objects")
     presets.set_defaults(run=_cmd_presets)
+    from drlsim import sweep
+
+    sweep.add_parser(verbs)
     return parser
 
 
