@@ -1,9 +1,13 @@
-"""Throughput of drlsim's exact numerics kernels against torch's casts and numpy's sgemm, one thread each.
+"""Throughput of drlsim's exact numerics kernels against torch's casts, numpy's sgemm and torch's
+elementwise operations and Adam, one thread each.
 
 ``quantize`` is timed per format against the nearest torch operation on the same float32 array
-(floats: the round trip ``x.to(dtype).to(torch.float32)``); the GEMM kernels are timed in GMAC/s
-against ``np.float32`` matmul of the same shape (single-threaded OpenBLAS sgemm). Every figure
-is the best of ``--repeats`` timings after a JIT warm-up, and every ratio divides two figures
+(floats: the round trip ``x.to(dtype).to(torch.float32)``); the GEMM kernels are timed in GMAC/s,
+called as ``Accelerator.gemm`` calls them (float operands as float32 values of their formats,
+integer codes as int64), against ``np.float32`` matmul of the same shape (single-threaded
+OpenBLAS sgemm); the vector unit is timed through ``acc.vector`` on each preset (counting
+included) against torch on the same float32 tensors, and ``acc.vector_counts`` alone. Every
+figure is the best of ``--repeats`` timings after a warm-up, and every ratio divides two figures
 measured in this run. Run::
 
     python benchmarks/bench_numerics.py [--elements 1000000] [--repeats 7]
@@ -21,6 +25,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -31,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from best_of import best_seconds  # noqa: E402
 
+from accel import Accelerator, load_config  # noqa: E402
 from accel.numerics import gemm_fixed, gemm_float, get_format, quantize, quantize_codes  # noqa: E402
 
 torch.set_num_threads(1)
@@ -78,45 +84,81 @@ def quantize_rows(n: int, repeats: int) -> list[tuple[str, float, str, float]]:
     return [(case, o / n * 1e9, p_name, p / n * 1e9) for case, o, p_name, p in rows]
 
 
-def _gemm_cases(m: int, k: int, n: int) -> list[tuple[str, Callable[[], object], str]]:
-    """``(name, call, expected route)`` for every GEMM kind on an (m, k) × (k, n) problem."""
+def _gemm_cases(m: int, k: int, n: int) -> list[tuple[str, Callable[[], object]]]:
+    """``(name, call)`` for every GEMM route on an (m, k) × (k, n) problem."""
     rng = np.random.default_rng(1)
 
     def values(shape, fmt):  # float32, as quantize returns them and the accelerator passes them
         return quantize(rng.standard_normal(shape).astype(np.float32), fmt)
 
-    a_bf, b_bf = values((m, k), "bf16"), values((k, n), "bf16")
-    a_f8, b_f8 = values((m, k), "fp8_e4m3"), values((k, n), "fp8_e5m2")
     a_32, b_32 = values((m, k), "fp32"), values((k, n), "fp32")
+    a_bf, b_bf = values((m, k), "bf16"), values((k, n), "bf16")
+    a_16, b_16 = values((m, k), "fp16"), values((k, n), "fp16")
+    a_f8, b_f8 = values((m, k), "fp8_e4m3"), values((k, n), "fp8_e5m2")
     a_i8, b_i8 = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n))
     a_i16, b_i16 = rng.integers(-32768, 32768, (m, k)), rng.integers(-32768, 32768, (k, n))
     return [
-        ("bf16×bf16→fp32", lambda: gemm_float(a_bf, b_bf, "bf16", "bf16", "fp32"), "float32"),
-        ("fp8×fp8→fp32", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "fp32"), "float32"),
-        ("fp32×fp32→fp32", lambda: gemm_float(a_32, b_32, "fp32", "fp32", "fp32"), "sequential"),
-        ("bf16×bf16→bf16", lambda: gemm_float(a_bf, b_bf, "bf16", "bf16", "bf16"), "sequential"),
-        ("int8×int8→int32", lambda: gemm_fixed(a_i8, b_i8, "int32"), "blas"),
-        # shift 10 lets partial sums reach past 2**47, so every add must be checked: sequential
-        ("int16×int16→fixed48 (shift 10)", lambda: gemm_fixed(a_i16, b_i16, "fixed48_0", 10), "sequential"),
+        ("fp32×fp32→fp32", lambda: gemm_float(a_32, b_32, "fp32", "fp32", "fp32")),
+        ("bf16×bf16→fp32", lambda: gemm_float(a_bf, b_bf, "bf16", "bf16", "fp32")),
+        ("fp16×fp16→fp32", lambda: gemm_float(a_16, b_16, "fp16", "fp16", "fp32")),
+        ("fp8×fp8→fp32", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "fp32")),
+        ("fp8×fp8→bf16", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "bf16")),
+        ("fp8×fp8→fp16", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "fp16")),
+        ("int8×int8→int32", lambda: gemm_fixed(a_i8, b_i8, "int32")),
+        ("int16×int16→fixed48 (edge-fixed16)", lambda: gemm_fixed(a_i16, b_i16, "fixed48_0")),
     ]
 
 
 def gemm_rows(repeats: int) -> list[tuple[str, str, str, float, float]]:
-    """``(shape, case, route, drlsim GMAC/s, sgemm GMAC/s)`` for every GEMM kind and shape."""
+    """``(shape, case, route, drlsim GMAC/s, sgemm GMAC/s)`` for every GEMM route and shape."""
     rows = []
     for m, k, n in GEMM_SHAPES:
         macs = m * k * n
         rng = np.random.default_rng(2)
         a32, b32 = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
         sgemm = macs / best_seconds(lambda a=a32, b=b32: a @ b, max(repeats, 20)) / 1e9
-        for name, call, route in _gemm_cases(m, k, n):
-            got = call().route
-            if got != route:
-                raise RuntimeError(f"{name} took the {got!r} route, expected {route!r}")
-            slow = route == "sequential"
+        for name, call in _gemm_cases(m, k, n):
+            start = time.perf_counter()
+            route = call().route
+            slow = time.perf_counter() - start > 0.05  # a sequential route: a few timings suffice
             rate = macs / best_seconds(call, 3 if slow else repeats) / 1e9
             rows.append((f"{m}×{k}×{n}", name, route, rate, sgemm))
     return rows
+
+
+VECTOR_PRESETS = ("edge-int8", "edge-bf16", "edge-fp8", "edge-fixed16")
+VECTOR_SHAPE = (64, 256)
+ADAM_SHAPE = (256, 256)
+
+
+def vector_rows(repeats: int) -> list[tuple[str, str, float, str, float]]:
+    """``(preset, case, drlsim µs, peer, peer µs)`` for ``relu``, ``add``, the counting call and Adam."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(VECTOR_SHAPE).astype(np.float32)
+    y = rng.standard_normal(VECTOR_SHAPE).astype(np.float32)
+    w, g, m = (rng.standard_normal(ADAM_SHAPE).astype(np.float32) * s for s in (0.1, 1e-2, 1e-3))
+    v = np.abs(rng.standard_normal(ADAM_SHAPE).astype(np.float32)) * 1e-5
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    param = torch.nn.Parameter(torch.from_numpy(w.copy()))
+    param.grad = torch.from_numpy(g.copy())
+    opt = torch.optim.Adam([param], lr=1e-3)
+    adam_peer = best_seconds(opt.step, max(repeats, 20))
+    relu_peer, add_peer = best_seconds(lambda: torch.relu(xt), repeats), best_seconds(lambda: xt + yt, repeats)
+    elements = x.size
+    rows = []
+    for preset in VECTOR_PRESETS:
+        acc = Accelerator(load_config(preset))
+        xs, ys = acc.vector.relu(x), acc.vector.add(y, y)  # in the chip's formats, as the chip hands them on
+        rows.append((preset, "relu 64×256", best_seconds(lambda a=acc, t=xs: a.vector.relu(t), repeats),
+                     "torch.relu", relu_peer))
+        rows.append((preset, "add 64×256", best_seconds(lambda a=acc, s=xs, t=ys: a.vector.add(s, t), repeats),
+                     "torch add", add_peer))
+        rows.append((preset, "vector_counts (relu 64×256)",
+                     best_seconds(lambda a=acc: a.vector_counts("relu", "activation", elements, out_elements=elements),
+                                  repeats), "", float("nan")))
+        rows.append((preset, "adam 256×256", best_seconds(lambda a=acc: a.vector.adam(w, g, m, v, step=3, lr=1e-3),
+                                                          max(3, repeats // 3)), "torch.optim.Adam.step", adam_peer))
+    return [(p, case, ours * 1e6, peer, peer_s * 1e6) for p, case, ours, peer, peer_s in rows]
 
 
 def main() -> None:
@@ -133,6 +175,7 @@ def main() -> None:
     with limit:
         q_rows = quantize_rows(args.elements, args.repeats)
         g_rows = gemm_rows(args.repeats)
+        v_rows = vector_rows(args.repeats)
 
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, numpy "
           f"{np.__version__}, torch {torch.__version__}; one thread; best of {args.repeats}")
@@ -145,6 +188,11 @@ def main() -> None:
     print("|---|---|---|---:|---:|---:|")
     for shape, name, route, rate, sgemm in g_rows:
         print(f"| {shape} | {name} | {route} | {rate:.3g} | {sgemm:.3g} | {rate / sgemm:.3f}× |")
+    print("\n| preset | vector operation | drlsim µs | peer | peer µs | drlsim / peer |")
+    print("|---|---|---:|---|---:|---:|")
+    for preset, case, ours, peer, peer_us in v_rows:
+        ratio = f"{ours / peer_us:.2f}×" if peer else ""
+        print(f"| {preset} | {case} | {ours:.1f} | {peer} | {peer_us:.1f} | {ratio} |".replace("| nan |", "| |"))
 
 
 if __name__ == "__main__":

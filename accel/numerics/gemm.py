@@ -197,15 +197,16 @@ def _gemm_float_columns(a, b, c, mantissa_bits, min_exponent, max_value, has_inf
     (fp8 × fp8 into bf16 or fp16). Returns how many adds overflowed.
 
     Two rows advance together one step of k at a time across all columns, in a branch-free
-    float32 loop (8 lanes): ``s = fl32(acc + p)`` rounded half to even into the format. That is
-    ``round(acc + p)`` whenever the refusals below do not apply. If ``s`` is exact, clearly.
-    Otherwise ``acc`` and ``p`` (each at most P bits) span more than 24 bits, so the smaller, t,
-    is below ``2**(E − 24 + P)`` for the exponent E of ``x = acc + p`` and the larger, d, is a
-    multiple of ``2**(E − P)``. The format rounds ``s`` and ``x`` differently only if one of
-    its midpoints (P + 1 ≤ 12 bits: a float32) lies between them, which nearest rounding to
-    float32 allows only at ``s`` itself; but a midpoint at ``s`` is a multiple of ``2**(E − P)``
-    within ``|t| + ulp32/2 < 2**(E − P)`` of d (as 2P ≤ 23), so it would equal d, which has only
-    P bits: no midpoint. Sums that are subnormal in the format, overflow or are not finite are
+    float32 loop (8 lanes): ``s = fl32(acc + p)`` (one ``fma``, the product being exact) rounded
+    half to even into the format. That is ``round(acc + p)`` whenever the refusals below do not
+    apply. If ``s`` is exact, clearly. Otherwise ``acc`` and ``p`` (each at most P bits) span
+    more than 24 bits, so the smaller, t, is below ``2**(E − 24 + P)`` for the exponent E of
+    ``x = acc + p``, and the larger, d, is a multiple of ``2**(E − P)``. The format rounds ``s``
+    and ``x`` differently only if one of its midpoints (P + 1 ≤ 12 bits: a float32) lies between
+    them, which nearest rounding to float32 allows only at ``s`` itself; but such a midpoint and
+    d are multiples of ``2**(E − 1 − P)`` less than ``|t| + ulp32(x)/2 < 2**(E − 23 + P) ≤
+    2**(E − 1 − P)`` apart (as 2P ≤ 22), so the midpoint would be d, which has only P bits: none
+    is. Sums that are subnormal in the format, overflow or are not finite are
     refused, and that step of those columns repeats with ``mac_float``.
     """
     m, depth, n = a.shape[0], a.shape[1], b.shape[1]

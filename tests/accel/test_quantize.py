@@ -1,6 +1,8 @@
 """quantize: bit-exact against the rational reference and torch's casts; stochastic rounding statistics."""
 
+import importlib
 import math
+import pkgutil
 from fractions import Fraction
 
 import numpy as np
@@ -9,7 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import neighbours, quantize_ref
+from numba.core.registry import CPUDispatcher as Dispatcher
 
+import accel.numerics
+import accel.systolic
 from accel.jit import JIT_OPTIONS
 from accel.numerics import FORMAT_NAMES, get_format, quantize, quantize_codes
 from accel.numerics.rounding import UNDECIDED, resolve_undecided, stochastic_up
@@ -148,8 +153,17 @@ def test_format_registry_describes_ranges():
     assert "fixed<W>_<F>" in FORMAT_NAMES
 
 
-def test_kernels_never_use_fastmath():
-    assert JIT_OPTIONS["fastmath"] is False and JIT_OPTIONS["cache"] is True
+def test_every_compiled_kernel_has_the_options_of_accel_jit():
+    # the dispatchers themselves, not the dict they were meant to be built from
+    modules = [accel.systolic, *(importlib.import_module(f"accel.numerics.{m.name}")
+                                 for m in pkgutil.iter_modules(accel.numerics.__path__))]
+    kernels = [obj for module in modules for obj in vars(module).values() if isinstance(obj, Dispatcher)]
+    assert len(kernels) > 30
+    for kernel in kernels:
+        options = kernel.targetoptions
+        assert options["fastmath"] is False and options["nogil"] is True, kernel
+        assert options["error_model"] == JIT_OPTIONS["error_model"], kernel
+        assert type(kernel._cache).__name__ == "FunctionCache", kernel  # cache=True
 
 
 # --- stochastic rounding -------------------------------------------------------------------------
