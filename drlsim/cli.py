@@ -34,7 +34,8 @@ def _positive(name: str):
 
 
 def preset_rows() -> list[dict]:
-    """Every preset as ``drlsim presets --json`` prints it: its resolved hardware file and its peak
+    """Every preset as ``drlsim presets --json`` prints it: its resolved hardware file, its clock
+    (``frequency_hz`` resolved, ``max_frequency_hz`` the highest its voltage allows) and its peak
     efficiency (``peak_tops_per_w``: the MAC array at full utilisation, every operand non-zero, two
     operations per MAC, chip energy only: arithmetic and PE registers, as docs/energy.md defines it)."""
     from accel.config import config_to_dict, list_presets
@@ -45,8 +46,10 @@ def preset_rows() -> list[dict]:
     for name in list_presets():
         cfg = load_hw(name)
         f = cfg.formats
-        mac_j = EnergyModel(cfg).mac_energy_j(mac_kind(f.weight, f.activation, f.accumulator))
-        rows.append({**config_to_dict(cfg), "name": name, "peak_tops_per_w": 2 / mac_j / 1e12})
+        model = EnergyModel(cfg)
+        mac_j = model.mac_energy_j(mac_kind(f.weight, f.activation, f.accumulator))
+        rows.append({**config_to_dict(cfg), "name": name, "peak_tops_per_w": 2 / mac_j / 1e12,
+                     "frequency_hz": model.frequency_hz, "max_frequency_hz": model.max_frequency_hz})
     return rows
 
 
@@ -59,7 +62,8 @@ def _cmd_presets(args: argparse.Namespace) -> None:
         array, f, clock = row["array"], row["formats"], row["clock"]
         print(f"{row['name']:14} {array['rows']}x{array['cols']} {array['dataflow']:2}  "
               f"w={f['weight']} a={f['activation']} g={f['gradient']} acc={f['accumulator']}  "
-              f"{clock['frequency_hz'] / 1e6:g} MHz {clock['voltage_v']:g} V {row['energy']['node_nm']:g} nm  "
+              f"{row['frequency_hz'] / 1e6:g} MHz (≤ {row['max_frequency_hz'] / 1e6:.0f}) {clock['voltage_v']:g} V "
+              f"{row['energy']['node_nm']:g} nm  "
               f"peak {row['peak_tops_per_w']:.2f} TOPS/W")
 
 
@@ -337,9 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     presets = verbs.add_parser("presets", help="list the preset chips")
     presets.add_argument("--json", action="store_true", help="print a list of objects")
     presets.set_defaults(run=_cmd_presets)
-    from drlsim import sweep
+    from drlsim import compare, sweep
 
     sweep.add_parser(verbs)
+    compare.add_parser(verbs)
     return parser
 
 
