@@ -150,3 +150,19 @@ def test_a_program_that_needs_more_words_runs_again_with_them():
     chip.vector._draw(lambda words, state: state.__setitem__(1, 2), 6)  # used 2 of 6: 4 handed back
     twin._rng.bit_generator.random_raw(2)
     assert chip._rng.bit_generator.state == twin._rng.bit_generator.state
+
+
+@pytest.mark.parametrize("preset, fmt", [("edge-bf16", "bf16"), ("edge-bf16", "fp32")])
+def test_a_float32_sum_at_the_largest_value_is_counted_as_the_float64_one(preset, fmt):
+    # max + a little rounds to max in float32 and in the format, but round_into saw a value beyond the range
+    top = np.float32(get_format(fmt).max_value)
+    x = np.array([[top, -top, 1.0, -0.0]], np.float32)
+    y = np.array([[np.float32(2.0**100), -np.float32(2.0**100), -1.0, -0.0]], np.float32)
+    cfg = _config(preset, "nearest", "tensor_pow2", "fp32")
+    role_cfg = with_overrides(cfg, {"formats.activation": fmt})
+    for op in ("add", "mul", "relu", "maximum"):
+        assert_same_as_reference(role_cfg, op, [x, y, x, y])
+    chip = Accelerator(role_cfg)
+    got = chip.vector.add(x, y)
+    assert got[0, :2].tolist() == [top, -top] and chip.counts.saturations == 2
+    assert got[0, 2] == 0.0 and not np.signbit(got[0, 2:]).any()  # exact zero sums are +0.0
