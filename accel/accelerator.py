@@ -172,7 +172,7 @@ class Accelerator:
 
     def gemm(self, a, b, roles: tuple[str, str] = ("activation", "weight"), out_role: str = "activation",
              names: tuple[str | None, str | None, str | None] = (None, None, None),
-             transpose_a: bool = False, transpose_b: bool = False) -> np.ndarray:
+             transpose_b: bool = False, transpose_a: bool = False) -> np.ndarray:
         """``C = A · B`` on the chip: the values it produces, rounded into the output role's format.
 
         Args:
@@ -182,11 +182,11 @@ class Accelerator:
             out_role: Role of C (``activation`` for a forward pass, ``gradient`` for a backward one).
             names: Names of A, B and C. A named tensor that a buffer still holds is not fetched
                 from DRAM again; a named C stays on chip if it fits, an unnamed one goes to DRAM.
+            transpose_b: B is stored transposed (``dX = dY · Wᵀ`` with W as stored). A
+                transposable array reads it as it is; otherwise the chip transposes it through SRAM.
             transpose_a: A is stored transposed (``dW = Xᵀ · dY`` with X as the forward pass
                 stored it). The buffer's address generator streams it in either order, so the
                 counts are those of the untransposed GEMM.
-            transpose_b: B is stored transposed (``dX = dY · Wᵀ`` with W as stored). A
-                transposable array reads it as it is; otherwise the chip transposes it through SRAM.
 
         Returns:
             (M, N) float32 array (float64 for fixed-point outputs wider than 24 bits).

@@ -137,12 +137,18 @@ class ClockConfig:
     """Clock and supply (``[clock]``).
 
     Attributes:
-        frequency_hz: Clock frequency in hertz (default 200 MHz).
+        frequency_hz: Clock frequency in hertz (default 200 MHz), or ``"max"``: the highest the
+            supply voltage allows (the energy model's delay model decides, and refuses a frequency
+            above it).
         voltage_v: Supply voltage in volts (default 0.8 V).
+        logic_depth_fo4: Logic depth of one clock cycle in fan-out-of-4 inverter delays, which ties
+            the highest frequency to the node's delay at the voltage (default 40, an assumption:
+            a synthesized low-power datapath).
     """
 
-    frequency_hz: float = 200e6
+    frequency_hz: float | str = 200e6
     voltage_v: float = 0.8
+    logic_depth_fo4: float = 40.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +204,9 @@ _POSITIVE_INTS = {"array.rows", "array.cols", "sram.weight_bytes", "sram.activat
                   "sram.output_bytes", "vector.lanes"}
 _NON_NEGATIVE_INTS = {"sram.replay_bytes", "dram.latency_cycles"}
 _POSITIVE_FLOATS = {"dram.bandwidth_bytes_per_cycle", "clock.frequency_hz", "clock.voltage_v",
-                    "energy.node_nm"}
+                    "clock.logic_depth_fo4", "energy.node_nm"}
+MAX_FREQUENCY = "max"
+"""``clock.frequency_hz = "max"``: the highest frequency the voltage allows."""
 _BOOLS = {"array.transposable", "array.zero_gating", "array.double_buffered_weights"}
 _FORMAT_KEYS = ("formats.weight", "formats.activation", "formats.gradient", "formats.accumulator")
 
@@ -356,9 +364,12 @@ def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> obj
             what = "a positive integer" if lowest else "an integer ≥ 0"
             raise ValueError(f"{source}: {dotted} must be {what}, got {value!r}")
         return value
+    if dotted == "clock.frequency_hz" and value == MAX_FREQUENCY:
+        return value
     if dotted in _POSITIVE_FLOATS:
         if not (is_int or isinstance(value, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{source}: {dotted} must be a finite positive number, got {value!r}")
+            also = ' or "max"' if dotted == "clock.frequency_hz" else ""
+            raise ValueError(f"{source}: {dotted} must be a finite positive number{also}, got {value!r}")
         return float(value)
     if dotted in _BOOLS:
         if not isinstance(value, bool):

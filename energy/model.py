@@ -1,21 +1,24 @@
 """The energy model: a chip's config and event counts in, joules per component out.
 
 ``EnergyModel(config).estimate(counts)`` is a sum of count × energy per action (Accelergy's idea):
-each table energy at the reference node and voltage is scaled to the chip by the Stillmaker–Baas node
-factor and ``(V / V_ref)²`` (dynamic energy), leakage by the node factor and ``V / V_ref``. DRAM is its
+each table energy at the reference node and voltage is scaled to the chip by Stillmaker–Baas's energy
+model at the chip's node and voltage (dynamic energy), leakage by the node factor and ``V / V_ref``;
+their delay model gives the highest frequency the voltage allows (a faster clock is refused). DRAM is its
 own die and is not scaled. See docs/energy.md for the tables, the rules and a worked example.
 """
 
 import math
 from dataclasses import dataclass, field
 
-from accel.config import AcceleratorConfig
+from accel.config import MAX_FREQUENCY, AcceleratorConfig
 from accel.counts import SRAM_BUFFERS, EventCounts
 from accel.numerics.formats import get_format
 from energy.operations import (
     arithmetic_pj,
+    dynamic_factor,
     mac_arithmetic_pj,
     mac_register_pj,
+    max_frequency_hz,
     node_factor,
     parse_mac_kind,
     sram_access_pj,
@@ -34,29 +37,49 @@ class EnergyModel:
     Attributes:
         config: The chip.
         table: The energy table (built in, with ``config.energy.table``'s entries replacing its own).
-        dynamic_scale: Factor from the table's dynamic energies to the chip's: node factor × (V / V_ref)².
+        dynamic_scale: Factor from the table's dynamic energies to the chip's: Stillmaker–Baas's
+            energy at the chip's node and voltage over the table's (close to node factor × (V / V_ref)²
+            near the reference voltage, above it at low voltage).
         leakage_scale: Factor from the table's leakage powers to the chip's: node factor × V / V_ref.
+        max_frequency_hz: The highest clock frequency the chip's voltage allows at its node
+            (``clock.logic_depth_fo4`` Stillmaker–Baas FO4 delays per cycle).
+        frequency_hz: The chip's clock: ``clock.frequency_hz``, or ``max_frequency_hz`` for ``"max"``.
     """
 
     config: AcceleratorConfig
     table: EnergyTable = field(init=False, repr=False, compare=False)
     dynamic_scale: float = field(init=False, compare=False)
     leakage_scale: float = field(init=False, compare=False)
+    max_frequency_hz: float = field(init=False, compare=False)
+    frequency_hz: float = field(init=False, compare=False)
     _prices: dict = field(init=False, repr=False, compare=False)
     """Energies per action already looked up (pure functions of the config): an estimate per training
     step prices the same few kinds again and again."""
 
     def __post_init__(self) -> None:
-        clock = self.config.clock
-        for dotted, value in (("clock.voltage_v", clock.voltage_v), ("clock.frequency_hz", clock.frequency_hz)):
+        clock, node_nm, name = self.config.clock, self.config.energy.node_nm, self.config.name
+        maximum = clock.frequency_hz == MAX_FREQUENCY
+        for dotted, value in (("clock.voltage_v", clock.voltage_v),
+                              ("clock.frequency_hz", 1.0 if maximum else clock.frequency_hz)):
             if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{self.config.name}: {dotted} must be a finite positive number, got {value!r}")
+                raise ValueError(f"{name}: {dotted} must be a finite positive number, got {value!r}")
         table = load_table(self.config.energy.table)
-        node = node_factor(table, self.config.energy.node_nm)
-        voltage = clock.voltage_v / table.reference_voltage_v
+        try:
+            dynamic = dynamic_factor(table, node_nm, clock.voltage_v)
+            fastest = max_frequency_hz(table, node_nm, clock.voltage_v, clock.logic_depth_fo4)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+        if not maximum and clock.frequency_hz > fastest * (1 + 1e-12):
+            raise ValueError(f"{name}: clock.frequency_hz = {clock.frequency_hz:.4g} is above the "
+                             f"{fastest:.4g} Hz that clock.voltage_v = {clock.voltage_v:g} allows at {node_nm:g} nm "
+                             f"({clock.logic_depth_fo4:g} FO4 per cycle); lower it, raise the voltage, or "
+                             'set clock.frequency_hz = "max"')
         object.__setattr__(self, "table", table)
-        object.__setattr__(self, "dynamic_scale", node * voltage**2)
-        object.__setattr__(self, "leakage_scale", node * voltage)
+        object.__setattr__(self, "dynamic_scale", dynamic)
+        object.__setattr__(self, "leakage_scale", node_factor(table, node_nm) * clock.voltage_v
+                           / table.reference_voltage_v)
+        object.__setattr__(self, "max_frequency_hz", fastest)
+        object.__setattr__(self, "frequency_hz", fastest if maximum else clock.frequency_hz)
         object.__setattr__(self, "_prices", {})
 
     def _price(self, key: tuple, compute) -> float:
@@ -152,7 +175,7 @@ class EnergyModel:
             accessed = counts.sram_read_bytes[buffer] + counts.sram_write_bytes[buffer]
             sram_j[buffer] = accessed * self._price(("sram", buffer), lambda b=buffer: self.sram_access_energy_j(
                 b, 8)) if accessed else 0.0
-        time_s = counts.cycles / self.config.clock.frequency_hz
+        time_s = counts.cycles / self.frequency_hz
         breakdown = {
             "mac": mac_j,
             "sram": math.fsum(sram_j.values()),

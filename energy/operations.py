@@ -1,11 +1,12 @@
 """Energy per operation at the table's reference node and voltage, and the node factor, as pure functions.
 
 Everything here is in picojoules at the reference (45 nm, 0.9 V for the built-in table); the model
-(:mod:`energy.model`) scales dynamic energies by the node factor and ``(V / V_ref)²``.
+(:mod:`energy.model`) scales dynamic energies by Stillmaker–Baas's energy at the chip's node and
+voltage over the reference's, and finds the highest frequency a voltage allows from their delay.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
 from accel.config import Dataflow
@@ -141,6 +142,71 @@ def sram_access_pj(table: EnergyTable, capacity_bytes: float) -> float:
     return power_law(points, capacity_bytes, below, above)
 
 
+def _polynomial(coefficients: Sequence[float], x: float) -> float:
+    """``c_n·x^n + … + c_0`` with the coefficients highest power first."""
+    value = 0.0
+    for c in coefficients:
+        value = value * x + c
+    return value
+
+
+def _slope(coefficients: Sequence[float], x: float) -> float:
+    """The derivative of ``_polynomial(coefficients, ·)`` at ``x``."""
+    n = len(coefficients) - 1
+    return _polynomial([c * (n - i) for i, c in enumerate(coefficients[:-1])], x)
+
+
+def _across_nodes(table: EnergyTable, polynomials: Mapping, node_nm: float, voltage_v: float, what: str) -> float:
+    """A Stillmaker–Baas polynomial of ``polynomials`` at ``voltage_v``, interpolated log-log between the
+    table's nodes around ``node_nm``.
+
+    Raises:
+        ValueError: ``node_nm`` outside the table's nodes, a voltage outside the table's
+            ``voltage_range_v``, or one where a bracketing node's model does not hold (energy not
+            rising or delay not falling with the voltage, or either not positive).
+    """
+    nodes = sorted(polynomials)
+    if not nodes[0] <= node_nm <= nodes[-1]:
+        raise ValueError(f"energy.node_nm = {node_nm:g} is outside the Stillmaker–Baas table's range "
+                         f"{nodes[0]:g}-{nodes[-1]:g} nm")
+    low, high = table.voltage_range_v
+    if not low <= voltage_v <= high:
+        raise ValueError(f"clock.voltage_v = {voltage_v:g} is outside the range where the Stillmaker–Baas models "
+                         f"are used, {low:g}-{high:g} V")
+    below, above = max(n for n in nodes if n <= node_nm), min(n for n in nodes if n >= node_nm)
+    rising = what == "energy"
+    points = []
+    for node in sorted({below, above}):
+        value, slope = _polynomial(polynomials[node], voltage_v), _slope(polynomials[node], voltage_v)
+        if value <= 0 or (slope <= 0 if rising else slope >= 0):
+            raise ValueError(f"clock.voltage_v = {voltage_v:g} is outside the range where the Stillmaker–Baas "
+                             f"{what} model of {node:g} nm holds ({what} {'rising' if rising else 'falling'} "
+                             "with the voltage)")
+        points.append((node, value))
+    return power_law(points, node_nm, 1.0, 1.0)
+
+
+def node_energy(table: EnergyTable, node_nm: float, voltage_v: float) -> float:
+    """Stillmaker–Baas's energy factor of ``node_nm`` at ``voltage_v`` (the table's units)."""
+    return _across_nodes(table, table.node_coefficients, node_nm, voltage_v, "energy")
+
+
+def node_delay_ps(table: EnergyTable, node_nm: float, voltage_v: float) -> float:
+    """Stillmaker–Baas's FO4 delay of ``node_nm`` at ``voltage_v``, in picoseconds."""
+    return _across_nodes(table, table.node_delay, node_nm, voltage_v, "delay")
+
+
+def max_frequency_hz(table: EnergyTable, node_nm: float, voltage_v: float, logic_depth_fo4: float) -> float:
+    """The highest clock frequency ``voltage_v`` allows: one cycle is ``logic_depth_fo4`` FO4 delays."""
+    return 1.0 / (logic_depth_fo4 * node_delay_ps(table, node_nm, voltage_v) * 1e-12)
+
+
+def dynamic_factor(table: EnergyTable, node_nm: float, voltage_v: float) -> float:
+    """Dynamic energy of ``node_nm`` at ``voltage_v`` relative to the table's node and voltage."""
+    return node_energy(table, node_nm, voltage_v) / node_energy(table, table.reference_node_nm,
+                                                                 table.reference_voltage_v)
+
+
 def node_factor(table: EnergyTable, node_nm: float) -> float:
     """Dynamic energy at ``node_nm`` relative to the reference node, both at the reference voltage.
 
@@ -150,16 +216,4 @@ def node_factor(table: EnergyTable, node_nm: float) -> float:
     Raises:
         ValueError: ``node_nm`` outside the table's range of nodes.
     """
-    nodes = sorted(table.node_coefficients)
-    if not nodes[0] <= node_nm <= nodes[-1]:
-        raise ValueError(f"energy.node_nm = {node_nm:g} is outside the Stillmaker–Baas table's range "
-                         f"{nodes[0]:g}-{nodes[-1]:g} nm")
-    voltage = table.reference_voltage_v
-
-    def energy(node: float) -> float:
-        c2, c1, c0 = table.node_coefficients[node]
-        return c2 * voltage**2 + c1 * voltage + c0
-
-    points = [(node, energy(node)) for node in nodes]
-    # both nodes are within the table's range, so power_law never extrapolates: its exponents are moot
-    return power_law(points, node_nm, 1.0, 1.0) / power_law(points, table.reference_node_nm, 1.0, 1.0)
+    return dynamic_factor(table, node_nm, table.reference_voltage_v)

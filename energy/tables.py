@@ -54,6 +54,8 @@ class EnergyTable:
         exp_like: Primitive operations (``mult``, ``add``) of one exp-like operation.
         vector_ops: Primitive operations per element of each vector operation, by operation name.
         node_coefficients: Stillmaker–Baas energy polynomial ``(c2, c1, c0)`` per node in nanometres.
+        node_delay: Stillmaker–Baas delay polynomial ``(d3, d2, d1, d0)`` (FO4 picoseconds) per node.
+        voltage_range_v: Supply voltages over which the node polynomials are used, ``(low, high)``.
     """
 
     source: str
@@ -74,6 +76,8 @@ class EnergyTable:
     exp_like: Mapping[str, float]
     vector_ops: Mapping[str, Mapping[str, float]]
     node_coefficients: Mapping[float, tuple[float, float, float]]
+    node_delay: Mapping[float, tuple[float, float, float, float]]
+    voltage_range_v: tuple[float, float]
 
 
 def datapath(fmt: NumberFormat) -> tuple[str, int]:
@@ -217,7 +221,14 @@ def _build(data: Mapping, label: str) -> EnergyTable:
         vector_ops=_frozen({op: _vector_op(label, op, counts)
                             for op, counts in data["vector_ops"].items() if op != "source"}),
         node_coefficients=_frozen(_node_coefficients(label, data["node_scaling"], voltage_v)),
+        voltage_range_v=_numbers(label, "node_scaling.voltage_range_v", data["node_scaling"]["voltage_range_v"],
+                                 length=2),
+        node_delay=_frozen({float(key): _numbers(label, f"node_delay.{key}", value, length=4)
+                            for key, value in data["node_delay"].items() if key != "source"}),
     )
+    if set(table.node_delay) != set(table.node_coefficients):
+        raise ValueError(f"energy table {label}: node_delay must have the nodes of node_scaling, "
+                         f"{', '.join(f'{n:g}' for n in sorted(table.node_coefficients))}")
     nodes = sorted(table.node_coefficients)
     if not nodes[0] <= table.reference_node_nm <= nodes[-1]:
         raise ValueError(f"energy table {label}: reference.node_nm = {table.reference_node_nm:g} is outside "
@@ -238,7 +249,7 @@ def _vector_op(label: str, op: str, counts: object) -> Mapping[str, float]:
 def _node_coefficients(label: str, table: Mapping, voltage_v: float) -> dict[float, tuple[float, float, float]]:
     out = {}
     for key, value in table.items():
-        if key == "source":
+        if key in ("source", "voltage_range_v"):
             continue
         coefficients = _numbers(label, f"node_scaling.{key}", value, length=3)
         c2, c1, c0 = coefficients

@@ -303,7 +303,16 @@ def test_random_configs_round_trip_or_fail_cleanly(
         return
     assert config_to_dict(cfg) == {**data, "dram": {k: float(v) if k.startswith("band") else v
                                                     for k, v in data["dram"].items()},
-                                   "clock": {k: float(v) for k, v in data["clock"].items()},
+                                   "clock": {**{k: float(v) for k, v in data["clock"].items()},
+                                             "logic_depth_fo4": 40.0},
                                    "energy": {"node_nm": float(node), "table": ""}}
     assert config_from_dict(config_to_dict(cfg)) == cfg
     assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
+
+
+def test_frequency_may_follow_the_voltage():
+    cfg = with_overrides(load_config("edge-int8"), {"clock.frequency_hz": "max", "clock.voltage_v": 0.6})
+    assert cfg.clock.frequency_hz == "max"
+    assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
+    with pytest.raises(ValueError, match=r'clock.frequency_hz must be a finite positive number or "max", got \'fast\''):
+        with_overrides(cfg, {"clock.frequency_hz": "fast"})

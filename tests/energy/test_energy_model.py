@@ -231,11 +231,52 @@ def test_node_scaling_applies_to_every_dynamic_energy():
     assert at28.dram_energy_j_per_byte == at45.dram_energy_j_per_byte  # DRAM is its own die
 
 
-def test_dynamic_energy_scales_with_v_squared_and_leakage_with_v():
-    high, low = _reference(), _reference(**{"clock.voltage_v": 0.45})
-    assert low.mac_energy_j("bf16*bf16+fp32") == pytest.approx(high.mac_energy_j("bf16*bf16+fp32") / 4)
-    assert low.sram_access_energy_j("output") == pytest.approx(high.sram_access_energy_j("output") / 4)
-    assert low.leakage_power_w == pytest.approx(high.leakage_power_w / 2)
+def lp45_energy(v: float) -> float:
+    return 1.103 * v**2 - 0.362 * v + 0.2767  # Stillmaker–Baas, LP 45 nm
+
+
+def test_dynamic_energy_follows_stillmaker_baas_in_voltage_and_leakage_v():
+    high = _reference()
+    low = _reference(**{"clock.voltage_v": 0.6, "clock.frequency_hz": "max"})
+    ratio = lp45_energy(0.6) / lp45_energy(0.9)  # 0.510, where V² says 0.444
+    assert low.mac_energy_j("bf16*bf16+fp32") == pytest.approx(high.mac_energy_j("bf16*bf16+fp32") * ratio)
+    assert low.sram_access_energy_j("output") == pytest.approx(high.sram_access_energy_j("output") * ratio)
+    assert low.leakage_power_w == pytest.approx(high.leakage_power_w * 0.6 / 0.9)
+    assert ratio > (0.6 / 0.9) ** 2
+
+
+def test_28nm_departs_from_v_squared_below_0_7_v():
+    """The figures of issue 11: at 28 nm, 0.65 V the V² rule gives 0.235 of the 45 nm, 0.9 V energy,
+    Stillmaker–Baas's voltage model 0.290."""
+    model = _model(**{"energy.node_nm": 28, "clock.voltage_v": 0.65, "clock.frequency_hz": "max"})
+    assert model.dynamic_scale == pytest.approx(0.290, abs=5e-4)
+    assert node_factor(load_table(), 28) * (0.65 / 0.9) ** 2 == pytest.approx(0.235, abs=5e-4)
+
+
+def lp45_delay_ps(v: float) -> float:
+    return -285.7 * v**3 + 1239 * v**2 - 1795 * v + 898.8  # Stillmaker–Baas, LP 45 nm
+
+
+def test_the_highest_frequency_follows_the_delay_model_and_a_faster_clock_is_refused():
+    fastest = _reference(**{"clock.frequency_hz": "max", "clock.logic_depth_fo4": 40})
+    assert fastest.max_frequency_hz == pytest.approx(1 / (40 * lp45_delay_ps(0.9) * 1e-12))
+    assert fastest.frequency_hz == fastest.max_frequency_hz
+    slower = _reference(**{"clock.voltage_v": 0.7, "clock.frequency_hz": "max"})
+    assert slower.frequency_hz < fastest.frequency_hz  # lower voltage, longer delay
+    with pytest.raises(ValueError, match=r"clock.frequency_hz = 1e\+09 is above the .* Hz that clock.voltage_v = 0.9"):
+        _reference(**{"clock.frequency_hz": 1e9})
+
+
+def test_max_frequency_sets_the_time_of_the_counts():
+    fastest = _reference(**{"clock.frequency_hz": "max"})
+    report = fastest.estimate(EventCounts(cycles=1000))
+    assert report.time_s == pytest.approx(1000 / fastest.max_frequency_hz)
+
+
+@pytest.mark.parametrize("voltage", [0.2, 2.5])
+def test_a_voltage_outside_the_models_range_is_an_error(voltage):
+    with pytest.raises(ValueError, match=r"clock.voltage_v = .* outside the range where the Stillmaker"):
+        _reference(**{"clock.voltage_v": voltage, "clock.frequency_hz": "max"})
 
 
 @pytest.mark.parametrize("node", [5, 6.9, 181, 250])
