@@ -100,12 +100,16 @@ class SramConfig:
         activation_bytes: Activation (input) buffer (default 64 KiB).
         output_bytes: Output (partial-sum) buffer (default 32 KiB).
         replay_bytes: On-chip replay memory; 0 keeps replay memory in DRAM (default 0).
+        bank_bytes: Size of one SRAM bank: a buffer larger than it is built of banks of this size,
+            and an access reads or writes one bank (so it costs what an access to a buffer of
+            ``bank_bytes`` costs). 0: every buffer is one bank (default).
     """
 
     weight_bytes: int = 65536
     activation_bytes: int = 65536
     output_bytes: int = 32768
     replay_bytes: int = 0
+    bank_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +206,7 @@ _SECTIONS = {
 }
 _POSITIVE_INTS = {"array.rows", "array.cols", "sram.weight_bytes", "sram.activation_bytes",
                   "sram.output_bytes", "vector.lanes"}
-_NON_NEGATIVE_INTS = {"sram.replay_bytes", "dram.latency_cycles"}
+_NON_NEGATIVE_INTS = {"sram.replay_bytes", "sram.bank_bytes", "dram.latency_cycles"}
 _POSITIVE_FLOATS = {"dram.bandwidth_bytes_per_cycle", "clock.frequency_hz", "clock.voltage_v",
                     "clock.logic_depth_fo4", "energy.node_nm"}
 MAX_FREQUENCY = "max"

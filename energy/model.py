@@ -120,7 +120,9 @@ class EnergyModel:
     def sram_access_energy_j(self, buffer: str, word_bits: int = 64) -> float:
         """Joules per access of ``word_bits`` bits to ``buffer`` (one of ``SRAM_BUFFERS``).
 
-        The table's access energy at the buffer's capacity, scaled linearly from its word width.
+        The table's access energy at the capacity of the bank an access reaches (the buffer's, or
+        ``sram.bank_bytes`` when the buffer is built of smaller banks), scaled linearly from its
+        word width.
 
         Raises:
             ValueError: An unknown buffer, or the replay buffer of a chip without one.
@@ -130,7 +132,9 @@ class EnergyModel:
         capacity = getattr(self.config.sram, f"{buffer}_bytes")
         if capacity == 0:
             raise ValueError(f"{self.config.name}: sram.{buffer}_bytes = 0: the chip has no {buffer} buffer")
-        word_pj = sram_access_pj(self.table, capacity) * word_bits / self.table.sram_access_bits
+        bank = self.config.sram.bank_bytes
+        word_pj = sram_access_pj(self.table, min(capacity, bank) if bank else capacity) * word_bits \
+            / self.table.sram_access_bits
         return word_pj * self.dynamic_scale * _PJ
 
     @property

@@ -290,7 +290,7 @@ def test_random_configs_round_trip_or_fail_cleanly(
                     "accumulator": accumulator, "scaling": scaling, "rounding": rounding,
                     "master_weight": master},
         "sram": {"weight_bytes": rows * cols * 4 + sram[0], "activation_bytes": rows * 8 + sram[1],
-                 "output_bytes": cols * 16 + sram[2], "replay_bytes": sram[3]},
+                 "output_bytes": cols * 16 + sram[2], "replay_bytes": sram[3], "bank_bytes": sram[0] // 4},
         "dram": {"bandwidth_bytes_per_cycle": dram[0], "latency_cycles": dram[1]},
         "vector": {"lanes": lanes},
         "clock": {"frequency_hz": clock[0], "voltage_v": clock[1]},

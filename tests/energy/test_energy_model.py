@@ -420,3 +420,15 @@ def test_every_preset_prices_a_synthetic_workload(preset):
     assert math.isfinite(report.energy_j) and report.energy_j > 0
     assert all(math.isfinite(v) and v > 0 for v in report.breakdown_j.values())
     assert report.power_w > 0 and report.tops_per_w > 0
+
+
+def test_a_banked_buffer_costs_an_access_to_one_bank():
+    whole = _reference()
+    banked = _reference(**{"sram.bank_bytes": 8192})
+    small = _reference(**{"sram.weight_bytes": 8192, "sram.activation_bytes": 8192, "sram.output_bytes": 8192})
+    for buffer in ("weight", "activation", "output"):
+        assert banked.sram_access_energy_j(buffer) == small.sram_access_energy_j(buffer)
+        assert banked.sram_access_energy_j(buffer) < whole.sram_access_energy_j(buffer)
+    wide = _reference(**{"sram.bank_bytes": 1 << 20})  # banks larger than a buffer: the buffer is one bank
+    assert wide.sram_access_energy_j("weight") == whole.sram_access_energy_j("weight")
+    assert banked.leakage_power_w == whole.leakage_power_w  # the same bytes leak
