@@ -60,7 +60,6 @@ class VectorUnit:
     def __init__(self, accelerator) -> None:
         self._acc = accelerator
         self._params: dict[str, tuple] = {}
-        self._params32: dict[str, tuple | None] = {}
         formats = accelerator.config.formats
         self._pow2 = formats.scaling == "tensor_pow2"
         self._stochastic = formats.rounding == "stochastic"
@@ -69,14 +68,12 @@ class VectorUnit:
 
     def _run(self, op: str, role: str, inputs: list[np.ndarray], staged, fused, consts: tuple = (),
              words_per_element: int = 0, words: int = 0, outputs: int = 1,
-             out_elements: int | None = None, fused32=None) -> list[np.ndarray]:
+             out_elements: int | None = None) -> list[np.ndarray]:
         """Runs the operation's program in the role's format and counts it; returns the outputs in
         the inputs' shape (``out_elements`` long and flat when given: a reduction).
 
         Float formats rounded to nearest run ``fused(*inputs, *consts, params, *outputs)`` (one
-        pass, returns saturations and NaN/inf) or, for float32 inputs where
-        ``ew.float32_params`` allows it, ``fused32(*inputs, *float32 params, *outputs)`` unless
-        that reports a result it cannot count; everything else ``staged(*inputs, *consts, params,
+        pass, returns saturations and NaN/inf), everything else ``staged(*inputs, *consts, params,
         words, state, *outputs)``, which draws ``words_per_element · elements + words`` random
         words under stochastic rounding: one per element of every rounded tensor, one per
         rounded constant (a program that needs more, or fewer, gets them: ``_draw``).
@@ -94,11 +91,7 @@ class VectorUnit:
         size = elements if out_elements is None else out_elements
         outs = [np.empty(size, fmt.value_dtype) for _ in range(outputs)]
         if fmt.is_float and not self._stochastic:
-            fast = (fused32 is not None and all(x.dtype == np.float32 for x in flat)
-                    and self._params32.setdefault(fmt.name, ew.float32_params(fmt)))
-            saturations, nonfinite, refused = fused32(*flat, *fast, *outs) if fast else (0, 0, True)
-            if refused:
-                saturations, nonfinite = fused(*flat, *consts, params, *outs)
+            saturations, nonfinite = fused(*flat, *consts, params, *outs)
         else:
             state = self._draw(lambda w, s: staged(*flat, *consts, params, w, s, *outs),
                                words_per_element * elements + words)
@@ -146,8 +139,7 @@ class VectorUnit:
 
     def relu(self, x, role: str = "activation") -> np.ndarray:
         """max(x, 0)."""
-        return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu, words_per_element=1,
-                         fused32=ew.fused32_relu)[0]
+        return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu, words_per_element=1)[0]
 
     def relu_grad(self, x, dy, role: str = "gradient") -> np.ndarray:
         """dy where x > 0, else 0 (x: the ReLU's input or output)."""
@@ -173,18 +165,17 @@ class VectorUnit:
 
     # --- elementwise -----------------------------------------------------------------------------
 
-    def _binary(self, op: str, kernels, x, y, role: str, words_per_element: int) -> np.ndarray:
-        staged, fused, fused32 = kernels
+    def _binary(self, op: str, staged, fused, x, y, role: str, words_per_element: int) -> np.ndarray:
         return self._run(op, role, [self._as_float("x", x), self._as_float("y", y)], staged, fused,
-                         words_per_element=words_per_element, fused32=fused32)[0]
+                         words_per_element=words_per_element)[0]
 
     def add(self, x, y, role: str = "activation") -> np.ndarray:
         """x + y."""
-        return self._binary("add", (ew.add, ew.fused_add, ew.fused32_add), x, y, role, 3)
+        return self._binary("add", ew.add, ew.fused_add, x, y, role, 3)
 
     def mul(self, x, y, role: str = "activation") -> np.ndarray:
         """x · y."""
-        return self._binary("mul", (ew.mul, ew.fused_mul, ew.fused32_mul), x, y, role, 3)
+        return self._binary("mul", ew.mul, ew.fused_mul, x, y, role, 3)
 
     def fma(self, x, y, z, role: str = "activation") -> np.ndarray:
         """x · y + z, rounded after the multiply and after the add."""
@@ -198,11 +189,11 @@ class VectorUnit:
 
     def maximum(self, x, y, role: str = "activation") -> np.ndarray:
         """Elementwise max(x, y) (a comparator: also max over actions, one column pair at a time)."""
-        return self._binary("minmax", (ew.maximum, ew.fused_maximum, ew.fused32_maximum), x, y, role, 2)
+        return self._binary("minmax", ew.maximum, ew.fused_maximum, x, y, role, 2)
 
     def minimum(self, x, y, role: str = "activation") -> np.ndarray:
         """Elementwise min(x, y) (TD3's twin critics)."""
-        return self._binary("minmax", (ew.minimum, ew.fused_minimum, ew.fused32_minimum), x, y, role, 2)
+        return self._binary("minmax", ew.minimum, ew.fused_minimum, x, y, role, 2)
 
     def sum_rows(self, x, role: str = "gradient") -> np.ndarray:
         """Column sums of a 2-D ``x`` (a bias gradient: the sum over the batch), row 0 first,

@@ -24,20 +24,11 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
-from accel.numerics.quantize import _nearest_float_bits, _nearest_float_params
 from accel.numerics.rounding import float_quantum_exponent, pow2, round_by
 
 _U64 = np.uint64
 # State of a running program (an int64 array): saturations counted, words used.
 _SATURATIONS, _CURSOR = 0, 1
-
-
-def float32_params(fmt: NumberFormat) -> tuple | None:
-    """``quantize``'s constants for the float32 kernels and the format's largest value as a
-    float32, or None where those kernels do not apply (more than 11 significand bits, fp32 aside)."""
-    if not fmt.is_float or not (fmt.significand_bits <= 11 or fmt.name == "fp32"):
-        return None
-    return _nearest_float_params(fmt), np.float32(fmt.max_value)
 
 
 def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool) -> tuple:
@@ -810,91 +801,3 @@ def fused_adam_fp32(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, 
     # every value below FLT_MAX: no inf; NaN is what remains to count
     bad = np.count_nonzero(w_out != w_out) + np.count_nonzero(m_out != m_out) + np.count_nonzero(v_out != v_out)
     return sat, bad, edge != 0
-
-
-# --- float32 inputs, nearest, in float32 arithmetic ---------------------------------------------------------------
-# A float format of p ≤ 11 significand bits (bf16, fp16, fp8) or fp32 itself: float32 sums and
-# products of its values, rounded again into it, are the float64 results rounded into it
-# (innocuous double rounding, 24 ≥ 2p + 2; below float32's normal range a product of two p-bit
-# values, at most 2p bits long, cannot fall within 2**-150 of a midpoint of the format without
-# being one), so inputs, steps and results stay in float32, rounded on their bits as
-# ``quantize`` rounds. As in ``fused_adam_fp32``: exact zeros are made +0.0, and a float32
-# result of exactly ±max_value (which a float64 value beyond the range also rounds to) is
-# reported, the float64 kernel then running instead.
-
-
-@njit
-def _r32(x, q):
-    """The float32 ``x`` rounded to nearest into the format whose ``quantize`` constants are ``q``."""
-    bits = np.float32(x).view(np.uint32)
-    return np.uint32(_nearest_float_bits(bits, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[6] > 0)).view(
-        np.float32)
-
-
-@njit
-def fused32_relu(x, q, top, out):
-    sat = bad = 0
-    for i in range(x.size):
-        r = _maximum(_r32(x[i] + _ZERO32, q), _ZERO32)
-        out[i] = r
-        sat += np.int64(abs(x[i]) > top)
-        bad += np.int64(not np.isfinite(r))
-    return sat, bad, False
-
-
-@njit
-def _load2(x, y, q, top):
-    """Two inputs rounded into the format, and how many lay beyond its range."""
-    return _r32(x + _ZERO32, q), _r32(y + _ZERO32, q), np.int64(abs(x) > top) + np.int64(abs(y) > top)
-
-
-@njit
-def fused32_add(x, y, q, top, out):
-    sat = bad = edge = 0
-    for i in range(x.size):
-        a, b, s0 = _load2(x[i], y[i], q, top)
-        s = (a + b) + _ZERO32
-        r = _r32(s, q)
-        out[i] = r
-        sat += s0 + np.int64(abs(s) > top)
-        edge |= np.int64(abs(s) == top)
-        bad += np.int64(not np.isfinite(r))
-    return sat, bad, edge != 0
-
-
-@njit
-def fused32_mul(x, y, q, top, out):
-    sat = bad = edge = 0
-    for i in range(x.size):
-        a, b, s0 = _load2(x[i], y[i], q, top)
-        s = _plus_zero(a * b, (a == 0) | (b == 0))
-        r = _r32(s, q)
-        out[i] = r
-        sat += s0 + np.int64(abs(s) > top)
-        edge |= np.int64(abs(s) == top)
-        bad += np.int64(not np.isfinite(r))
-    return sat, bad, edge != 0
-
-
-@njit
-def fused32_maximum(x, y, q, top, out):
-    sat = bad = 0
-    for i in range(x.size):
-        a, b, s0 = _load2(x[i], y[i], q, top)
-        r = _maximum(a, b)
-        out[i] = r
-        sat += s0
-        bad += np.int64(not np.isfinite(r))
-    return sat, bad, False
-
-
-@njit
-def fused32_minimum(x, y, q, top, out):
-    sat = bad = 0
-    for i in range(x.size):
-        a, b, s0 = _load2(x[i], y[i], q, top)
-        r = _minimum(a, b)
-        out[i] = r
-        sat += s0
-        bad += np.int64(not np.isfinite(r))
-    return sat, bad, False

@@ -153,8 +153,8 @@ def test_a_program_that_needs_more_words_runs_again_with_them():
 
 
 @pytest.mark.parametrize("preset, fmt", [("edge-bf16", "bf16"), ("edge-bf16", "fp32")])
-def test_a_float32_sum_at_the_largest_value_is_counted_as_the_float64_one(preset, fmt):
-    # max + a little rounds to max in float32 and in the format, but round_into saw a value beyond the range
+def test_a_sum_that_rounds_to_the_largest_value_still_counts_a_saturation(preset, fmt):
+    # max + a little rounds to max in the format, but round_into saw a value beyond the range
     top = np.float32(get_format(fmt).max_value)
     x = np.array([[top, -top, 1.0, -0.0]], np.float32)
     y = np.array([[np.float32(2.0**100), -np.float32(2.0**100), -1.0, -0.0]], np.float32)
