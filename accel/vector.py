@@ -59,7 +59,7 @@ class VectorUnit:
 
     def __init__(self, accelerator) -> None:
         self._acc = accelerator
-        self._params: dict[str, tuple] = {}
+        self._roles: dict[str, tuple] = {}  # role: (value dtype, fused?, format_params)
         formats = accelerator.config.formats
         self._pow2 = formats.scaling == "tensor_pow2"
         self._stochastic = formats.rounding == "stochastic"
@@ -78,26 +78,29 @@ class VectorUnit:
         words under stochastic rounding: one per element of every rounded tensor, one per
         rounded constant (a program that needs more, or fewer, gets them: ``_draw``).
         """
-        fmt = self._acc.vector_format(role)
+        setup = self._roles.get(role)
+        if setup is None:
+            fmt = self._acc.vector_format(role)
+            setup = self._roles[role] = (fmt.value_dtype, fmt.is_float and not self._stochastic,
+                                         ew.format_params(fmt, self._pow2, self._stochastic))
+        dtype, use_fused, params = setup
         shape = inputs[0].shape
         for x in inputs[1:]:
             if x.shape != shape:
                 raise ValueError(f"vector {op}: operand shapes differ, {shape} and {x.shape}")
-        params = self._params.get(fmt.name)
-        if params is None:
-            params = self._params[fmt.name] = ew.format_params(fmt, self._pow2, self._stochastic)
         flat = [x.reshape(-1) for x in inputs]
         elements = flat[0].size
         size = elements if out_elements is None else out_elements
-        outs = [np.empty(size, fmt.value_dtype) for _ in range(outputs)]
-        if fmt.is_float and not self._stochastic:
+        outs = [np.empty(size, dtype) for _ in range(outputs)]
+        if use_fused:
             saturations, nonfinite = fused(*flat, *consts, params, *outs)
         else:
             state = self._draw(lambda w, s: staged(*flat, *consts, params, w, s, *outs),
                                words_per_element * elements + words)
             saturations, nonfinite = state[0], state[2]
         self._acc.vector_counts(op, role, elements, out_elements=size)
-        self._acc._tally.add(saturations=int(saturations), nonfinite=int(nonfinite))
+        if saturations or nonfinite:
+            self._acc._tally.add(saturations=int(saturations), nonfinite=int(nonfinite))
         return outs if out_elements is not None else [o.reshape(shape) for o in outs]
 
     def _draw(self, program, words: int) -> np.ndarray:
@@ -128,10 +131,12 @@ class VectorUnit:
     @staticmethod
     def _as_float(name: str, x) -> np.ndarray:
         """``x`` as a float32 or float64 array (other float dtypes converted to float64)."""
+        if type(x) is np.ndarray and x.dtype.char in "fd" and x.flags.c_contiguous:
+            return x  # what the chip hands on: no checks to repeat
         arr = np.asarray(x)
         if not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(f"vector: {name} must be a float array, got dtype {arr.dtype}")
-        if arr.dtype not in _KERNEL_DTYPES:
+        if arr.dtype.char not in "fd":
             arr = arr.astype(np.float64)
         return np.ascontiguousarray(arr)
 
@@ -254,4 +259,3 @@ class VectorUnit:
 _NO_WORDS = np.zeros(0, np.uint64)
 _PERIOD = 2**128
 """PCG64's period: advancing by ``_PERIOD − n`` winds the generator back ``n`` words."""
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
