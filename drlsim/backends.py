@@ -95,8 +95,6 @@ class RayTasks:
 
     def __init__(self, spec: SweepSpec, out: str, workers: int, address: str | None) -> None:
         ray = import_ray()
-        if address:
-            check_reachable(address)
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
                  log_to_driver=False, runtime_env={"env_vars": WORKER_ENV})
         self._ray, self._spec, self._out = ray, spec, out
@@ -153,11 +151,21 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
         raise ValueError(f"--address {address}: no Ray cluster answers ({error.strerror or error})") from None
 
 
+def check_backend(backend: str, address: str | None) -> None:
+    """Refuses a backend that cannot start (Ray not installed, a cluster that does not answer) before
+    anything is written."""
+    if backend != "ray":
+        if address:
+            raise ValueError("--address needs --backend ray")
+        return
+    import_ray()
+    if address:
+        check_reachable(address)
+
+
 def make_backend(spec: SweepSpec, out: str, backend: str, workers: int,
                  address: str | None) -> Inline | LocalProcesses | RayTasks:
-    """The backend asked for on the command line."""
+    """The backend asked for on the command line (checked by :func:`check_backend`)."""
     if backend == "ray":
         return RayTasks(spec, out, workers, address)
-    if address:
-        raise ValueError("--address needs --backend ray")
     return Inline(spec, out) if workers == 1 else LocalProcesses(spec, out, workers)

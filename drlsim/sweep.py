@@ -193,8 +193,9 @@ def confirm(spec: SweepSpec, out: Path, rows: list[dict], k: int, make) -> list[
 def run(spec: SweepSpec, out: Path, workers: int, backend_name: str, address: str | None, resume: bool,
         confirm_k: int | None, echo=print) -> int:
     """Runs (or resumes) a sweep; returns the exit status (1 when no point succeeded)."""
-    from drlsim.backends import make_backend
+    from drlsim.backends import check_backend, make_backend
 
+    check_backend(backend_name, address)
     if confirm_k is not None and not spec.run.workload:
         raise ValueError("--confirm re-runs the best points of a workload sweep ([run] workload = ...) with learning")
     if spec.search:
