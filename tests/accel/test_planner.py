@@ -62,8 +62,8 @@ def load_format(cfg, role):
     return get_format(getattr(cfg.formats, role))
 
 
-@settings(max_examples=60, deadline=None)
-@given(cfg=chips(), g=requests())
+@settings(max_examples=40, deadline=None)
+@given(cfg=chips(), g=requests(max_size=100))
 def test_property_plan_equals_the_fold_by_fold_schedule(cfg, g):
     plan = plan_gemm_op(cfg, g)
     placement, old = reference(cfg, g, plan.reuse_tile, plan.store_out)
