@@ -104,7 +104,7 @@ def _sweep_entries(directory: Path) -> tuple[list[Entry], int]:
             ret, std = (known[0], _float(members[0]["eval_return_std"])) if known else (None, None)
 
         def avg(column: str, members=members) -> float | None:
-            return _mean([_float(r[column]) for r in members])
+            return _mean([_float(r.get(column)) for r in members])
 
         breakdown = tuple((c, avg(f"energy_{c}_j")) for c in COMPONENTS if avg(f"energy_{c}_j") is not None)
         label = " ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
