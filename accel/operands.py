@@ -21,7 +21,7 @@ from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
 from accel.numerics.formats import NumberFormat
 from accel.numerics.requantize import SIG_LIMIT, float_pairs, pow2_scale, round_pairs
-from accel.numerics.rounding import resolve_undecided, round_by
+from accel.numerics.rounding import random_words, resolve_undecided, round_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +191,7 @@ def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: s
         _, saturations = _code_stats(flat, exp, fmt.min_code * 2.0**scale, fmt.max_code * 2.0**scale)
     else:  # the scale holds the largest value: nothing saturates
         scale, saturations = pow2_scale(peak, exp, fmt), 0
-    # the words round_pairs draws with rng.integers(0, 2**64, uint64): for the full range that is the
-    # generator's raw output, which random_raw gives without the bounded-integer machinery
-    words = rng.bit_generator.random_raw(flat.size) if stochastic else _NO_WORDS
+    words = random_words(rng, flat.size) if stochastic else _NO_WORDS  # the words round_pairs draws
     undecided = np.zeros(flat.size, np.bool_)  # written by every rounding step, decided or not
     out = np.empty(flat.size, np.int64)
     _codes_to_fixed(flat, exp, scale, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, words, undecided, out)

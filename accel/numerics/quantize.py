@@ -14,7 +14,7 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat, get_format
-from accel.numerics.rounding import float_quantum_exponent, pow2, resolve_undecided, round_by
+from accel.numerics.rounding import float_quantum_exponent, pow2, random_words, resolve_undecided, round_by
 
 ROUNDING_MODES = ("nearest", "stochastic")
 _U32 = np.uint32
@@ -189,7 +189,7 @@ def _random_words(n: int, rounding: str, rng: np.random.Generator | None):
     if rounding == "nearest":
         return np.zeros(0, np.uint64), rng, False
     rng = np.random.default_rng() if rng is None else rng
-    return rng.integers(0, 2**64, size=n, dtype=np.uint64), rng, True
+    return random_words(rng, n), rng, True
 
 
 def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",

@@ -12,7 +12,7 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
-from accel.numerics.rounding import float_quantum_exponent, pow2, resolve_undecided, round_by
+from accel.numerics.rounding import float_quantum_exponent, pow2, random_words, resolve_undecided, round_by
 
 SIG_LIMIT = 2**53
 """Significands must be below this in magnitude (every accumulator of a valid chip is)."""
@@ -102,7 +102,7 @@ def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stochastic:
     sig = np.ascontiguousarray(sig, np.int64).reshape(-1)
     if sig.size and int(np.abs(sig).max()) >= SIG_LIMIT:
         raise ValueError("round_pairs takes significands below 2**53 in magnitude")
-    words = rng.integers(0, 2**64, size=sig.size, dtype=np.uint64) if stochastic else np.zeros(0, np.uint64)
+    words = random_words(rng, sig.size) if stochastic else np.zeros(0, np.uint64)
     undecided = np.zeros(sig.size, np.bool_)
     if fmt.is_float:
         out = np.empty(sig.size, np.float64)

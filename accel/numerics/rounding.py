@@ -58,6 +58,15 @@ def stochastic_up(rem, shift, word):
     return 1 if (word >> np.uint64(64 - shift)) < np.uint64(rem) else 0
 
 
+def random_words(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniform 64-bit words: ``rng.integers(0, 2**64, size=n, dtype=np.uint64)``, drawn from the
+    bit generator's raw output where that is the same stream (PCG64, numpy's default: its raw output
+    is the next 64-bit word), which skips the bounded-integer machinery."""
+    if isinstance(rng.bit_generator, np.random.PCG64):
+        return rng.bit_generator.random_raw(n)
+    return rng.integers(0, 2**64, size=n, dtype=np.uint64)
+
+
 def resolve_undecided(rem: int, shift: int, rng: np.random.Generator) -> bool:
     """Finishes ``stochastic_up`` after its first word tied: compares further words from ``rng``."""
     rem, shift = rem % (1 << (shift - 64)), shift - 64

@@ -75,3 +75,12 @@ def test_zero_macs_counts_products_with_a_zero_operand():
     a, b = rng.integers(-1, 2, (7, 9)), rng.integers(-1, 2, (9, 5))
     want = sum(int(a[i, k] == 0 or b[k, j] == 0) for i in range(7) for j in range(5) for k in range(9))
     assert zero_macs(a, b) == want
+
+
+def test_random_words_are_the_generators_uint64_stream_whatever_its_bit_generator():
+    from accel.numerics.rounding import random_words
+
+    for bit_generator in (np.random.PCG64, np.random.MT19937, np.random.Philox):
+        fast, plain = np.random.Generator(bit_generator(7)), np.random.Generator(bit_generator(7))
+        assert np.array_equal(random_words(fast, 1000), plain.integers(0, 2**64, size=1000, dtype=np.uint64))
+        assert fast.bit_generator.state == plain.bit_generator.state
