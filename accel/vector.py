@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.numerics import elementwise as ew
+from accel.numerics.rounding import random_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,26 +107,36 @@ class VectorUnit:
     def _draw(self, program, words: int) -> np.ndarray:
         """Runs ``program(words, state)`` with the random words it reads; returns its state.
 
-        The words are the next ones of the chip's generator (``random_raw`` gives the stream of
-        ``integers(0, 2**64)``). If the program used fewer, the generator is wound back over the
-        rest; if it asked for more (a stochastic decision left open by its first word, with
-        probability 2**-64), it runs again with as many as it asked for, until they suffice.
+        The words are the next ones of the chip's generator (``random_words``: the stream of
+        ``integers(0, 2**64)``). If the program used fewer, the generator is put back to just
+        after the ones it used; if it asked for more (a stochastic decision left open by its
+        first word, with probability 2**-64), it runs again with as many as it asked for.
         """
         state = np.zeros(ew.STATE_SIZE, np.int64)
         if not self._stochastic:
             program(_NO_WORDS, state)
             return state
-        generator = self._acc._rng.bit_generator
-        drawn = generator.random_raw(words)
+        rng = self._acc._rng
+        bits = rng.bit_generator
+        pcg = isinstance(bits, np.random.PCG64)  # numpy's default: rewound by advancing round its period
+        start = None if pcg else bits.state
+        drawn = random_words(rng, words)
         while True:
             program(drawn, state)
             used = int(state[1])
-            if used <= drawn.size:
-                if used < drawn.size:
-                    generator.advance(_PERIOD - (drawn.size - used))
+            if used == drawn.size:
                 return state
-            generator.advance(_PERIOD - drawn.size)
-            drawn = generator.random_raw(used)
+            if used < drawn.size and pcg:  # hand back the words it did not read
+                bits.advance(_PERIOD - (drawn.size - used))
+                return state
+            if pcg:
+                bits.advance(_PERIOD - drawn.size)
+            else:
+                bits.state = start
+            if used < drawn.size:
+                random_words(rng, used)
+                return state
+            drawn = random_words(rng, used)
             state[:] = 0
 
     @staticmethod

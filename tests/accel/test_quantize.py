@@ -1,8 +1,6 @@
 """quantize: bit-exact against the rational reference and torch's casts; stochastic rounding statistics."""
 
-import importlib
 import math
-import pkgutil
 from fractions import Fraction
 
 import numpy as np
@@ -11,11 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import neighbours, quantize_ref
-from numba.core.registry import CPUDispatcher as Dispatcher
 
-import accel.numerics
-import accel.systolic
-from accel.jit import JIT_OPTIONS
 from accel.numerics import FORMAT_NAMES, get_format, quantize, quantize_codes
 from accel.numerics.rounding import UNDECIDED, resolve_undecided, stochastic_up
 
@@ -151,19 +145,6 @@ def test_format_registry_describes_ranges():
     assert get_format("fp16").smallest_step == 2.0**-24 and get_format("bf16").smallest_step == 2.0**-133
     assert get_format("int8").min_value == -128 and get_format("fixed16_8").smallest_step == 2.0**-8
     assert "fixed<W>_<F>" in FORMAT_NAMES
-
-
-def test_every_compiled_kernel_has_the_options_of_accel_jit():
-    # the dispatchers themselves, not the dict they were meant to be built from
-    modules = [accel.systolic, *(importlib.import_module(f"accel.numerics.{m.name}")
-                                 for m in pkgutil.iter_modules(accel.numerics.__path__))]
-    kernels = [obj for module in modules for obj in vars(module).values() if isinstance(obj, Dispatcher)]
-    assert len(kernels) > 30
-    for kernel in kernels:
-        options = kernel.targetoptions
-        assert options["fastmath"] is False and options["nogil"] is True, kernel
-        assert options["error_model"] == JIT_OPTIONS["error_model"], kernel
-        assert type(kernel._cache).__name__ == "FunctionCache", kernel  # cache=True
 
 
 # --- stochastic rounding -------------------------------------------------------------------------
