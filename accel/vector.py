@@ -257,9 +257,12 @@ class VectorUnit:
                 if not ambiguous:
                     return saturations, nonfinite
             return ew.fused_adam(*args)
+        def staged(*args):  # floats rounded stochastically in one pass unless a value needs the general path
+            if not (self._acc.vector_format(UPDATE_ROLE).is_float and ew.fused_adam_stochastic(*args)):
+                ew.adam(*args)
         return tuple(self._run("adam", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                      self._as_float("m", m), self._as_float("v", v)],
-                               ew.adam, fused, consts, words_per_element=18, words=8, outputs=3))
+                               staged, fused, consts, words_per_element=18, words=8, outputs=3))
 
     def polyak(self, target, online, tau: float) -> np.ndarray:
         """target ← (1 − τ)·target + τ·online (in the master-weight format)."""

@@ -801,3 +801,81 @@ def fused_adam_fp32(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, 
     # every value below FLT_MAX: no inf; NaN is what remains to count
     bad = np.count_nonzero(w_out != w_out) + np.count_nonzero(m_out != m_out) + np.count_nonzero(v_out != v_out)
     return sat, bad, edge != 0
+
+
+# --- float formats rounded stochastically: Adam in one pass -------------------------------------------------------
+# Every rounding of a float format needs one word, and the words of a program lie in program order
+# (``adam``'s: w, g, m, v, four constants, then its fourteen steps, two more constants among them),
+# so each element's word of each step is at a fixed offset: the whole update can run element by
+# element. In the format's normal range (and at zero) the decision is branch-free on the bits, as
+# in ``round_step``; a run that meets any other value (NaN, inf, the format's subnormal steps)
+# reports it and the staged ``adam`` runs instead, which also finishes open decisions.
+
+
+@njit
+def _stochastic_bits(v, word, p):
+    """(``v`` rounded stochastically with ``word``, 1 if beyond the range, 1 if outside the
+    branch-free case) in a float format ``p``."""
+    a = abs(v)
+    drop = p[6]
+    bits = np.float64(a).view(np.int64)
+    rem = bits & ((np.int64(1) << drop) - 1)
+    up = (word >> _U64(64 - drop)) < _U64(rem)
+    r = np.int64((bits - rem) + (np.int64(up) << drop)).view(np.float64)
+    r = (math.inf if p[5] else p[4]) if r > p[4] else r
+    r = -r if v < 0.0 else r
+    return r, np.int64(a > p[4]), np.int64(not (p[9] <= a < math.inf or a == 0.0))
+
+
+@njit
+def fused_adam_stochastic(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, words, state, w_out, m_out, v_out):
+    """``adam`` for a float format rounded stochastically; returns False (state untouched) where
+    the staged program must run instead."""
+    n = w.size
+    consts = (beta1, beta2, 1.0 - beta1, 1.0 - beta2, c2, eps, lr, c1)
+    offsets = (4 * n, 4 * n + 1, 4 * n + 2, 4 * n + 3, 11 * n + 4, 13 * n + 5, 14 * n + 6, 14 * n + 7)
+    rounded = np.empty(8)
+    sat = 0
+    for j in range(8):
+        rounded[j], s, slow = _stochastic_bits(np.float64(consts[j]), words[offsets[j]], p)
+        sat += s
+        if slow:
+            return False
+    b1, b2, k1, k2, r2, e, rate, r1 = rounded
+    slow = 0
+    # two passes, so that each loop touches few enough arrays for LLVM to prove them apart and vectorise
+    for i in range(n):
+        gi, s0, f0 = _stochastic_bits(np.float64(g[i]), words[n + i], p)
+        mi, s1, f1 = _stochastic_bits(np.float64(m[i]), words[2 * n + i], p)
+        vi, s2, f2 = _stochastic_bits(np.float64(v[i]), words[3 * n + i], p)
+        x0, s3, f3 = _stochastic_bits(b1 * mi, words[4 * n + 4 + i], p)
+        x1, s4, f4 = _stochastic_bits(k1 * gi, words[5 * n + 4 + i], p)
+        mi, s5, f5 = _stochastic_bits(x0 + x1, words[6 * n + 4 + i], p)
+        x2, s6, f6 = _stochastic_bits(b2 * vi, words[7 * n + 4 + i], p)
+        x3, s7, f7 = _stochastic_bits(gi * gi, words[8 * n + 4 + i], p)
+        x4, s8, f8 = _stochastic_bits(k2 * x3, words[9 * n + 4 + i], p)
+        vi, s9, f9 = _stochastic_bits(x2 + x4, words[10 * n + 4 + i], p)
+        m_out[i], v_out[i] = mi, vi
+        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9
+        slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9
+    bad = 0
+    for i in range(n):
+        wi, s0, f0 = _stochastic_bits(np.float64(w[i]), words[i], p)
+        mi, vi = np.float64(m_out[i]), np.float64(v_out[i])
+        x5, s1, f1 = _stochastic_bits(vi / r2, words[11 * n + 5 + i], p)
+        x6, s2, f2 = _stochastic_bits(np.sqrt(x5), words[12 * n + 5 + i], p)
+        denom, s3, f3 = _stochastic_bits(x6 + e, words[13 * n + 6 + i], p)
+        x7, s4, f4 = _stochastic_bits(mi / r1, words[14 * n + 8 + i], p)
+        step, s5, f5 = _stochastic_bits(rate * x7, words[15 * n + 8 + i], p)
+        x8, s6, f6 = _stochastic_bits(step / denom, words[16 * n + 8 + i], p)
+        wi, s7, f7 = _stochastic_bits(wi - x8, words[17 * n + 8 + i], p)
+        w_out[i] = wi
+        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+        slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7
+        bad += np.int64(not np.isfinite(wi)) + np.int64(not np.isfinite(mi)) + np.int64(not np.isfinite(vi))
+    if slow:
+        return False
+    state[_SATURATIONS] += sat
+    state[_CURSOR] += 18 * n + 8
+    state[_NONFINITE] += bad
+    return True

@@ -170,3 +170,18 @@ def test_a_sum_that_rounds_to_the_largest_value_still_counts_a_saturation(preset
     got = chip.vector.add(x, y)
     assert got[0, :2].tolist() == [top, -top] and chip.counts.saturations == 2
     assert got[0, 2] == 0.0 and not np.signbit(got[0, 2:]).any()  # exact zero sums are +0.0
+
+
+@pytest.mark.parametrize("preset", ["edge-int8", "edge-fp8"])
+def test_stochastic_adam_in_one_pass_equals_the_definition(preset):
+    rng = np.random.default_rng(11)
+    xs = [(rng.standard_normal((16, 33)) * s).astype(np.float32) for s in (0.1, 1e-2, 1e-3, 1e-4)]
+    cfg = _config(preset, "stochastic", "tensor_pow2", "fp32")
+    params = ew.format_params(get_format("fp32"), True, True)
+    outs = [np.empty(xs[0].size, np.float32) for _ in range(3)]
+    words = np.random.default_rng(0).integers(0, 2**64, size=18 * xs[0].size + 8, dtype=np.uint64)
+    flat = [x.reshape(-1) for x in xs]
+    flat[3] = np.abs(flat[3])
+    assert ew.fused_adam_stochastic(*flat, 1e-3, 0.9, 0.999, 1e-8, 0.271, 0.003, params, words,
+                                    np.zeros(ew.STATE_SIZE, np.int64), *outs)  # the one-pass kernel applies
+    assert_same_as_reference(cfg, "adam", xs, step=3, seed=2)
