@@ -35,8 +35,7 @@ def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool) -> tu
     """The constants the kernels round with, for ``fmt`` (a tuple of float64 and int64).
 
     Float formats: nearest rounding on the float64 bits above the smallest normal, ``(|v| +
-    magic) − magic`` below it (the fixed step there); fp32's tuple is one longer, a length the
-    kernels see when they are compiled, so its own loops convert with the CPU's instruction.
+    magic) − magic`` below it (the fixed step there), or for fp32 the CPU's conversion.
     Fixed point: the code range, the binary point and whether each rounded tensor picks its own
     power-of-two scale.
     """
@@ -45,7 +44,7 @@ def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool) -> tu
     return (fmt.is_float, stochastic, fmt.mantissa_bits, fmt.min_exponent, fmt.max_value, fmt.has_inf, drop,
             (1 << (drop - 1)) if drop else 0, magic, 2.0**fmt.min_exponent if fmt.is_float else 0.0,
             fmt.width_bits, fmt.min_code, fmt.max_code, fmt.frac_bits, pow2_scaling, fmt.smallest_step,
-            *((np.float32(0.0),) if fmt.name == "fp32" else ()))
+            fmt.name == "fp32")
 
 
 @njit
@@ -447,7 +446,7 @@ def _rn(v, p):
     fp32 is the CPU's own conversion (IEEE round to nearest even, subnormals, overflow to ±inf),
     except that an exact zero is +0.0, as ``round_into`` makes it.
     """
-    if len(p) == 17:  # fp32 (format_params)
+    if p[16]:  # fp32
         r = np.float64(np.float32(v))
         return (r if v != 0.0 else 0.0), np.int64(abs(v) > p[4])
     return _nearest_float(v, p), np.int64(abs(v) > p[4])
