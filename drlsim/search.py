@@ -74,17 +74,18 @@ def search(spec: SweepSpec, out: Path, backend, results, workers: int) -> tuple[
         sampler=optuna.samplers.NSGAIISampler(population_size=s.population, seed=s.seed))
     distributions = {axis.key: _distribution(optuna, axis) for axis in spec.axes}
     have = {row["point"]: row for row in results.rows()}
+    running: set[str] = set()  # points submitted and not back (two trials may share one)
     waiting: dict[int, dict] = {}  # trial number -> {point id: row or None}
     bar = tqdm(total=s.trials, desc="search", unit="trial", dynamic_ncols=True)
 
     def begin(number: int, params: dict) -> None:
         points = [Point(_values(spec, params), seed) for seed in spec.run.seeds]
         waiting[number] = {p.id: have.get(p.id) for p in points}
-        todo = [p for p in points if p.id not in have]
-        if spec.run.workload and todo:
-            backend.submit(number, todo)
-        for point in [] if spec.run.workload else todo:
-            backend.submit(number, [point])
+        todo = [p for p in points if p.id not in have and p.id not in running]
+        running.update(p.id for p in todo)
+        batches = [todo] if spec.run.workload else [[p] for p in todo]
+        for batch in filter(None, batches):
+            backend.submit(number, batch)
         finish_if_done(number)
 
     def finish_if_done(number: int) -> None:
@@ -99,6 +100,14 @@ def search(spec: SweepSpec, out: Path, backend, results, workers: int) -> tuple[
         del waiting[number]
         bar.update(1)
 
+    def arrived(row: dict) -> None:
+        results.append(row)
+        have[row["point"]] = row
+        running.discard(row["point"])
+        for number in [n for n, rows in waiting.items() if row["point"] in rows]:
+            waiting[number][row["point"]] = row
+            finish_if_done(number)
+
     try:
         finished = [t for t in study.trials if t.state.is_finished()]
         bar.update(len(finished))
@@ -110,12 +119,9 @@ def search(spec: SweepSpec, out: Path, backend, results, workers: int) -> tuple[
                 begin(trial.number, trial.params)
             if not waiting:
                 continue
-            number, rows = backend.next_done()
+            _, rows = backend.next_done()
             for row in rows:
-                results.append(row)
-                have[row["point"]] = row
-                waiting[number][row["point"]] = row
-            finish_if_done(number)
+                arrived(row)
     finally:
         bar.close()
     return results.rows(), pareto(spec, study, out)
