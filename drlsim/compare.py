@@ -173,15 +173,17 @@ def plot(entries: list[Entry], path: Path) -> None:
 
     fig = Figure(figsize=(13, 9), layout="constrained")
     per_episode, vs_energy, front_ax, parts = fig.subplots(2, 2).flat
-    for e in entries[:MAX_CURVES]:
-        for i, run_dir in enumerate(e.run_dirs):
+    for n, e in enumerate(entries[:MAX_CURVES]):
+        label = e.short  # on the first seed's curve only; the seeds share the entry's colour
+        for run_dir in e.run_dirs:
             returns, energies = _episodes(run_dir)
             if not energies:
                 continue
-            label = e.short if i == 0 else None
-            line = per_episode.plot(range(1, len(energies) + 1), energies, ".-", label=label, lw=1, ms=3)[0]
-            cumulative = [sum(energies[:n + 1]) for n in range(len(energies))]
-            vs_energy.plot(cumulative, returns, ".-", color=line.get_color(), lw=1, ms=3, label=label)
+            style = {"color": f"C{n % 10}", "lw": 1, "ms": 3, "label": label}
+            per_episode.plot(range(1, len(energies) + 1), energies, ".-", **style)
+            cumulative = [sum(energies[:i + 1]) for i in range(len(energies))]
+            vs_energy.plot(cumulative, returns, ".-", **style)
+            label = None
     per_episode.set(title="Energy per episode", xlabel="episode", ylabel="energy (J)", yscale="log")
     vs_energy.set(title="Return against cumulative energy", xlabel="cumulative energy (J)", ylabel="episode return",
                   xscale="log")
@@ -200,6 +202,7 @@ def plot(entries: list[Entry], path: Path) -> None:
         front_ax.legend(fontsize="x-small")
     front_ax.set(title=f"Pareto front: {ylabel} against {xlabel.split(' (')[0]}", xlabel=xlabel, ylabel=ylabel,
                  xscale="log")
+    front_ax.minorticks_off()  # a narrow log range labels its minor ticks on top of each other
 
     shown = [e for e in entries if e.breakdown_j][:MAX_CURVES * 2]
     left = [0.0] * len(shown)
