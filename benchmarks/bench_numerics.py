@@ -96,6 +96,7 @@ def _gemm_cases(m: int, k: int, n: int) -> list[tuple[str, Callable[[], object]]
     a_16, b_16 = values((m, k), "fp16"), values((k, n), "fp16")
     a_f8, b_f8 = values((m, k), "fp8_e4m3"), values((k, n), "fp8_e5m2")
     a_i8, b_i8 = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n))
+    f_i8, g_i8 = a_i8.astype(np.float32), b_i8.astype(np.float32)  # quantize_codes(..., dtype=np.float32)
     a_i16, b_i16 = rng.integers(-32768, 32768, (m, k)), rng.integers(-32768, 32768, (k, n))
     return [
         ("fp32×fp32→fp32", lambda: gemm_float(a_32, b_32, "fp32", "fp32", "fp32")),
@@ -105,6 +106,7 @@ def _gemm_cases(m: int, k: int, n: int) -> list[tuple[str, Callable[[], object]]
         ("fp8×fp8→bf16", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "bf16")),
         ("fp8×fp8→fp16", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "fp16")),
         ("int8×int8→int32", lambda: gemm_fixed(a_i8, b_i8, "int32")),
+        ("int8×int8→int32 (float32 codes)", lambda: gemm_fixed(f_i8, g_i8, "int32")),
         ("int16×int16→fixed48 (edge-fixed16)", lambda: gemm_fixed(a_i16, b_i16, "fixed48_0")),
     ]
 

@@ -36,6 +36,7 @@ from accel.numerics.mac import mac_fixed, mac_float
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SCRATCH = threading.local()
+_CODE_DTYPES = (np.dtype(np.int64), np.dtype(np.float32))
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +296,24 @@ def _scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     return buf[:size].reshape(shape)
 
 
+@njit
+def _float_code_peak(bits):
+    """The largest magnitude among float32 codes, from their int32 bit patterns: for magnitudes
+    the integer order of the bits is the order of the values, and an integer max-reduction
+    vectorises (a float one may not, without fastmath)."""
+    peak = np.int32(0)
+    for i in range(bits.size):
+        peak = max(peak, np.int32(bits[i] & np.int32(0x7FFFFFFF)))
+    return peak
+
+
 def _max_abs_code(x: np.ndarray, slot: str) -> tuple[int, np.ndarray]:
-    """The largest magnitude among the codes ``x``, and ``x`` as float32 (in a scratch array)."""
+    """The largest magnitude among the codes ``x``, and ``x`` as float32 (itself when the codes
+    came as float32, else in a scratch array)."""
+    if x.dtype == np.float32:
+        x = np.ascontiguousarray(x)
+        peak = _float_code_peak(x.reshape(-1).view(np.int32)) if x.size else 0
+        return int(np.int32(peak).view(np.float32)), x
     as_float32 = _scratch(slot, x.shape, np.float32)
     if x.size == 0:
         return 0, as_float32
@@ -368,8 +385,10 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
     """Exact GEMM of integer codes into a fixed-point accumulator, saturating after every add.
 
     Args:
-        a: (M, K) int64 codes.
-        b: (K, N) int64 codes.
+        a: (M, K) int64 codes, or float32 integer codes below 2**24 in magnitude (as
+            ``quantize_codes(..., dtype=np.float32)`` gives them: the BLAS routes then need no
+            conversion).
+        b: (K, N) codes, as ``a``.
         acc_fmt: Fixed-point accumulator format (``int32``, ``fixed<W>_<F>``).
         shift: Left shift aligning a product's binary point with the accumulator's
             (``F_acc − F_a − F_b``; 0 for integer codes with separate scales).
@@ -381,8 +400,8 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
     _check_operands(a, b)
     if acc.is_float:
         raise ValueError(f"gemm_fixed needs a fixed-point accumulator, got {acc_fmt!r}")
-    if a.dtype != np.int64 or b.dtype != np.int64:
-        raise TypeError(f"gemm_fixed takes int64 codes, got {a.dtype} and {b.dtype}")
+    if a.dtype not in _CODE_DTYPES or b.dtype not in _CODE_DTYPES:
+        raise TypeError(f"gemm_fixed takes int64 or float32 codes, got {a.dtype} and {b.dtype}")
     if shift < 0:
         raise ValueError(f"shift must be ≥ 0, got {shift}")
     (max_a, a32), (max_b, b32) = _max_abs_code(a, "a32"), _max_abs_code(b, "b32")
@@ -403,8 +422,9 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
             np.copyto(b64, b32 if max_b < 2**24 else b)
             c = np.matmul(a64, b64, out=_scratch("c64", shape, np.float64)).astype(np.int64)
         else:
-            c = a @ b
+            c = a.astype(np.int64, copy=False) @ b.astype(np.int64, copy=False)
         return GemmResult(c << shift if shift else c, 0, 0, "blas")
     c = np.zeros((a.shape[0], b.shape[1]), np.int64)
-    saturations = _gemm_fixed_sequential(a, b, c, shift, acc.min_code, acc.max_code)
+    saturations = _gemm_fixed_sequential(a.astype(np.int64, copy=False), b.astype(np.int64, copy=False), c, shift,
+                                         acc.min_code, acc.max_code)
     return GemmResult(c, int(saturations), 0, "sequential")

@@ -194,7 +194,7 @@ def _random_words(n: int, rounding: str, rng: np.random.Generator | None):
 
 def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
                    rng: np.random.Generator | None = None,
-                   scale_exp: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   scale_exp: int | None = None, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
     """Rounds ``x`` into a fixed-point format and returns its integer codes.
 
     Args:
@@ -204,28 +204,35 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
         rng: Generator for stochastic rounding (``None``: a fresh default generator).
         scale_exp: Exponent of one code (value = code · 2**scale_exp), e.g. a per-tensor
             power-of-two scale; ``None``: the format's binary point, ``-F``.
+        dtype: ``np.int64``, or ``np.float32`` for formats of at most 25 bits, whose codes are
+            integers exact in float32 (what ``gemm_fixed``'s BLAS routes multiply).
 
     Returns:
-        ``(codes, nan_mask)``: int64 codes (saturated at the format's extremes) and a boolean mask
+        ``(codes, nan_mask)``: the codes (saturated at the format's extremes) and a boolean mask
         of the NaN inputs, whose codes are 0. Same shape as ``x``.
     """
+    dtype = np.dtype(dtype)
     f = fmt if isinstance(fmt, NumberFormat) else get_format(fmt)
     if f.is_float:
         raise ValueError(f"quantize_codes needs a fixed-point format, got {f.name!r}")
+    if not (dtype == np.int64 or (dtype == np.float32 and f.width_bits <= 25)):
+        raise ValueError(f"quantize_codes gives int64 codes, or float32 ones for at most 25 bits; got {dtype} "
+                         f"for {f.name}")
     frac_bits = f.frac_bits if scale_exp is None else -int(scale_exp)
     bits, shape = _float32_bits(x)
     words, rng, stochastic = _random_words(bits.size, rounding, rng)
-    codes = np.empty(bits.size, np.int64)
+    codes = np.empty(bits.size, dtype)
     nan_mask = np.empty(bits.size, np.bool_)
     if not stochastic and f.width_bits <= 53 and abs(frac_bits) < 800:
         _to_fixed_nearest(bits.view(np.float32), codes, nan_mask, 2.0**frac_bits, float(f.min_code),
                           float(f.max_code))
         return codes.reshape(shape), nan_mask.reshape(shape)
     undecided = np.zeros(words.size, np.bool_)
-    _to_fixed(bits, codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stochastic, words,
+    int_codes = np.empty(bits.size, np.int64)
+    _to_fixed(bits, int_codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stochastic, words,
               undecided)
-    _finish_undecided(undecided, rng, bits, codes, 1, lambda exponent: -frac_bits)
-    return codes.reshape(shape), nan_mask.reshape(shape)
+    _finish_undecided(undecided, rng, bits, int_codes, 1, lambda exponent: -frac_bits)
+    return int_codes.astype(dtype, copy=False).reshape(shape), nan_mask.reshape(shape)
 
 
 def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | None = None) -> np.ndarray:

@@ -325,3 +325,16 @@ def test_sixteen_bit_codes_take_the_exact_dgemm_route():
     assert got.route == "blas" and np.array_equal(got.values, a @ b) and got.values[0, 0] == 300 * 2**30
     again = gemm_fixed(a[:3, :5], b[:5, :2], "fixed48_0")  # reusing the work arrays leaves the first result
     assert np.array_equal(again.values, a[:3, :5] @ b[:5, :2]) and np.array_equal(got.values, a @ b)
+
+
+@pytest.mark.parametrize("acc, lim, shift, route", [("int32", 128, 0, "blas"), ("fixed48_0", 2**15, 0, "blas"),
+                                                    ("fixed16_0", 128, 0, "sequential"),
+                                                    ("fixed64_0", 2**15, 20, "blas"),
+                                                    ("fixed40_0", 2**15, 3, "sequential")])
+def test_float32_codes_give_the_int64_codes_results(acc, lim, shift, route):
+    rng = np.random.default_rng(lim + shift)
+    a, b = rng.integers(-lim, lim, (5, 300)), rng.integers(-lim, lim, (300, 4))
+    want = gemm_fixed(a, b, acc, shift)
+    got = gemm_fixed(a.astype(np.float32), b.astype(np.float32).T.copy().T, acc, shift)  # b not C-contiguous
+    assert got.route == want.route == route and got.values.dtype == np.int64
+    assert np.array_equal(got.values, want.values) and got.saturations == want.saturations

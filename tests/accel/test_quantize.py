@@ -219,3 +219,15 @@ def test_fixed_nearest_routes_match_reference(fmt, scale):
                                              else (1 if v > 0 else -1) << 70, f.min_code), f.max_code)
              for v in x.tolist()]
     assert codes.tolist() == exact and nan.tolist() == np.isnan(x).tolist()
+
+
+@pytest.mark.parametrize("fmt", ["int8", "int16", "fixed16_8", "fixed25_3"])
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_float32_codes_are_the_int64_codes(fmt, rounding):
+    x = np.concatenate([edge_values(fmt), np.random.default_rng(2).standard_normal(500) * 100]).astype(np.float32)
+    for scale in (None, -3, 4):
+        want, want_nan = quantize_codes(x, fmt, rounding, np.random.default_rng(9), scale_exp=scale)
+        got, got_nan = quantize_codes(x, fmt, rounding, np.random.default_rng(9), scale_exp=scale, dtype=np.float32)
+        assert got.dtype == np.float32 and np.array_equal(got, want) and np.array_equal(got_nan, want_nan)
+    with pytest.raises(ValueError, match="at most 25 bits"):
+        quantize_codes(x, "int32", dtype=np.float32)
