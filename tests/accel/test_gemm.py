@@ -191,7 +191,7 @@ def test_mac_steps_are_overflow_safe_at_64_bits():
 def test_bad_operands_are_refused_with_their_shapes():
     with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 2\)"):
         gemm_float(np.zeros((2, 3)), np.zeros((4, 2)), "bf16", "bf16", "fp32")
-    with pytest.raises(TypeError, match="int64 codes"):
+    with pytest.raises(TypeError, match="int64 or float32 codes"):
         gemm_fixed(np.zeros((2, 3)), np.zeros((3, 2)), "int32")
     with pytest.raises(ValueError, match="float accumulator"):
         gemm_float(np.zeros((2, 3)), np.zeros((3, 2)), "bf16", "bf16", "int32")
