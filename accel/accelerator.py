@@ -30,7 +30,7 @@ from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.operands import Operand, count_nonfinite, to_format
 from accel.operands import zero_macs as count_zero_macs
-from accel.planner import ROLES, ArrayCounts, GemmPlan, Planner, vector_format
+from accel.planner import ROLE_BUFFER, ROLES, ArrayCounts, GemmPlan, Planner, bytes_per_word, vector_format
 from accel.systolic import run_array
 from accel.timing import ceil_div
 from accel.vector import UPDATE_ROLE, VectorUnit
@@ -131,13 +131,37 @@ class Accelerator:
         self._tally.add(saturations=saturations)
         return op.values()
 
-    def vector_counts(self, op: str, role: str, elements: int, results=(), out_elements: int | None = None) -> None:
+    def vector_counts(self, op: str, role: str, elements: int, results=(), out_elements: int | None = None,
+                      names: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> None:
         """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it
         (``accel.planner.plan_vector_op`` says what it costs); NaN and inf are counted in ``results``
         (the values, when there are any). ``out_elements`` is the size of each output when it
         differs from the inputs' (a reduction: ``sum_rows``).
+
+        ``names``: (input names, output names), one per tensor the operation reads and writes. Named
+        tensors go through the memory model as GEMM operands do: an input the buffer does not hold
+        comes from DRAM, an output that does not fit goes to DRAM. Unnamed operations work on
+        tensors the chip is taken to hold already.
         """
-        self._tally.apply(self._planner.vector(op, role, elements, out_elements))
+        if names is None:
+            plan = self._planner.vector(op, role, elements, out_elements)
+        else:
+            inputs, outputs = names
+            buf = "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
+            in_bytes = elements * bytes_per_word(self.vector_format(role))
+            resident = tuple(self._buffers[buf].holds(name, in_bytes) for name in inputs)
+            plan = self._planner.vector(op, role, elements, out_elements, resident, self._pending_writeback_bytes)
+            if len(outputs) != len(plan.keep) - len(inputs):
+                raise ValueError(f"vector {op}: {len(plan.keep) - len(inputs)} output names expected, got "
+                                 f"{len(outputs)}")
+            self._pending_writeback_bytes = 0
+            buffer = self._buffers[plan.buffer]
+            for name, keep, nbytes, dirty in zip((*inputs, *outputs), plan.keep,
+                                                 (plan.in_bytes,) * len(inputs) + (plan.out_bytes,) * len(outputs),
+                                                 (False,) * len(inputs) + (True,) * len(outputs), strict=True):
+                if keep:
+                    self._pending_writeback_bytes += buffer.insert(name, nbytes, dirty=dirty)
+        self._tally.apply(plan.delta)
         nonfinite = sum(count_nonfinite(r) for r in results)
         if nonfinite:
             self._tally.add(nonfinite=nonfinite)

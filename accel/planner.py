@@ -584,13 +584,41 @@ def vector_format(cfg: AcceleratorConfig, role: str) -> NumberFormat:
     return get_format(getattr(cfg.formats, role))
 
 
-def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int,
-                   out_elements: int | None) -> CountsDelta:
-    """The counts of one vector operation over ``elements`` per tensor.
+@dataclass(frozen=True, slots=True)
+class VectorPlan:
+    """Everything the chip decides about one vector operation before it sees a value.
+
+    Attributes:
+        buffer: The SRAM buffer its tensors live in.
+        in_bytes: Bytes of each input tensor.
+        out_bytes: Bytes of each output tensor.
+        keep: For named operations, whether each input (then each output) is held in the buffer
+            afterwards: fetched inputs and produced outputs that fit it (outputs dirty). Empty for
+            unnamed operations, whose tensors the chip is taken to hold already.
+        delta: The counts it adds, except the NaN/inf its values decide.
+    """
+
+    buffer: str
+    in_bytes: int
+    out_bytes: int
+    keep: tuple[bool, ...]
+    delta: CountsDelta
+
+
+def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, out_elements: int | None,
+                   resident: tuple[bool, ...] | None = None, prologue_store_bytes: int = 0) -> VectorPlan:
+    """The plan of one vector operation over ``elements`` per tensor.
 
     Cycles ``⌈elements / lanes⌉ × latency``; SRAM words for each input read and each output
     written in the role's buffer (the weight buffer for ``"master"`` updates); for fixed-point
     formats with ``tensor_pow2`` scaling, the max-reduction that scales each output.
+
+    Named operations (``resident`` says, per input, whether the buffer holds it) go through the
+    memory model with the GEMMs' residency rules: an input the buffer does not hold is read from
+    DRAM (and written into the buffer on its way); an output that does not fit the buffer is
+    written to DRAM as it streams out; what fits stays (outputs dirty, written back when evicted).
+    The transfers stream beside the computation, so the array waits only for what they take beyond
+    the operation's own cycles, one DRAM latency included (stall cycles).
     """
     if op not in VECTOR_OPS:
         raise ValueError(f"unknown vector operation {op!r}; known: {', '.join(VECTOR_OPS)}")
@@ -609,10 +637,30 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int,
         ops[vector_kind("max_abs", fmt.name)] = spec.outputs * out_elements
         cycles += spec.outputs * ceil_div(out_elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
     width = bytes_per_word(fmt)
+    in_bytes, out_bytes = elements * width, out_elements * width
     reads, writes = spec.inputs * elements, spec.outputs * out_elements
-    return CountsDelta.of({"cycles": cycles, "vector_cycles": cycles, "vector_ops": ops,
-                           "sram_reads": {buf: reads}, "sram_writes": {buf: writes},
-                           "sram_read_bytes": {buf: reads * width}, "sram_write_bytes": {buf: writes * width}})
+    counts = {"sram_reads": {buf: reads}, "sram_writes": {buf: writes}}
+    keep: tuple[bool, ...] = ()
+    stall = dram_read = dram_write = 0
+    if resident is not None:
+        if len(resident) != spec.inputs:
+            raise ValueError(f"vector {op}: {spec.inputs} input names expected, got {len(resident)}")
+        capacity = {"weight": cfg.sram.weight_bytes, "activation": cfg.sram.activation_bytes}[buf]
+        fetched = sum(not held for held in resident)
+        dram_read = fetched * in_bytes
+        fits_out = out_bytes <= capacity
+        dram_write = (0 if fits_out else spec.outputs * out_bytes) + prologue_store_bytes
+        counts["sram_writes"] = {buf: writes + fetched * elements}  # what DRAM delivers lands in the buffer
+        keep = (*(not held and in_bytes <= capacity for held in resident), *(fits_out,) * spec.outputs)
+        if dram_read or dram_write:
+            bandwidth = cfg.dram.bandwidth_bytes_per_cycle
+            transfer = cfg.dram.latency_cycles + math.ceil((dram_read + dram_write) / bandwidth)
+            stall = max(0, transfer - cycles)
+    counts = {**counts, "sram_read_bytes": {buf: reads * width},
+              "sram_write_bytes": {buf: counts["sram_writes"][buf] * width}}
+    return VectorPlan(buf, in_bytes, out_bytes, keep, CountsDelta.of({
+        "cycles": cycles + stall, "vector_cycles": cycles, "stall_cycles": stall, "vector_ops": ops,
+        "dram_read_bytes": dram_read, "dram_write_bytes": dram_write, **counts}))
 
 
 class Planner:
@@ -634,7 +682,7 @@ class Planner:
         self.config = config
         self._layouts: dict[tuple, Layout] = {}
         self._plans: dict[tuple, GemmPlan] = {}
-        self._vector_plans: dict[tuple, CountsDelta] = {}
+        self._vector_plans: dict[tuple, VectorPlan] = {}
 
     def layout(self, m: int, k: int, n: int, roles: tuple[str, str], out_role: str) -> Layout:
         """``layout_gemm``, memoized."""
@@ -652,12 +700,11 @@ class Planner:
             found = self._plans[request] = plan_gemm_op(self.config, GemmRequest(*request))
         return found
 
-    def vector(self, op: str, role: str, elements: int, out_elements: int | None = None) -> CountsDelta:
-        """``plan_vector_op``, memoized."""
-        key = (op, role, elements, out_elements)
-        found = self._vector_plans.get(key)
+    def vector(self, *request) -> VectorPlan:
+        """``plan_vector_op(config, *request)``, memoized."""
+        found = self._vector_plans.get(request)
         if found is None:
-            found = self._vector_plans[key] = plan_vector_op(self.config, op, role, elements, out_elements)
+            found = self._vector_plans[request] = plan_vector_op(self.config, *request)
         return found
 
     def delta(self, plan: GemmPlan, array: ArrayCounts) -> CountsDelta:

@@ -189,3 +189,43 @@ def test_property_memoized_and_unmemoized_chips_compute_and_count_alike(cfg, fid
     memo, fresh = chips_
     assert memo.counts == fresh.counts
     assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(memo.results, fresh.results, strict=True))
+
+
+def test_adam_state_larger_than_the_weight_buffer_streams_through_dram():
+    """Adam over one 256×256 tensor with fp32 master weights on edge-int8 (64 KiB weight buffer): each
+    of w, g, m, v is 256 KiB, so every input comes from DRAM and every output goes back to it."""
+    acc = Accelerator(load_config("edge-int8"))
+    names = (("W", "dW", "W.m", "W.v"), ("W", "W.m", "W.v"))
+    acc.vector_counts("adam", "master", 65536, names=names)
+    c = acc.counts
+    tensor = 65536 * 4
+    assert (c.dram_read_bytes, c.dram_write_bytes) == (4 * tensor, 3 * tensor)
+    assert c.sram_reads["weight"] == 4 * 65536 and c.sram_writes["weight"] == (3 + 4) * 65536  # fills included
+    compute = 65536 // 16 * 8  # lanes 16, adam's latency 8
+    transfer = 100 + (7 * tensor) // 16  # one latency, then the channel at 16 bytes per cycle
+    assert (c.vector_cycles, c.stall_cycles, c.cycles) == (compute, transfer - compute, transfer)
+
+
+def test_named_vector_operations_keep_what_fits_and_write_back_what_is_evicted():
+    acc = Accelerator(load_config("edge-int8"))
+    names = (("b", "db", "b.m", "b.v"), ("b", "b.m", "b.v"))
+    acc.vector_counts("adam", "master", 1024, names=names)  # 4 KiB per tensor: all of it stays
+    first = acc.counts
+    assert (first.dram_read_bytes, first.dram_write_bytes) == (4 * 4096, 0)
+    acc.vector_counts("adam", "master", 1024, names=names)  # held now: nothing from DRAM
+    second = acc.counts - first
+    assert (second.dram_read_bytes, second.dram_write_bytes, second.stall_cycles) == (0, 0, 0)
+    acc.vector_counts("polyak", "master", 15 * 1024, names=(("t", "o"), ("t",)))  # 60 KiB each: evicts b's state
+    third = acc.counts - first - second
+    assert third.dram_read_bytes == 2 * 15 * 4096
+    acc.vector_counts("scale", "master", 1, names=(("x",), ("y",)))  # the next operation writes the dirty ones back
+    fourth = acc.counts - first - second - third
+    assert fourth.dram_write_bytes == 3 * 4096  # b, b.m, b.v (dirty); db was only read (clean)
+
+
+def test_unnamed_vector_operations_stay_on_chip_as_before():
+    acc = Accelerator(load_config("edge-int8"))
+    acc.vector_counts("adam", "master", 65536)
+    assert (acc.counts.dram_read_bytes, acc.counts.dram_write_bytes, acc.counts.stall_cycles) == (0, 0, 0)
+    with pytest.raises(ValueError, match="4 input names expected, got 2"):
+        acc.vector_counts("adam", "master", 4, names=(("w", "g"), ("w",)))
