@@ -128,17 +128,25 @@ def search(spec: SweepSpec, out: Path, backend, results, workers: int) -> tuple[
 
 
 def pareto(spec: SweepSpec, study, out: Path) -> list[str]:
-    """Writes ``pareto.csv`` (trial, swept values, objectives) and returns one line per trial of the front."""
+    """Writes ``pareto.csv`` (trial, swept values, objectives) and returns one line per point of the front
+    (trials that proposed the same values appear once)."""
     from drlsim.sweep import _cell, _line
 
     names = [metric for metric, _ in spec.search.objectives]
     header = ["trial", *spec.keys, *names]
-    front = sorted(study.best_trials, key=lambda t: t.values)
-    lines, text = [], _line(header)
-    for trial in front:
+    lines, text, seen = [], _line(header), set()
+    for trial in sorted(study.best_trials, key=lambda t: t.values):
         values = dict(_values(spec, trial.params))
-        text += _line([trial.number, *(_cell(values[k]) for k in spec.keys), *map(_cell, trial.values)])
-        lines.append(f"trial {trial.number}: " + ", ".join(f"{k}={values[k]}" for k in spec.keys) + "  "
+        combo = tuple(_cell(values[k]) for k in spec.keys)
+        if combo in seen:  # the sampler proposed these values again: the same point
+            continue
+        seen.add(combo)
+        text += _line([trial.number, *combo, *map(_cell, trial.values)])
+        lines.append(f"trial {trial.number}: " + ", ".join(f"{k}={_short(values[k])}" for k in spec.keys) + "  "
                      + ", ".join(f"{n} {v:.4g}" for n, v in zip(names, trial.values, strict=True)))
     write_atomically(out / "pareto.csv", text)
     return lines
+
+
+def _short(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
