@@ -28,7 +28,7 @@ from accel.counts import CountsDelta, EventCounts, Tally
 from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
-from accel.operands import Operand, count_nonfinite, to_format
+from accel.operands import Operand, to_format
 from accel.operands import zero_macs as count_zero_macs
 from accel.planner import ROLE_BUFFER, ROLES, ArrayCounts, GemmPlan, Planner, bytes_per_word, vector_format
 from accel.systolic import run_array
@@ -99,6 +99,11 @@ class Accelerator:
         self._rng.bit_generator.state = copy.deepcopy(state.rng_state)
 
     @property
+    def rng(self) -> np.random.Generator:
+        """The chip's random source (stochastic rounding draws from it)."""
+        return self._rng
+
+    @property
     def counts(self) -> EventCounts:
         """Everything the chip did since construction (immutable; subtract snapshots to measure a span)."""
         return self._tally.freeze()
@@ -131,12 +136,13 @@ class Accelerator:
         self._tally.add(saturations=saturations)
         return op.values()
 
-    def vector_counts(self, op: str, role: str, elements: int, results=(), out_elements: int | None = None,
-                      names: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> None:
+    def vector_counts(self, op: str, role: str, elements: int, out_elements: int | None = None,
+                      names: tuple[tuple[str, ...], tuple[str, ...]] | None = None, saturations: int = 0,
+                      nonfinite: int = 0) -> None:
         """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it
-        (``accel.planner.plan_vector_op`` says what it costs); NaN and inf are counted in ``results``
-        (the values, when there are any). ``out_elements`` is the size of each output when it
-        differs from the inputs' (a reduction: ``sum_rows``).
+        (``accel.planner.plan_vector_op`` says what it costs). ``out_elements`` is the size of each
+        output when it differs from the inputs' (a reduction: ``sum_rows``); ``saturations`` and
+        ``nonfinite`` are what the operation's values gave (0 when counted without values).
 
         ``names``: (input names, output names), one per tensor the operation reads and writes. Named
         tensors go through the memory model as GEMM operands do: an input the buffer does not hold
@@ -162,9 +168,8 @@ class Accelerator:
                 if keep:
                     self._pending_writeback_bytes += buffer.insert(name, nbytes, dirty=dirty)
         self._tally.apply(plan.delta)
-        nonfinite = sum(count_nonfinite(r) for r in results)
-        if nonfinite:
-            self._tally.add(nonfinite=nonfinite)
+        if saturations or nonfinite:
+            self._tally.add(saturations=saturations, nonfinite=nonfinite)
 
     def replay(self, read_bytes: int = 0, write_bytes: int = 0) -> None:
         """Counts replay-memory traffic: transitions sampled (read) and stored (written).

@@ -45,6 +45,10 @@ VECTOR_OPS = {
 """Every vector operation. The latencies are assumptions (pipelined units; ``mse`` and ``huber`` give
 the loss and its gradient in one pass, ``adam`` includes its square root and division)."""
 
+Names = tuple[tuple[str, ...], tuple[str, ...]]
+"""Names of an operation's input tensors and of its outputs (``Accelerator.vector_counts``): named
+operations go through the memory model."""
+
 UPDATE_ROLE = "master"
 """Optimizer updates compute in the master-weight format (or the weight format when there is none)."""
 
@@ -55,7 +59,9 @@ class VectorUnit:
     Every method takes float arrays (assumed already in the chip's formats: they came from it),
     returns the values the chip produces (float32, or float64 for fixed point wider than 24 bits)
     and counts elements, cycles, SRAM words, saturations and NaN/inf on the accelerator, exactly
-    as ``Accelerator.vector_counts`` counts the operation without values.
+    as ``Accelerator.vector_counts`` counts the operation without values. ``names`` (the input
+    tensors' names, then the outputs') puts the operation through the memory model: what its
+    buffer does not hold comes from DRAM, what does not fit goes back to it.
     """
 
     def __init__(self, accelerator) -> None:
@@ -69,7 +75,7 @@ class VectorUnit:
 
     def _run(self, op: str, role: str, inputs: list[np.ndarray], staged, fused, consts: tuple = (),
              words_per_element: int = 0, words: int = 0, outputs: int = 1,
-             out_elements: int | None = None) -> list[np.ndarray]:
+             out_elements: int | None = None, names: Names | None = None) -> list[np.ndarray]:
         """Runs the operation's program in the role's format and counts it; returns the outputs in
         the inputs' shape (``out_elements`` long and flat when given: a reduction).
 
@@ -99,9 +105,8 @@ class VectorUnit:
             state = self._draw(lambda w, s: staged(*flat, *consts, params, w, s, *outs),
                                words_per_element * elements + words)
             saturations, nonfinite = state[0], state[2]
-        self._acc.vector_counts(op, role, elements, out_elements=size)
-        if saturations or nonfinite:
-            self._acc._tally.add(saturations=int(saturations), nonfinite=int(nonfinite))
+        self._acc.vector_counts(op, role, elements, out_elements=size, names=names,
+                                saturations=int(saturations), nonfinite=int(nonfinite))
         return outs if out_elements is not None else [o.reshape(shape) for o in outs]
 
     def _draw(self, program, words: int) -> np.ndarray:
@@ -116,7 +121,7 @@ class VectorUnit:
         if not self._stochastic:
             program(_NO_WORDS, state)
             return state
-        rng = self._acc._rng
+        rng = self._acc.rng
         bits = rng.bit_generator
         pcg = isinstance(bits, np.random.PCG64)  # numpy's default: rewound by advancing round its period
         start = None if pcg else bits.state
@@ -153,16 +158,17 @@ class VectorUnit:
 
     # --- activations -----------------------------------------------------------------------------
 
-    def relu(self, x, role: str = "activation") -> np.ndarray:
+    def relu(self, x, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """max(x, 0)."""
-        return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu, words_per_element=1)[0]
+        return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu, words_per_element=1,
+                         names=names)[0]
 
-    def relu_grad(self, x, dy, role: str = "gradient") -> np.ndarray:
+    def relu_grad(self, x, dy, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """dy where x > 0, else 0 (x: the ReLU's input or output)."""
         return self._run("relu_grad", role, [self._as_float("x", x), self._as_float("dy", dy)], ew.relu_grad,
-                         ew.fused_relu_grad, words_per_element=2)[0]
+                         ew.fused_relu_grad, words_per_element=2, names=names)[0]
 
-    def tanh(self, x, role: str = "activation") -> np.ndarray:
+    def tanh(self, x, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """tanh(x) (numpy's float64 tanh between two kernels: libm's may differ in the last bit)."""
         def staged(x, params, words, state, out):
             ew.store_rounded(np.tanh(ew.load(x, params, words, state)), params, words, state, out)
@@ -172,46 +178,46 @@ class VectorUnit:
             saturations, _ = ew.fused_load(x, params, rounded)
             more, nonfinite = ew.fused_store(np.tanh(rounded), params, out)
             return saturations + more, nonfinite
-        return self._run("tanh", role, [self._as_float("x", x)], staged, fused, words_per_element=2)[0]
+        return self._run("tanh", role, [self._as_float("x", x)], staged, fused, words_per_element=2, names=names)[0]
 
-    def tanh_grad(self, y, dy, role: str = "gradient") -> np.ndarray:
+    def tanh_grad(self, y, dy, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """dy · (1 − y²), y = tanh(x)."""
         return self._run("tanh_grad", role, [self._as_float("y", y), self._as_float("dy", dy)], ew.tanh_grad,
-                         ew.fused_tanh_grad, words_per_element=5)[0]
+                         ew.fused_tanh_grad, words_per_element=5, names=names)[0]
 
     # --- elementwise -----------------------------------------------------------------------------
 
-    def _binary(self, op: str, staged, fused, x, y, role: str, words_per_element: int) -> np.ndarray:
+    def _binary(self, op: str, staged, fused, x, y, role: str, words_per_element: int, names) -> np.ndarray:
         return self._run(op, role, [self._as_float("x", x), self._as_float("y", y)], staged, fused,
-                         words_per_element=words_per_element)[0]
+                         words_per_element=words_per_element, names=names)[0]
 
-    def add(self, x, y, role: str = "activation") -> np.ndarray:
+    def add(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x + y."""
-        return self._binary("add", ew.add, ew.fused_add, x, y, role, 3)
+        return self._binary("add", ew.add, ew.fused_add, x, y, role, 3, names)
 
-    def mul(self, x, y, role: str = "activation") -> np.ndarray:
+    def mul(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x · y."""
-        return self._binary("mul", ew.mul, ew.fused_mul, x, y, role, 3)
+        return self._binary("mul", ew.mul, ew.fused_mul, x, y, role, 3, names)
 
-    def fma(self, x, y, z, role: str = "activation") -> np.ndarray:
+    def fma(self, x, y, z, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x · y + z, rounded after the multiply and after the add."""
         return self._run("fma", role, [self._as_float("x", x), self._as_float("y", y), self._as_float("z", z)],
-                         ew.fma, ew.fused_fma, words_per_element=5)[0]
+                         ew.fma, ew.fused_fma, words_per_element=5, names=names)[0]
 
-    def scale(self, x, factor: float, role: str = "activation") -> np.ndarray:
+    def scale(self, x, factor: float, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """factor · x, the factor rounded into the format first."""
         return self._run("scale", role, [self._as_float("x", x)], ew.scale, ew.fused_scale, (float(factor),),
-                         words_per_element=2, words=1)[0]
+                         words_per_element=2, words=1, names=names)[0]
 
-    def maximum(self, x, y, role: str = "activation") -> np.ndarray:
+    def maximum(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """Elementwise max(x, y) (a comparator: also max over actions, one column pair at a time)."""
-        return self._binary("minmax", ew.maximum, ew.fused_maximum, x, y, role, 2)
+        return self._binary("minmax", ew.maximum, ew.fused_maximum, x, y, role, 2, names)
 
-    def minimum(self, x, y, role: str = "activation") -> np.ndarray:
+    def minimum(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """Elementwise min(x, y) (TD3's twin critics)."""
-        return self._binary("minmax", ew.minimum, ew.fused_minimum, x, y, role, 2)
+        return self._binary("minmax", ew.minimum, ew.fused_minimum, x, y, role, 2, names)
 
-    def sum_rows(self, x, role: str = "gradient") -> np.ndarray:
+    def sum_rows(self, x, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """Column sums of a 2-D ``x`` (a bias gradient: the sum over the batch), row 0 first,
         rounded after every add. Returns a 1-D array of ``x.shape[1]`` values."""
         x = self._as_float("x", x)
@@ -219,33 +225,36 @@ class VectorUnit:
             raise ValueError(f"vector sum_rows: x must be a 2-D (batch, features) array, got shape {x.shape}")
         rows, cols = x.shape
         return self._run("sum_rows", role, [x], ew.sum_rows, ew.fused_sum_rows, (cols,), words_per_element=1,
-                         words=max(rows - 1, 0) * cols, out_elements=cols)[0]
+                         words=max(rows - 1, 0) * cols, out_elements=cols, names=names)[0]
 
     # --- losses ----------------------------------------------------------------------------------
 
-    def huber(self, pred, target, delta: float = 1.0, role: str = "gradient") -> tuple[float, np.ndarray]:
+    def huber(self, pred, target, delta: float = 1.0, role: str = "gradient",
+              names: Names | None = None) -> tuple[float, np.ndarray]:
         """Mean Huber loss and its gradient with respect to ``pred`` (SB3's smooth-L1 for delta = 1)."""
         loss, grad = self._run("huber", role, [self._as_float("pred", pred), self._as_float("target", target)],
-                               ew.huber, ew.fused_huber, (float(delta),), words_per_element=7, words=3, outputs=2)
+                               ew.huber, ew.fused_huber, (float(delta),), words_per_element=7, words=3, outputs=2,
+                               names=names)
         return float(np.mean(loss, dtype=np.float64)), grad
 
-    def mse(self, pred, target, role: str = "gradient") -> tuple[float, np.ndarray]:
+    def mse(self, pred, target, role: str = "gradient", names: Names | None = None) -> tuple[float, np.ndarray]:
         """Mean squared error and its gradient with respect to ``pred``."""
         loss, grad = self._run("mse", role, [self._as_float("pred", pred), self._as_float("target", target)],
-                               ew.mse, ew.fused_mse, words_per_element=6, outputs=2)
+                               ew.mse, ew.fused_mse, words_per_element=6, outputs=2, names=names)
         return float(np.mean(loss, dtype=np.float64)), grad
 
     # --- optimizers and target networks ----------------------------------------------------------
 
-    def sgd_momentum(self, w, g, velocity, lr: float, momentum: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    def sgd_momentum(self, w, g, velocity, lr: float, momentum: float = 0.9,
+                     names: Names | None = None) -> tuple[np.ndarray, np.ndarray]:
         """v ← μ·v + g; w ← w − lr·v (in the master-weight format). Returns (w, v)."""
         return tuple(self._run("sgd_momentum", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                              self._as_float("velocity", velocity)],
                                ew.sgd_momentum, ew.fused_sgd_momentum, (float(lr), float(momentum)),
-                               words_per_element=7, words=2, outputs=2))
+                               words_per_element=7, words=2, outputs=2, names=names))
 
     def adam(self, w, g, m, v, step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
-             eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             eps: float = 1e-8, names: Names | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One Adam update (Kingma & Ba) in the master-weight format. ``step`` counts from 1. Returns (w, m, v)."""
         if step < 1:
             raise ValueError(f"adam: step counts from 1, got {step}")
@@ -262,12 +271,13 @@ class VectorUnit:
                 ew.adam(*args)
         return tuple(self._run("adam", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                      self._as_float("m", m), self._as_float("v", v)],
-                               staged, fused, consts, words_per_element=18, words=8, outputs=3))
+                               staged, fused, consts, words_per_element=18, words=8, outputs=3, names=names))
 
-    def polyak(self, target, online, tau: float) -> np.ndarray:
+    def polyak(self, target, online, tau: float, names: Names | None = None) -> np.ndarray:
         """target ← (1 − τ)·target + τ·online (in the master-weight format)."""
         return self._run("polyak", UPDATE_ROLE, [self._as_float("target", target), self._as_float("online", online)],
-                         ew.polyak, ew.fused_polyak, (float(tau),), words_per_element=5, words=2)[0]
+                         ew.polyak, ew.fused_polyak, (float(tau),), words_per_element=5, words=2,
+                         names=names)[0]
 
 
 _NO_WORDS = np.zeros(0, np.uint64)

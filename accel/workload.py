@@ -46,6 +46,8 @@ class VectorOp:
     elements: int
     out_elements: int | None = None
     """Size of each output when it differs from the inputs' (a reduction such as ``sum_rows``)."""
+    names: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    """Names of the input and output tensors: named operations go through the memory model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,7 @@ def run_counts(acc: Accelerator, workload: Workload) -> EventCounts:
         if isinstance(op, GemmOp):
             acc.gemm_counts(op.m, op.k, op.n, op.roles, op.out_role, op.names, op.transpose_b)
         elif isinstance(op, VectorOp):
-            acc.vector_counts(op.op, op.role, op.elements, out_elements=op.out_elements)
+            acc.vector_counts(op.op, op.role, op.elements, out_elements=op.out_elements, names=op.names)
         else:
             acc.replay(op.read_bytes, op.write_bytes)
     return acc.counts - before

@@ -30,7 +30,8 @@ class ReferenceVectorUnit:
         xs = [self._acc.round_into(x, fmt) for x in inputs]
         outs = compute(*xs, rnd=lambda v: self._acc.round_into(v, fmt))
         outs = outs if isinstance(outs, tuple) else (outs,)
-        self._acc.vector_counts(op, role, int(np.prod(shape)), results=outs, out_elements=outs[0].size)
+        self._acc.vector_counts(op, role, int(np.prod(shape)), out_elements=outs[0].size,
+                                nonfinite=sum(int((~np.isfinite(o)).sum()) for o in outs))
         return [o.astype(fmt.value_dtype) for o in outs]
 
     @staticmethod
