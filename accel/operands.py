@@ -26,7 +26,8 @@ from accel.numerics.rounding import random_words, resolve_undecided, round_by
 
 @dataclass(frozen=True, slots=True)
 class Operand:
-    """A tensor in the chip's format: float values (``exp`` None) or int64 codes times ``2**exp``.
+    """A tensor in the chip's format: float values (``exp`` None) or integer codes times ``2**exp``
+    (int64, or float32 holding integers for formats of up to 25 bits).
 
     Attributes:
         data: The values or codes.
@@ -240,7 +241,9 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     else:  # the scale holds the largest finite magnitude (its float32 rounding only widens the range)
         saturations = infinite
     if values.dtype == np.float32:
-        codes, _ = quantize_codes(values, fmt, rounding, rng, scale_exp=scale)
+        # codes of up to 25 bits are exact in float32, which the BLAS route multiplies without a copy
+        codes, _ = quantize_codes(values, fmt, rounding, rng, scale_exp=scale,
+                                  dtype=np.float32 if fmt.width_bits <= 25 else np.int64)
         return Operand(codes, scale, fmt, int(nan)), saturations
     finite = np.isfinite(values)
     sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
