@@ -107,12 +107,21 @@ def _sweep_entries(directory: Path) -> tuple[list[Entry], int]:
             return _mean([_float(r.get(column)) for r in members])
 
         breakdown = tuple((c, avg(f"energy_{c}_j")) for c in COMPONENTS if avg(f"energy_{c}_j") is not None)
-        label = " ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
-        short = f"{directory.name}: {' '.join(combo)}"
+        shown = [_short(v) for v in combo]
+        label = " ".join(f"{k}={v}" for k, v in zip(keys, shown, strict=True))
+        short = f"{directory.name}: {' '.join(shown)}"
         entries.append(Entry(f"{directory.name}: {label}", short, ret, std, avg("energy_j_per_episode_mean"),
                              avg("energy_j_per_train_step"), avg("power_w"), avg("tops_per_w"), breakdown,
                              tuple(directory / r["run_dir"] for r in members if r["run_dir"])))
     return entries, failed
+
+
+def _short(text: str) -> str:
+    """A swept value for a label: a float from a range to 4 significant digits."""
+    try:
+        return text if len(text) <= 6 else f"{float(text):.4g}"
+    except ValueError:
+        return text
 
 
 def _sort_key(text: str) -> tuple:
