@@ -64,9 +64,9 @@ def hardware(run: RunSpec, point: Point):
 def settings(run: RunSpec, point: Point):
     """The agent's settings of a point: ``[run] settings`` with the point's ``settings.*`` values."""
     from agents.settings import agent_settings
-    from drlsim.sweepfile import _setting_text
+    from drlsim.sweepfile import setting_text
 
-    changes = {k.removeprefix("settings."): _setting_text(v) for k, v in point.of("settings").items()}
+    changes = {k.removeprefix("settings."): setting_text(v) for k, v in point.of("settings").items()}
     return agent_settings(agent_of(run, point), {**dict(run.settings), **changes})
 
 
@@ -139,8 +139,9 @@ def _train(run: RunSpec, out: Path, point: Point) -> dict:
         shutil.rmtree(run_dir)
     agent, hw_config, agent_settings = agent_of(run, point), hardware(run, point), settings(run, point)
     steps = run.steps or agent_settings.learning_starts + 500
-    options = runs.RunOptions(agent, point.of("run").get("env", run.env), run.hw, steps, point.seed, run_dir,
-                              run.eval_episodes, None, agent_settings)
+    options = runs.RunOptions(agent=agent, env=point.of("run").get("env", run.env), hw=run.hw, steps=steps,
+                              seed=point.seed, out=run_dir, eval_episodes=run.eval_episodes, energy_budget=None,
+                              settings=agent_settings)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     with (out / "points" / f"{point.id}.log").open("w") as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):

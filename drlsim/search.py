@@ -130,18 +130,18 @@ def search(spec: SweepSpec, out: Path, backend, results, workers: int) -> tuple[
 def pareto(spec: SweepSpec, study, out: Path) -> list[str]:
     """Writes ``pareto.csv`` (trial, swept values, objectives) and returns one line per point of the front
     (trials that proposed the same values appear once)."""
-    from drlsim.sweep import _cell, _line
+    from drlsim.sweep import csv_cell, csv_line
 
     names = [metric for metric, _ in spec.search.objectives]
     header = ["trial", *spec.keys, *names]
-    lines, text, seen = [], _line(header), set()
+    lines, text, seen = [], csv_line(header), set()
     for trial in sorted(study.best_trials, key=lambda t: t.values):
         values = dict(_values(spec, trial.params))
-        combo = tuple(_cell(values[k]) for k in spec.keys)
+        combo = tuple(csv_cell(values[k]) for k in spec.keys)
         if combo in seen:  # the sampler proposed these values again: the same point
             continue
         seen.add(combo)
-        text += _line([trial.number, *combo, *map(_cell, trial.values)])
+        text += csv_line([trial.number, *combo, *map(csv_cell, trial.values)])
         lines.append(f"trial {trial.number}: " + ", ".join(f"{k}={_short(values[k])}" for k in spec.keys) + "  "
                      + ", ".join(f"{n} {v:.4g}" for n, v in zip(names, trial.values, strict=True)))
     write_atomically(out / "pareto.csv", text)

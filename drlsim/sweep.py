@@ -27,7 +27,7 @@ class Results:
     def __init__(self, path: Path, header: tuple[str, ...]) -> None:
         self.path, self.header = path, header
         if not path.exists():
-            write_atomically(path, _line(header))
+            write_atomically(path, csv_line(header))
         self._drop_torn_tail()
         with path.open(newline="") as f:
             found = next(csv.reader(f), [])
@@ -49,19 +49,21 @@ class Results:
         """Appends ``row`` as one line with one ``write``, then ``fsync``."""
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
-            os.write(fd, _line([_cell(row.get(key)) for key in self.header]).encode())
+            os.write(fd, csv_line([csv_cell(row.get(key)) for key in self.header]).encode())
             os.fsync(fd)
         finally:
             os.close(fd)
 
 
-def _line(cells) -> str:
+def csv_line(cells) -> str:
+    """One CSV line (with its newline) of ``cells``."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue()
 
 
-def _cell(value) -> str:
+def csv_cell(value) -> str:
+    """A value as results.csv writes it: empty for None, floats by ``repr`` (they read back equal)."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -165,7 +167,7 @@ def typed_values(spec: SweepSpec, row: dict) -> tuple[tuple[str, object], ...]:
     for axis in spec.axes:
         text = row[axis.key]
         if isinstance(axis.values, tuple):
-            values.append((axis.key, next(v for v in axis.values if _cell(v) == text)))
+            values.append((axis.key, next(v for v in axis.values if csv_cell(v) == text)))
         else:
             values.append((axis.key, int(text) if axis.values.integer else float(text)))
     return tuple(values)

@@ -255,12 +255,12 @@ def _run(table: dict, source: str, base_dir: Path) -> RunSpec:
     settings = table.get("settings", {})
     if not isinstance(settings, dict):
         raise ValueError(f"{source}: run.settings must be a table of agent settings, got {settings!r}")
-    texts = {key: _setting_text(value) for key, value in settings.items()}
+    texts = {key: setting_text(value) for key, value in settings.items()}
     for key, option in (("hidden", "hidden"), ("batch", "batch_size")):
         if key in table:
             if not workload:
                 raise ValueError(f"{source}: run.{key} is a workload option; use run.settings.{option}")
-            texts[option] = _setting_text(table[key])
+            texts[option] = setting_text(table[key])
     for key in ("obs", "actions"):
         if key in table and not workload:
             raise ValueError(f"{source}: run.{key} is a workload option (with run.workload)")
@@ -299,7 +299,7 @@ def _axis(key: str, values: object, run: RunSpec, source: str) -> Axis:
             if not isinstance(value, str):
                 raise ValueError(f"{source}: {where} must list strings, got {value!r}")
         elif axis.kind == "settings":
-            _check_settings(run, {key.removeprefix("settings."): _setting_text(value)}, source, where)
+            _check_settings(run, {key.removeprefix("settings."): setting_text(value)}, source, where)
     return axis
 
 
@@ -418,8 +418,8 @@ def _check_settings(run: RunSpec, extra: dict[str, str], source: str, where: str
         raise ValueError(f"{source}: {where}: {error}") from None
 
 
-def _setting_text(value: object) -> str:
-    """A TOML value as ``--set`` text (lists as comma-separated)."""
+def setting_text(value: object) -> str:
+    """A TOML value as ``drlsim train --set`` text (lists comma-separated, booleans lower case)."""
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     if isinstance(value, bool):
