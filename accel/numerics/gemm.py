@@ -18,8 +18,14 @@ exactness allows a faster route the wrappers take it, and the tests prove it equ
 * integer codes whose every partial sum is bounded below the accumulator's limit cannot
   saturate, and the result is the exact integer product, which BLAS computes exactly in float32
   (bound < 2**24) or float64 (bound < 2**53), in any order.
+
+BLAS runs on one thread: the first BLAS route limits the process's BLAS thread pools to one
+(``threadpoolctl``), as every other kernel here is single-threaded. Parallelism belongs to sweeps,
+across processes; a multi-threaded BLAS beside them (or beside any other load) oversubscribes the
+cores, and its sleeping threads take milliseconds to wake between the simulator's small products.
 """
 
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -29,6 +35,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.core.extending import intrinsic
+from threadpoolctl import threadpool_limits
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat, get_format
@@ -381,6 +388,12 @@ def gemm_float(a: np.ndarray, b: np.ndarray, a_fmt: str, b_fmt: str, acc_fmt: st
     return GemmResult(values, int(overflows), int((~np.isfinite(values)).sum()), route)
 
 
+@functools.cache
+def _single_threaded_blas() -> None:
+    """Limits the process's BLAS to one thread, once (see the module docstring)."""
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> GemmResult:
     """Exact GEMM of integer codes into a fixed-point accumulator, saturating after every add.
 
@@ -410,6 +423,7 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
                          f"does not fit the accumulator {acc_fmt}")
     bound = a.shape[1] * max_a * max_b  # no partial sum of |products| exceeds it
     if bound << shift <= acc.max_code:  # cannot saturate: the exact integer product
+        _single_threaded_blas()
         shape = (a.shape[0], b.shape[1])
         if bound < 2**24:  # every code and every partial sum is an integer exact in float32
             c32 = np.matmul(a32, b32, out=_scratch("c32", shape, np.float32))
