@@ -9,6 +9,8 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import socket
+import threading
+import time
 
 from drlsim.points import run_batch
 from drlsim.sweepfile import Point, SweepSpec
@@ -17,8 +19,18 @@ WORKER_ENV = {"TQDM_DISABLE": "1"}
 """Set in every worker: a point's progress bar would only fill its log."""
 
 
-def _init_worker() -> None:
+def _init_worker(driver: int) -> None:
     os.environ.update(WORKER_ENV)
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+
+
+def _exit_with(driver: int) -> None:
+    """Ends this worker within a second of the driver's death (a kill -9 gives the pool no chance to
+    stop it): its point is lost, as the point of a killed sweep should be, and it cannot race a
+    resumed sweep that starts the same point again."""
+    while os.getppid() == driver:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 class Inline:
@@ -55,7 +67,7 @@ class LocalProcesses:
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_worker)
+                                      initializer=_init_worker, initargs=(os.getpid(),))
 
     @property
     def in_flight(self) -> int:

@@ -199,12 +199,26 @@ def test_a_torn_last_row_is_dropped_and_rows_are_whole_lines(tmp_path):
     assert path.read_text() == "point,status,x\na,ok,1.5\n"
 
 
-def test_sigkill_loses_only_points_in_flight_and_resume_finishes_the_sweep(tmp_path):
+def _session(sid: int) -> list[int]:
+    """The processes still alive in session ``sid``."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_loses_only_points_in_flight_and_resume_finishes_the_sweep(tmp_path, workers):
     file = write(tmp_path / "k.toml", TINY_RUN.replace("STEPS", "20").replace("seeds = [0, 1]", "seeds = [0, 1, 2]")
                  + '\n[grid]\n"array.rows" = [8, 16]\n')
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "drlsim.cli", "sweep", str(file), "--out", str(out), "--workers", "1"]
-    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "drlsim.cli", "sweep", str(file), "--out", str(out), "--workers", workers]
+    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and sweep.poll() is None:
         if (out / "results.csv").exists() and len(rows(out / "results.csv")) >= 2:
@@ -215,6 +229,10 @@ def test_sigkill_loses_only_points_in_flight_and_resume_finishes_the_sweep(tmp_p
     text = (out / "results.csv").read_text()
     kept = rows(out / "results.csv")
     assert text.endswith("\n") and 2 <= len(kept) < 6 and all(r["status"] == "ok" for r in kept)
+    deadline = time.monotonic() + 10
+    while _session(sweep.pid) and time.monotonic() < deadline:  # the workers follow the driver
+        time.sleep(0.1)
+    assert _session(sweep.pid) == []
     done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-500:]
     final = rows(out / "results.csv")
