@@ -308,37 +308,44 @@ COMBINATIONS_CHECKED = 4096
 
 
 def _check_hardware(axes: tuple[Axis, ...], run: RunSpec, source: str) -> None:
-    """Refuses a hardware value that no combination of the grid makes valid, with the message of the
-    value on the base chip. A value valid only with some of the other values (bf16 weights with an fp32
-    accumulator) is kept: the combinations that stay invalid fail as points, each with its error."""
+    """Refuses an unknown hardware key, and a value that its own check refuses (the error names the
+    swept key: ``array.rows = 0``, ``formats.weight = "int7"``) unless some combination of the grid
+    makes it valid (a small ``sram.weight_bytes`` with a smaller array). A value refused only by
+    another field's check (bf16 weights and the base's int32 accumulator; a voltage too low for the
+    base's clock) is kept: those combinations fail as points, each with its one-line error."""
     from accel import load_config
-    from accel.config import with_overrides
+    from accel.config import config_to_dict, with_overrides
     from energy import EnergyModel
 
     hw_axes = [axis for axis in axes if axis.kind == "hardware"]
     if not hw_axes:
         return
     base = load_config(run.hw)
+    schema = config_to_dict(base)
 
-    def valid(overrides: dict) -> bool:
+    def problem(overrides: dict) -> str | None:
         try:
             EnergyModel(with_overrides(base, overrides))
-        except ValueError:
-            return False
-        return True
+        except ValueError as error:
+            return str(error)
+        return None
 
     def probes(axis: Axis) -> tuple:
         return (axis.values.low, axis.values.high) if isinstance(axis.values, Range) else axis.values
 
     for axis in hw_axes:
+        section, _, key = axis.key.partition(".")
+        if not isinstance(schema.get(section), dict) or key not in schema[section]:
+            _hardware(run.hw, {axis.key: probes(axis)[0]}, source, f"grid.{axis.key}")  # names the allowed keys
         others = [a for a in hw_axes if a is not axis]
         for value in probes(axis):
-            if valid({axis.key: value}):
+            error = problem({axis.key: value})
+            if error is None or f": {axis.key} " not in error:
                 continue
             combos = itertools.islice(itertools.product(*map(probes, others)), COMBINATIONS_CHECKED)
-            if not any(valid({axis.key: value, **{a.key: v for a, v in zip(others, combo, strict=True)}})
+            if not any(problem({axis.key: value, **{a.key: v for a, v in zip(others, combo, strict=True)}}) is None
                        for combo in combos):
-                _hardware(run.hw, {axis.key: value}, source, f"grid.{axis.key}")
+                raise ValueError(f"{source}: grid.{axis.key}: {error}")
 
 
 def _range(table: dict, where: str, source: str) -> Range:

@@ -133,6 +133,22 @@ batch = 16
     assert float(found[("16", "0.6")]["energy_j_per_train_step"]) < reference["energy_j"]  # V² scaling
 
 
+def test_the_design_example_grid_runs_and_its_invalid_combinations_fail_as_points(tmp_path):
+    file = write(tmp_path / "w.toml", """[run]
+workload = "dqn"
+hw = "edge-int8"
+hidden = [16, 16]
+
+[grid]
+"array.rows" = [8, 16, 32]
+"formats.weight" = ["int8", "bf16"]
+""")
+    assert main(["sweep", str(file), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    found = rows(tmp_path / "out" / "results.csv")
+    assert sorted((r["formats.weight"], r["status"]) for r in found) == [("bf16", "error")] * 3 + [("int8", "ok")] * 3
+    assert all("formats.accumulator = 'int32' cannot hold" in r["error"] for r in found if r["status"] == "error")
+
+
 def test_workload_points_in_two_worker_processes_equal_the_inline_ones(tmp_path):
     file = write(tmp_path / "w.toml", """[run]
 workload = "td3"
