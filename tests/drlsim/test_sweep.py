@@ -166,6 +166,25 @@ hidden = [16, 16]
     assert len(one) == 6 and one == two
 
 
+def test_the_design_example_file_reads_as_its_points(tmp_path):
+    file = write(tmp_path / "d.toml", """[run]                        # what each point runs: drlsim train's options
+agent = "dqn"
+env = "CartPole-v1"
+hw = "edge-int8"             # the base chip; grid keys override its fields
+steps = 20000
+seeds = [0, 1, 2]
+
+[grid]                       # dotted hardware keys -> values; the cartesian product
+"array.rows" = [8, 16, 32]
+"formats.weight" = ["int8", "bf16"]
+""")
+    spec = load_sweep(file)
+    assert spec.keys == ("array.rows", "formats.weight") and (spec.run.steps, spec.run.seeds) == (20000, (0, 1, 2))
+    points = spec.points()
+    assert len(points) == 18 and len({p.id for p in points}) == 18
+    assert (dict(points[0].values), points[0].seed) == ({"array.rows": 8, "formats.weight": "int8"}, 0)
+
+
 def test_sample_draws_distinct_points_deterministically_and_ranges_stay_in_bounds(tmp_path):
     file = write(tmp_path / "s.toml", """[run]
 workload = "dqn"
