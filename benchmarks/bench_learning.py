@@ -82,8 +82,8 @@ def run_sb3(agent: str, env_id: str, seed: int, steps: int, eval_episodes: int, 
             "wall_s": wall, "eval_returns": [float(r) for r in returns]}
 
 
-def fmt(x, scale: float = 1.0, spec: str = ".3g") -> str:
-    return "–" if x is None else format(x * scale, spec)
+def fmt(x, scale: float | None = None, spec: str = ".3g") -> str:
+    return "–" if x is None else format(x if scale is None else x * scale, spec)
 
 
 def table(rows: list[tuple[str, int, dict]], sb3: dict[int, dict]) -> str:
