@@ -75,11 +75,10 @@ def check_out_dir(out: Path, resume: bool) -> None:
     """Refuses a directory ``drlsim sweep`` must not write into (ValueError naming it)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a directory")
-    is_sweep = (out / "sweep.toml").is_file() and (out / "results.csv").is_file()
+    is_sweep = (out / "sweep.toml").is_file()  # written first: a sweep killed before its results.csv is one
     if resume:
         if out.exists() and any(out.iterdir()) and not is_sweep:
-            raise ValueError(f"--out {out} is not a drlsim sweep directory (no sweep.toml and results.csv); "
-                             "nothing to resume")
+            raise ValueError(f"--out {out} is not a drlsim sweep directory (no sweep.toml); nothing to resume")
     elif is_sweep:
         raise ValueError(f"--out {out} holds a sweep already; add --resume to continue it, or choose a new directory")
     elif out.exists() and any(out.iterdir()):
