@@ -1,4 +1,4 @@
-"""The ``drlsim`` command line: ``train``, ``gemm``, ``workload``, ``presets`` (sweep and compare to come).
+"""The ``drlsim`` command line: ``train``, ``gemm``, ``workload``, ``presets``, ``sweep``, ``compare``.
 
 Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem, no traceback),
 1 on anything else.
