@@ -59,9 +59,12 @@ def _cmd_presets(args: argparse.Namespace) -> None:
         print(json.dumps(rows))
         return
     for row in rows:
-        array, f, clock = row["array"], row["formats"], row["clock"]
-        print(f"{row['name']:14} {array['rows']}x{array['cols']} {array['dataflow']:2}  "
-              f"w={f['weight']} a={f['activation']} g={f['gradient']} acc={f['accumulator']}  "
+        array, f, clock, sram = row["array"], row["formats"], row["clock"], row["sram"]
+        formats = f"w={f['weight']} a={f['activation']} g={f['gradient']} acc={f['accumulator']}"
+        buffers = "+".join(f"{sram[k] / 1024:g}" for k in ("weight_bytes", "activation_bytes", "output_bytes"))
+        replay = f" replay {sram['replay_bytes'] / 1024:g}" if sram["replay_bytes"] else ""
+        print(f"{row['name']:14} {array['rows']}x{array['cols']} {array['dataflow']:2}  {formats:44} "
+              f"SRAM {buffers}{replay} KiB, DRAM {row['dram']['bandwidth_bytes_per_cycle']:g} B/cycle  "
               f"{row['frequency_hz'] / 1e6:g} MHz (≤ {row['max_frequency_hz'] / 1e6:.0f}) {clock['voltage_v']:g} V "
               f"{row['energy']['node_nm']:g} nm  "
               f"peak {row['peak_tops_per_w']:.2f} TOPS/W")
