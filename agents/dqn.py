@@ -75,12 +75,12 @@ class DQN:
 
     # --- acting ----------------------------------------------------------------------------------
 
-    def act(self, obs: np.ndarray, step: int) -> tuple[int, bool]:
-        """The action to take at environment step ``step`` and whether the network chose it: random
-        before ``learning_starts`` and with probability ε (no inference then), else greedy."""
+    def act(self, obs: np.ndarray, step: int) -> int:
+        """The action to take at environment step ``step``: random before ``learning_starts`` and
+        with probability ε (no inference then), else greedy."""
         if step < self.settings.learning_starts or self.rng.random() < self.exploration_rate(step):
-            return int(self.rng.integers(self.n_actions)), False
-        return self.predict(obs), True
+            return int(self.rng.integers(self.n_actions))
+        return self.predict(obs)
 
     def predict(self, obs: np.ndarray) -> int:
         """The greedy action (batch-1 inference; on the chip, the comparisons too)."""

@@ -109,7 +109,7 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
     origin, inferred = meter.now(), EventCounts()
     for step in range(steps):
         before = meter.now()
-        action, _ = agent.act(obs, step)
+        action = agent.act(obs, step)
         acted = meter.now() - before
         inferred += acted
         acted_report = meter.price(acted)

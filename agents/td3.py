@@ -82,15 +82,15 @@ class TD3:
 
     # --- acting ----------------------------------------------------------------------------------
 
-    def act(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, bool]:
-        """The action at environment step ``step`` and whether the policy chose it: uniformly random
-        before ``learning_starts``, else the policy plus Gaussian noise, clipped, scaled to the bounds."""
+    def act(self, obs: np.ndarray, step: int) -> np.ndarray:
+        """The action at environment step ``step``: uniformly random before ``learning_starts``,
+        else the policy plus Gaussian noise, clipped, scaled to the bounds."""
         if step < self.settings.learning_starts:
-            return self._unscale(self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)), False
+            return self._unscale(self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32))
         noise = self.rng.normal(0.0, self.settings.action_noise_std, (1, self.act_dim)).astype(np.float32)
         with torch.no_grad():
             a = ops.clipped_add(self._policy(obs), noise, self.accelerator)
-        return self._unscale(a.numpy()[0]), True
+        return self._unscale(a.numpy()[0])
 
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic action (the policy alone), scaled to the bounds."""

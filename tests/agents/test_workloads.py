@@ -34,7 +34,7 @@ def assert_counts_match(acc: Accelerator, run, workload) -> None:
 def fill(agent, env, steps: int) -> np.ndarray:
     obs, _ = env.reset(seed=0)
     for step in range(steps):
-        action, _ = agent.act(obs, step)
+        action = agent.act(obs, step)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         agent.store(obs, action, float(reward), next_obs, terminated)
         obs = next_obs if not (terminated or truncated) else env.reset()[0]
