@@ -159,8 +159,8 @@ def test_a_huge_gemm_is_priced_in_closed_form():
     assert c.compute_cycles == full * block.compute_cycles + edge.compute_cycles
 
 
-@settings(max_examples=25, deadline=None)
-@given(cfg=chips(), g=requests(max_size=40), repeat=st.integers(2, 12))
+@settings(max_examples=15, deadline=None)
+@given(cfg=chips(), g=requests(max_size=32), repeat=st.integers(2, 6))
 def test_property_repeated_blocks_cost_what_their_copies_cost(cfg, g, repeat):
     """A GEMM repeated along its streamed dimension, priced at a size the reference can still step."""
     big = GemmRequest(g.m * repeat, g.k, g.n * repeat, g.roles, g.out_role, g.transpose_b, g.named_out,
