@@ -21,14 +21,17 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{self.prog}: {message}")
 
 
-def _positive(name: str):
+def _integer(name: str, lowest: int = 1):
+    """An argparse type: an integer ≥ ``lowest``, else a one-line ``BadInput`` naming ``name``."""
+    what = "a positive integer" if lowest == 1 else f"an integer ≥ {lowest}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise BadInput(f"{name} must be a positive integer, got {text!r}") from None
-        if value < 1:
-            raise BadInput(f"{name} must be a positive integer, got {value}")
+            raise BadInput(f"{name} must be {what}, got {text!r}") from None
+        if value < lowest:
+            raise BadInput(f"{name} must be {what}, got {value}")
         return value
     return parse
 
@@ -82,18 +85,6 @@ def load_hw(hw: str):
     except (ValueError, FileNotFoundError) as error:
         raise BadInput(str(error)) from None
     return config
-
-
-def _non_negative(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise BadInput(f"{name} must be an integer ≥ 0, got {text!r}") from None
-        if value < 0:
-            raise BadInput(f"{name} must be an integer ≥ 0, got {value}")
-        return value
-    return parse
 
 
 def _values_bytes(m: int, k: int, n: int) -> int:
@@ -307,11 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--agent", choices=["dqn", "td3", "ddpg"], default="dqn")
     train.add_argument("--env", default=None, help="Gymnasium id (default: CartPole-v1 for dqn, Pendulum-v1 else)")
     train.add_argument("--hw", required=True, help="preset, hardware file (TOML), or fp32 for plain torch")
-    train.add_argument("--steps", type=_positive("--steps"), default=None,
+    train.add_argument("--steps", type=_integer("--steps"), default=None,
                        help=f"environment steps (default: the agent's learning_starts + {SHORT_RUN_STEPS})")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="run directory (default: runs/ENV__AGENT__HW__SEED__TIME)")
-    train.add_argument("--eval-episodes", type=_positive("--eval-episodes"), default=5,
+    train.add_argument("--eval-episodes", type=_integer("--eval-episodes"), default=5,
                        help="episodes of the deterministic policy after learning (default 5)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="an agent setting (agents/settings.py), e.g. --set batch_size=32 --set hidden=64,64")
@@ -320,25 +311,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_cmd_train)
     gemm = verbs.add_parser("gemm", help="one GEMM C[M,N] = A[M,K] @ B[K,N] on a chip, with random operands")
     gemm.add_argument("--hw", required=True, help="hardware file (TOML) or preset name")
-    gemm.add_argument("M", type=_positive("M"))
-    gemm.add_argument("K", type=_positive("K"))
-    gemm.add_argument("N", type=_positive("N"))
+    gemm.add_argument("M", type=_integer("M"))
+    gemm.add_argument("K", type=_integer("K"))
+    gemm.add_argument("N", type=_integer("N"))
     gemm.add_argument("--json", action="store_true", help="print one JSON object")
     gemm.add_argument("--fidelity", choices=["fast", "cycle"], default="fast")
     gemm.add_argument("--counts-only", action="store_true",
                       help="plan and count the GEMM without computing values (any size, in milliseconds)")
-    gemm.add_argument("--seed", type=_non_negative("--seed"), default=0)
+    gemm.add_argument("--seed", type=_integer("--seed", 0), default=0)
     gemm.set_defaults(run=_cmd_gemm)
     work = verbs.add_parser("workload", help="price one training step of an agent on chips, without learning")
     work.add_argument("--hw", nargs="+", default=["all"], help="hardware files or presets (default: all presets)")
     work.add_argument("--agent", choices=["dqn", "td3", "ddpg"], default="dqn",
                       help="dqn: one update; td3, ddpg: one critic and actor update with target updates")
-    work.add_argument("--obs", type=_positive("--obs"), default=4, help="observation size (CartPole: 4)")
-    work.add_argument("--actions", type=_positive("--actions"), default=2,
+    work.add_argument("--obs", type=_integer("--obs"), default=4, help="observation size (CartPole: 4)")
+    work.add_argument("--actions", type=_integer("--actions"), default=2,
                       help="discrete actions (dqn) or action size (td3)")
     work.add_argument("--hidden", type=_layers, default=None,
                       help="hidden widths, e.g. 256,256 (default: the agent's settings)")
-    work.add_argument("--batch", type=_positive("--batch"), default=None, help="batch size (default: the agent's)")
+    work.add_argument("--batch", type=_integer("--batch"), default=None, help="batch size (default: the agent's)")
     work.add_argument("--json", action="store_true", help="print a JSON list, one object per chip")
     work.set_defaults(run=_cmd_workload)
     presets = verbs.add_parser("presets", help="list the preset chips")

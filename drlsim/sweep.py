@@ -233,19 +233,19 @@ def run(spec: SweepSpec, out: Path, workers: int, backend_name: str, address: st
 
 def add_parser(verbs) -> None:
     """Registers ``drlsim sweep`` on the CLI's sub-parsers."""
-    from drlsim.cli import _positive
+    from drlsim.cli import _integer
 
     sweep = verbs.add_parser("sweep", help="many runs (or workload prices) over hardware and settings: a results.csv")
     sweep.add_argument("file", metavar="SWEEP.toml", help="the sweep file (docs/sweep.md)")
     sweep.add_argument("--out", required=True, help="the sweep directory")
-    sweep.add_argument("--workers", type=_positive("--workers"), default=os.cpu_count() or 1,
+    sweep.add_argument("--workers", type=_integer("--workers"), default=os.cpu_count() or 1,
                        help="points run at once (default: the CPU count)")
     sweep.add_argument("--backend", choices=["local", "ray"], default="local",
                        help="local worker processes (default) or Ray tasks (pip install 'drlsim[ray]')")
     sweep.add_argument("--address", default=None,
                        help="a Ray cluster's address (default with --backend ray: start a local one)")
     sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished points")
-    sweep.add_argument("--confirm", type=_positive("--confirm"), default=None, metavar="K",
+    sweep.add_argument("--confirm", type=_integer("--confirm"), default=None, metavar="K",
                        help="after a workload sweep, re-run the K best points with real learning (into OUT/confirm)")
     sweep.set_defaults(run=_cmd_sweep)
 
