@@ -32,7 +32,6 @@ class TD3:
         settings: Hyperparameters (RL Zoo Pendulum-v1 by default; ``ddpg_settings()`` for DDPG).
         accelerator: The chip the agent learns on; None: torch fp32, the reference.
         seed: Seeds the initial weights, the noise and replay sampling.
-        total_steps: Environment steps of the run (unused by TD3's schedule; kept for one signature).
         replay_limit_bytes: Bytes the replay memory may take (a chip's replay SRAM); None: unbounded.
 
     Raises:
@@ -40,7 +39,7 @@ class TD3:
     """
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, settings: TD3Settings | None = None,
-                 accelerator: Accelerator | None = None, seed: int = 0, total_steps: int = 20_000,
+                 accelerator: Accelerator | None = None, seed: int = 0,
                  replay_limit_bytes: int | None = None) -> None:
         if not isinstance(action_space, gym.spaces.Box) or not np.all(np.isfinite(action_space.low)) \
                 or not np.all(np.isfinite(action_space.high)) or len(action_space.shape) != 1:
@@ -49,7 +48,7 @@ class TD3:
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
             raise ValueError(f"td3 needs a flat Box observation space, got {observation_space}")
         settings = TD3Settings() if settings is None else settings
-        self.settings, self.accelerator, self.total_steps = settings, accelerator, total_steps
+        self.settings, self.accelerator = settings, accelerator
         self.low, self.high = action_space.low.astype(np.float32), action_space.high.astype(np.float32)
         obs_dim, self.act_dim = observation_space.shape[0], action_space.shape[0]
         self.rng = np.random.default_rng(seed)

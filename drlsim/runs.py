@@ -85,9 +85,12 @@ def prepare(options: RunOptions, hw_config) -> Prepared:
             env, capacity_j=float(options.energy_budget))
     accelerator = None if hw_config is None else Accelerator(hw_config, seed=options.seed)
     replay_limit = hw_config.sram.replay_bytes if hw_config is not None and hw_config.sram.replay_bytes else None
-    cls = DQN if options.agent == "dqn" else TD3
-    agent = cls(env.observation_space, env.action_space, options.settings, accelerator, seed=options.seed,
-                total_steps=options.steps, replay_limit_bytes=replay_limit)
+    if options.agent == "dqn":  # its ε schedule is a fraction of the run
+        agent = DQN(env.observation_space, env.action_space, options.settings, accelerator, seed=options.seed,
+                    total_steps=options.steps, replay_limit_bytes=replay_limit)
+    else:
+        agent = TD3(env.observation_space, env.action_space, options.settings, accelerator, seed=options.seed,
+                    replay_limit_bytes=replay_limit)
     return Prepared(options, agent, env, eval_env, accelerator, hw_config)
 
 
