@@ -17,6 +17,8 @@ def _frozen(mapping: Mapping[str, int] | None = None) -> Mapping[str, int]:
 
 
 def _combine(a: Mapping[str, int], b: Mapping[str, int], sign: int) -> Mapping[str, int]:
+    if a.keys() == b.keys():  # the usual case (snapshots of one chip): a's keys are sorted already
+        return MappingProxyType({k: v for k in a if (v := a[k] + sign * b[k]) != 0 or k in SRAM_BUFFERS})
     out = dict(a)
     for key, value in b.items():
         out[key] = out.get(key, 0) + sign * value
