@@ -230,7 +230,7 @@ def _cmd_workload(args: argparse.Namespace) -> None:
 
 
 DEFAULT_ENV = {"dqn": "CartPole-v1", "td3": "Pendulum-v1", "ddpg": "Pendulum-v1"}
-SHORT_RUN_STEPS = 500
+SHORT_RUN_STEPS = 2000
 """Environment steps of learning in a default run, after the agent's ``learning_starts``."""
 
 
