@@ -284,6 +284,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise BadInput(f"{error}") from None
     try:
         runs.execute(prepared)
+    except KeyboardInterrupt as error:
+        print(f"drlsim: {error}", file=sys.stderr)
+        return 130
     except Diverged as error:
         print(f"drlsim: {error}", file=sys.stderr)
         return 1

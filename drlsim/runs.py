@@ -2,15 +2,20 @@
 
 ``DIR/config.toml`` holds everything resolved (run options, the agent's settings, the hardware
 file); ``DIR/episodes.csv`` one row per finished episode and ``DIR/steps.csv`` one per gradient
-step, each row flushed as the run goes; ``DIR/summary.json`` is written last (also when the run
-diverges), so a directory with a summary is a finished run and is never written into again.
-The same options and seed give the same files bit for bit, except ``wall_s``.
+step, each row flushed as the run goes, so a crash loses seconds, not the run; ``DIR/summary.json``
+is written last and atomically (a temporary file renamed over it), also when the run diverges or is
+interrupted (Ctrl-C), with ``finished`` false and ``stopped`` saying why: a directory with a summary
+is a run that ended and is never written into again. With the ``tensorboard`` package installed
+(the ``tensorboard`` extra), ``DIR/tb/`` gets the return and energy of every episode and the
+energy, power and saturations of every gradient step as TensorBoard scalars. The same options and
+seed give the same files bit for bit, except ``wall_s``.
 """
 
 import csv
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +53,9 @@ class RunOptions:
 def check_out_dir(out: Path) -> None:
     """Refuses a directory that holds a run already (ValueError naming it); an empty or new one is fine."""
     if (out / "summary.json").exists():
-        raise ValueError(f"--out {out} is already a finished run; choose a new directory")
+        ended = "stopped before its end" if not json.loads((out / "summary.json").read_text()).get(
+            "finished", True) else "finished"
+        raise ValueError(f"--out {out} is already a run that {ended}; choose a new directory")
     present = [name for name in RUN_FILES if (out / name).exists()]
     if present:
         raise ValueError(f"--out {out} holds an unfinished run ({', '.join(present)}); choose a new directory")
@@ -142,11 +149,44 @@ def _fmt(x: float | None) -> str | None:
     return None if x is None else repr(float(x))
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Writes ``path`` whole or not at all: a temporary file, flushed to disk, renamed over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _Scalars:
+    """TensorBoard scalars in ``DIR/tb`` when the ``tensorboard`` package is installed, else nothing."""
+
+    def __init__(self, out: Path) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # the optional extra is not installed: the CSV files carry everything
+            self._writer = None
+        else:
+            self._writer = SummaryWriter(str(out / "tb"))
+
+    def add(self, step: int, **values) -> None:
+        if self._writer is not None:
+            for tag, value in values.items():
+                if value is not None:
+                    self._writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
 def execute(p: Prepared, echo=print) -> dict:
     """Runs ``p``, writing the run directory as it goes; returns the summary (also written).
 
     ``echo`` prints a line (per episode: return and energy; the summary line at the end).
-    Raises ``agents.loop.Diverged`` after writing the summary of a run that diverged.
+    Raises ``agents.loop.Diverged`` after writing the summary of a run that diverged, and
+    ``KeyboardInterrupt`` after writing the summary of one interrupted (both marked unfinished).
     """
     from tqdm import tqdm
 
@@ -156,6 +196,7 @@ def execute(p: Prepared, echo=print) -> dict:
     o.out.mkdir(parents=True, exist_ok=True)
     (o.out / "config.toml").write_text(config_toml(p))
     episodes, steps = _Table(o.out / "episodes.csv", EPISODE_COLUMNS), _Table(o.out / "steps.csv", STEP_COLUMNS)
+    scalars = _Scalars(o.out)
     meter, start = Meter(p.accelerator), time.perf_counter()
     episode_j: list[float] = []
     step_j: list[float] = []
@@ -168,6 +209,10 @@ def execute(p: Prepared, echo=print) -> dict:
         steps.write([r.train_step, r.env_step, _fmt(r.loss), *(
             [c.cycles, _fmt(r.report.energy_j), _fmt(r.report.power_w), c.saturations, c.nonfinite] if chip
             else [None] * 5)])
+        if chip:
+            scalars.add(r.train_step, **{"train_step/energy_j": r.report.energy_j, "train_step/power_w":
+                                         r.report.power_w, "train_step/chip_power_w": r.report.chip_power_w,
+                                         "train_step/saturations": c.saturations, "train_step/loss": r.loss})
 
     def on_episode(r) -> None:
         report, counts = r.inference_report + r.training_report, r.inference + r.training
@@ -177,6 +222,9 @@ def execute(p: Prepared, echo=print) -> dict:
             [counts.cycles, _fmt(report.energy_j), _fmt(r.inference_report.energy_j),
              _fmt(r.training_report.energy_j), counts.saturations, counts.nonfinite] if chip else [None] * 6),
             _fmt(_stored_j(p.env))])
+        scalars.add(r.episode, **{"episode/return": r.episode_return,
+                                  "episode/energy_j": report.energy_j if chip else None,
+                                  "episode/energy_training_j": r.training_report.energy_j if chip else None})
         line = f"episode {r.episode:4d}  return {r.episode_return:9.2f}  length {r.length:4d}"
         if chip:
             line += (f"  energy {report.energy_j * 1e3:10.4g} mJ (inference {r.inference_report.energy_j * 1e3:.4g}, "
@@ -195,18 +243,21 @@ def execute(p: Prepared, echo=print) -> dict:
             bar.set_postfix(parts, refresh=False)
         bar.update(1)
 
-    diverged, totals = None, None
+    stopped, totals, interrupted = None, None, False
     try:
         totals = learn(p.agent, p.env, o.steps, o.seed, meter, on_train_step, on_episode, on_env_step)
     except Diverged as error:
-        diverged = str(error)
+        stopped = str(error)
+    except KeyboardInterrupt:
+        stopped, interrupted = "interrupted (Ctrl-C)", True
     finally:
         bar.close()
         episodes.close()
         steps.close()
+        scalars.close()
     learned = meter.now()
-    returns, eval_report = ([], None) if diverged else evaluate(p.agent, p.eval_env, o.eval_episodes,
-                                                                o.seed + 10_000, meter)
+    returns, eval_report = ([], None) if stopped else evaluate(p.agent, p.eval_env, o.eval_episodes,
+                                                               o.seed + 10_000, meter)
     mean, std = mean_std(returns)
     run = meter.price(learned)
 
@@ -223,14 +274,19 @@ def execute(p: Prepared, echo=print) -> dict:
         "energy_j_per_episode_mean": chip_only(sum(episode_j) / len(episode_j) if episode_j else None),
         "energy_j_per_train_step_mean": chip_only(sum(step_j) / len(step_j) if step_j else None),
         "energy_j_eval": chip_only(eval_report and eval_report.energy_j),
-        "power_w": chip_only(run.power_w), "cycles": chip_only(learned.cycles),
+        "power_w": chip_only(run.power_w), "chip_power_w": chip_only(run.chip_power_w),
+        "energy_breakdown_j": chip_only(dict(run.breakdown_j)), "macs": chip_only(learned.macs),
+        "tops_per_w": chip_only(run.tops_per_w), "cycles": chip_only(learned.cycles),
         "saturations": chip_only(learned.saturations), "nonfinite": chip_only(learned.nonfinite),
         "train_steps": p.agent.train_steps, "env_steps": last["env_steps"], "episodes": len(episode_j),
-        "diverged": diverged, "wall_s": time.perf_counter() - start,
+        "finished": stopped is None, "stopped": stopped,
+        "diverged": None if interrupted else stopped, "wall_s": time.perf_counter() - start,
     }
-    (o.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    if diverged:
-        raise Diverged(f"{diverged}; logs kept in {o.out}")
+    write_atomically(o.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    if interrupted:
+        raise KeyboardInterrupt(f"interrupted; the run so far is kept in {o.out}, marked unfinished")
+    if stopped:
+        raise Diverged(f"{stopped}; logs kept in {o.out}")
     echo(summary_line(summary, o.out))
     return summary
 

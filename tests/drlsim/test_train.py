@@ -103,7 +103,7 @@ def test_a_finished_run_is_refused_and_left_as_it_was(tmp_path, capsys):
     assert train(tmp_path, "dqn", "fp32", 12) == 0
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert train(tmp_path, "dqn", "fp32", 12) == 2
-    assert "is already a finished run" in capsys.readouterr().err
+    assert "is already a run that finished" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
