@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hw", required=True, help="preset, hardware file (TOML), or fp32 for plain torch")
     train.add_argument("--steps", type=_integer("--steps"), default=None,
                        help=f"environment steps (default: the agent's learning_starts + {SHORT_RUN_STEPS})")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_integer("--seed", 0), default=0)
     train.add_argument("--out", default=None, help="run directory (default: runs/ENV__AGENT__HW__SEED__TIME)")
     train.add_argument("--eval-episodes", type=_integer("--eval-episodes"), default=5,
                        help="episodes of the deterministic policy after learning (default 5)")

@@ -101,10 +101,12 @@ def test_a_replay_memory_over_the_chips_replay_sram_is_bad_input(tmp_path, capsy
 
 def test_a_finished_run_is_refused_and_left_as_it_was(tmp_path, capsys):
     assert train(tmp_path, "dqn", "fp32", 12) == 0
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    def files() -> dict:
+        return {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    before = files()
     assert train(tmp_path, "dqn", "fp32", 12) == 2
     assert "is already a run that finished" in capsys.readouterr().err
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert files() == before
 
 
 def test_a_diverged_run_stops_with_a_message_and_keeps_its_logs(tmp_path, capsys):
