@@ -39,7 +39,7 @@ VECTOR_OPS = {
     "fma": VectorOpSpec(3, 1, 1), "scale": VectorOpSpec(1, 1, 1), "minmax": VectorOpSpec(2, 1, 1),
     "huber": VectorOpSpec(2, 2, 4), "mse": VectorOpSpec(2, 2, 3), "sgd_momentum": VectorOpSpec(3, 2, 3),
     "adam": VectorOpSpec(4, 3, 8), "polyak": VectorOpSpec(2, 1, 2), "sum_rows": VectorOpSpec(1, 1, 1),
-    # issued by the array's data path, not by a caller
+    # issued by the array's data path (``quantize`` also by ``VectorUnit.quantize``), not by a caller
     "max_abs": VectorOpSpec(1, 0, 1), "quantize": VectorOpSpec(1, 1, 1), "transpose": VectorOpSpec(1, 1, 1),
 }
 """Every vector operation. The latencies are assumptions (pipelined units; ``mse`` and ``huber`` give
@@ -242,6 +242,18 @@ class VectorUnit:
         loss, grad = self._run("mse", role, [self._as_float("pred", pred), self._as_float("target", target)],
                                ew.mse, ew.fused_mse, words_per_element=6, outputs=2, names=names)
         return float(np.mean(loss, dtype=np.float64)), grad
+
+    # --- formats ---------------------------------------------------------------------------------
+
+    def quantize(self, x, role: str = "weight", names: Names | None = None) -> np.ndarray:
+        """``x`` rounded once into the role's format with the chip's rounding and scaling: the working
+        copy of master weights in the weight format. A tensor already in the format comes back unchanged."""
+        x = self._as_float("x", x)
+        fmt = self._acc.vector_format(role)
+        out = self._acc.round_into(x, fmt).astype(fmt.value_dtype)
+        self._acc.vector_counts("quantize", role, x.size, names=names,
+                                nonfinite=int(np.count_nonzero(~np.isfinite(out))))
+        return out
 
     # --- optimizers and target networks ----------------------------------------------------------
 

@@ -185,3 +185,42 @@ def test_stochastic_adam_in_one_pass_equals_the_definition(preset):
     assert ew.fused_adam_stochastic(*flat, 1e-3, 0.9, 0.999, 1e-8, 0.271, 0.003, params, words,
                                     np.zeros(ew.STATE_SIZE, np.int64), *outs)  # the one-pass kernel applies
     assert_same_as_reference(cfg, "adam", xs, step=3, seed=2)
+
+
+def _pow2_int8(x: np.ndarray) -> np.ndarray:
+    """int8 under tensor_pow2, rounded to nearest even: the smallest power-of-two step whose 127 codes hold max |x|."""
+    step = 2.0 ** np.ceil(np.log2(np.max(np.abs(x.astype(np.float64))) / 127))
+    return (np.clip(np.round(x / step), -128, 127) * step).astype(np.float32)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_quantize_rounds_once_into_the_role_format(preset, rounding):
+    cfg = _config(preset, rounding, "tensor_pow2", "fp32")
+    chip, ref = Accelerator(cfg, seed=3), Accelerator(cfg, seed=3)
+    x = (np.random.default_rng(len(preset)).standard_normal((5, 7)) * 3).astype(np.float32)
+    fmt = chip.format_of("weight")
+    got = chip.vector.quantize(x)
+    assert same_bits(got, ref.round_into(x, fmt).astype(fmt.value_dtype))
+    assert chip._rng.bit_generator.state == ref._rng.bit_generator.state
+    assert chip.counts.vector_ops[f"quantize:{fmt.name}"] == x.size
+    if rounding == "stochastic":  # one of the two neighbours on the format's grid, not always the nearer
+        assert not np.array_equal(got, Accelerator(with_overrides(cfg, {"formats.rounding": "nearest"})).vector
+                                  .quantize(x))
+    else:
+        assert not np.array_equal(got, x)  # it did round
+    again = chip.vector.quantize(got)
+    assert same_bits(again, got)  # already in the format: unchanged, whatever the rounding
+    assert chip.counts.vector_ops[f"quantize:{fmt.name}"] == 2 * x.size
+
+
+def test_quantize_equals_numpy_int8_and_counts_saturations_and_nonfinite():
+    chip = Accelerator(_config("edge-int8", "nearest", "tensor_pow2", "fp32"))
+    x = (np.random.default_rng(0).standard_normal((4, 6)) * 0.4).astype(np.float32)
+    assert same_bits(chip.vector.quantize(x), _pow2_int8(x))
+    fp8 = Accelerator(_config("edge-fp8", "nearest", "tensor_pow2", "fp32"))
+    before = fp8.counts
+    out = fp8.vector.quantize(np.array([1.0, 1000.0, np.nan], np.float32))
+    spent = fp8.counts - before
+    assert out[0] == 1.0 and out[1] == 448.0 and np.isnan(out[2])
+    assert spent.saturations == 1 and spent.nonfinite == 1
