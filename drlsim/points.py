@@ -10,11 +10,11 @@ its row reached ``results.csv`` takes the row from there when resumed.
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
+from drlsim.runs import write_atomically
 from drlsim.sweepfile import Point, RunSpec, SweepSpec
 from energy.report import COMPONENTS
 
@@ -156,16 +156,6 @@ def _train(run: RunSpec, out: Path, point: Point) -> dict:
     metrics["run_dir"] = str(Path("points") / point.id)
     write_atomically(finished, json.dumps(metrics))
     return metrics
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Writes ``path`` through a temporary file and a rename: readers see the old or the new file whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 def confirm_spec(spec: SweepSpec) -> SweepSpec:

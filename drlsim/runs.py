@@ -150,13 +150,14 @@ def _fmt(x: float | None) -> str | None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Writes ``path`` whole or not at all: a temporary file, flushed to disk, renamed over it."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Writes ``path`` whole or not at all: a temporary file of this process, flushed to disk, renamed
+    over it; readers see the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 class _Scalars:

@@ -9,7 +9,7 @@ ones are asked until ``trials`` exist. Optuna is an optional extra (``pip instal
 
 from pathlib import Path
 
-from drlsim.points import write_atomically
+from drlsim.runs import write_atomically
 from drlsim.sweepfile import Axis, Point, Range, SweepSpec
 
 STUDY = "drlsim-sweep"

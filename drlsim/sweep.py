@@ -15,9 +15,11 @@ import csv
 import io
 import math
 import os
+import sys
 from pathlib import Path
 
-from drlsim.points import columns, write_atomically
+from drlsim.points import columns
+from drlsim.runs import write_atomically
 from drlsim.sweepfile import Point, SweepSpec, load_sweep
 
 
@@ -258,4 +260,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return run(spec, Path(args.out), args.workers, args.backend, args.address, args.resume, args.confirm)
     except ValueError as error:
         raise BadInput(str(error)) from None
+    except KeyboardInterrupt:  # rows already in results.csv are whole; --resume continues
+        print(f"drlsim: sweep interrupted; finished points are in {args.out}/results.csv, "
+              "add --resume to continue", file=sys.stderr)
+        return 130
 

@@ -3,7 +3,6 @@ written whole or not at all, and TensorBoard scalars appear when the package is 
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -42,7 +41,7 @@ def test_ctrl_c_leaves_a_consistent_run_marked_unfinished(tmp_path, monkeypatch,
     with (out / "episodes.csv").open() as f:
         episodes = list(csv.DictReader(f))
     assert [int(r["episode"]) for r in episodes] == [1, 2]  # every row whole, none lost
-    assert not list(out.glob("*.tmp"))
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert main(["train", *TINY, "--steps", "40", "--out", str(out)]) == 2  # never written into again
     assert "is already a run that stopped before its end" in capsys.readouterr().err
 
@@ -63,7 +62,7 @@ def test_an_atomic_write_leaves_the_old_file_when_it_fails(tmp_path):
         write_atomically(path, None)  # fails while writing the temporary file
     assert path.read_text() == "old"
     write_atomically(path, "new")
-    assert path.read_text() == "new" and not list(Path(tmp_path).glob("*.tmp"))
+    assert path.read_text() == "new" and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_tensorboard_scalars_when_the_package_is_installed(tmp_path):
