@@ -178,19 +178,33 @@ def clip_grad_norm(shapes: list[tuple[int, ...]]) -> list[Op]:
     return ops
 
 
-def optimizer_step(shapes: list[tuple[int, ...]], optimizer: str, max_grad_norm: float | None = None) -> list[Op]:
+def _updates(op: str, shapes: list[tuple[int, ...]], master_weights: bool) -> list[Op]:
+    """``op`` on each tensor in the update format; with ``master_weights`` each weight matrix's
+    update is followed by the ``quantize`` that rounds its working copy into the weight format
+    once, the copy every GEMM reads until the next update (biases stay in the update format)."""
+    ops: list[Op] = []
+    for shape in shapes:
+        ops.append(VectorOp(op, "master", _size(shape)))
+        if master_weights and len(shape) == 2:
+            ops.append(VectorOp("quantize", "weight", _size(shape)))
+    return ops
+
+
+def optimizer_step(shapes: list[tuple[int, ...]], optimizer: str, max_grad_norm: float | None = None,
+                   master_weights: bool = True) -> list[Op]:
     """One update of the parameters of ``shapes`` by ``"adam"`` or ``"sgd"`` (with momentum), one
-    vector operation per tensor, after clipping the gradients when ``max_grad_norm`` is given."""
+    vector operation per tensor, after clipping the gradients when ``max_grad_norm`` is given.
+    ``master_weights``: the chip keeps master weights (``formats.master_weight`` not ``"none"``)
+    and rounds a working copy of each updated weight matrix (``_updates``)."""
     ops = clip_grad_norm(shapes) if max_grad_norm is not None else []
-    op = {"adam": "adam", "sgd": "sgd_momentum"}[optimizer]
-    return ops + [VectorOp(op, "master", _size(shape)) for shape in shapes]
+    return ops + _updates({"adam": "adam", "sgd": "sgd_momentum"}[optimizer], shapes, master_weights)
 
 
-def target_update(shapes: list[tuple[int, ...]], hard: bool) -> list[Op]:
+def target_update(shapes: list[tuple[int, ...]], hard: bool, master_weights: bool = True) -> list[Op]:
     """A target network's update from its online network, per tensor: polyak averaging, or a
-    ``hard`` copy (each tensor read and written through the vector unit, scaled by 1)."""
-    op = "scale" if hard else "polyak"
-    return [VectorOp(op, "master", _size(shape)) for shape in shapes]
+    ``hard`` copy (each tensor read and written through the vector unit, scaled by 1); with
+    ``master_weights``, each weight matrix's working copy rounded anew (``_updates``)."""
+    return _updates("scale" if hard else "polyak", shapes, master_weights)
 
 
 def greedy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op]:
@@ -211,7 +225,7 @@ def _size(shape: tuple[int, ...]) -> int:
 
 def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, *,
              bytes_per_transition: int | None = None, double_q: bool = False, loss: str = "huber",
-             optimizer: str = "adam", max_grad_norm: float | None = None) -> Workload:
+             optimizer: str = "adam", max_grad_norm: float | None = None, master_weights: bool = True) -> Workload:
     """One DQN update: sample a batch, the target r + γ·max Q_target(s'), Q(s), the TD loss,
     backward, the optimizer. The target network's copy is not part of it: it happens every
     ``target_update_interval`` environment steps (``target_update``).
@@ -226,6 +240,8 @@ def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, 
         loss: ``"huber"`` or ``"mse"``.
         optimizer: ``"adam"`` or ``"sgd"``.
         max_grad_norm: Clip gradients to this global norm (None: no clipping).
+        master_weights: The chip keeps master weights: each weight update rounds a working copy
+            (``optimizer_step``). False for ``formats.master_weight = "none"``.
     """
     sizes = [obs_dim, *hidden, n_actions]
     per_transition = bytes_per_transition if bytes_per_transition is not None else transition_bytes(obs_dim, 1)
@@ -241,17 +257,18 @@ def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, 
     ops += mlp_forward("q", sizes, batch, "s")
     ops.append(VectorOp(loss, "gradient", batch))
     ops += mlp_backward("q", sizes, batch, "s")
-    ops += optimizer_step(parameter_shapes(sizes), optimizer, max_grad_norm)
+    ops += optimizer_step(parameter_shapes(sizes), optimizer, max_grad_norm, master_weights)
     return Workload(f"dqn {'-'.join(map(str, sizes))} batch {batch}", tuple(ops))
 
 
 def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...], batch: int, actor_update: bool = True, *,
              bytes_per_transition: int | None = None, n_critics: int = 2, target_noise: bool = True,
-             optimizer: str = "adam") -> Workload:
+             optimizer: str = "adam", master_weights: bool = True) -> Workload:
     """One TD3 update (DDPG: one critic, no target noise, an actor update every step): the critics
     on the clipped double-Q target, each forward, loss and backward in turn, one optimizer step
     over all critics; then, when the policy delay allows (``actor_update``), the actor through
     critic 1 (frozen: it only passes the gradient on) and polyak updates of every target network.
+    ``master_weights`` as in ``dqn_step``.
     """
     actor = [obs_dim, *hidden, act_dim]
     critic = [obs_dim + act_dim, *hidden, 1]
@@ -270,14 +287,15 @@ def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...], batch: int, ac
         ops += mlp_forward(c, critic, batch, "s_a")
         ops.append(VectorOp("mse", "gradient", batch))
         ops += mlp_backward(c, critic, batch, "s_a")
-    ops += optimizer_step(parameter_shapes(critic) * n_critics, optimizer)
+    ops += optimizer_step(parameter_shapes(critic) * n_critics, optimizer, master_weights=master_weights)
     if actor_update:
         ops += mlp_forward("pi", actor, batch, "s", out_act="tanh")
         ops += mlp_forward("q1", critic, batch, "s_pi")
         ops.append(VectorOp("scale", "gradient", batch))  # d(−mean Q)/dQ
         ops += mlp_backward("q1", critic, batch, "s_pi", input_grad=True, weight_grads=False)
         ops += mlp_backward("pi", actor, batch, "s", out_act="tanh")
-        ops += optimizer_step(parameter_shapes(actor), optimizer)
-        ops += target_update(parameter_shapes(critic) * n_critics + parameter_shapes(actor), hard=False)
+        ops += optimizer_step(parameter_shapes(actor), optimizer, master_weights=master_weights)
+        ops += target_update(parameter_shapes(critic) * n_critics + parameter_shapes(actor), hard=False,
+                             master_weights=master_weights)
     return Workload(f"td3 actor {'-'.join(map(str, actor))} critics {'-'.join(map(str, critic))} batch {batch}",
                     tuple(ops))

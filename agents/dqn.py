@@ -14,7 +14,7 @@ import torch
 
 from accel import Accelerator
 from agents import ops
-from agents.linear import accelerate, forward, mlp
+from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
 from agents.replay import ReplayMemory
 from agents.settings import DQNSettings
@@ -60,7 +60,7 @@ class DQN:
                                    settings.max_grad_norm, settings.momentum, settings.adam_eps)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, 1, settings.replay_format,
                                    discrete_actions=self.n_actions, limit_bytes=replay_limit_bytes)
-        self.workloads = dqn_workloads(settings, obs_dim, self.n_actions)
+        self.workloads = dqn_workloads(settings, obs_dim, self.n_actions, has_master_weights(accelerator))
         """The chip operations of each of its steps (``agents.workloads``)."""
         self.train_steps = 0
 

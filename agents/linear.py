@@ -10,12 +10,17 @@ operand takes its role's format on the chip: weights, activations, gradients. ``
 
 The weights are stored (fan_in, fan_out), as the chip holds them, and hold the master copy the
 optimizer updates (``agents.optim``): fp32, or the weight format with ``master_weight = "none"``.
+With master weights the layer also keeps a working copy in the weight format, rounded once by the
+vector unit (``quantize``) whenever the master copy is written (``weights_written``): both GEMMs of
+a step read the same rounded weights, as a chip's array does.
 Tensors are named as ``accel.names`` and ``accel.workload`` name them, so the chip knows what
 its SRAM still holds and a training step issues exactly its workload's operations.
 
 ``accelerate(module, accelerator)`` converts an ``nn.Sequential`` of ``Linear``, ``ReLU`` and
 ``Tanh`` layers into the same network on the chip.
 """
+
+import weakref
 
 import numpy as np
 import torch
@@ -38,15 +43,16 @@ class _LinearFunction(torch.autograd.Function):
     def forward(ctx, x, weight, bias, layer: "AccelLinear"):
         acc, net, i = layer.accelerator, layer.net, layer.index
         source = names.layer_input(net, i, layer.input_name)
-        y = acc.gemm(_numpy(x), _numpy(weight), names=(source, names.weight(net, i), names.output(net, i)))
+        w = layer.gemm_weight()
+        y = acc.gemm(_numpy(x), w, names=(source, names.weight(net, i), names.output(net, i)))
         y = acc.vector.add(y, np.broadcast_to(_numpy(bias), y.shape))
-        ctx.save_for_backward(x, weight)
-        ctx.layer, ctx.source = layer, source
+        ctx.save_for_backward(x)
+        ctx.layer, ctx.source, ctx.w = layer, source, w
         return _tensor(y)
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight = ctx.saved_tensors
+        x, = ctx.saved_tensors
         layer = ctx.layer
         acc, net, i = layer.accelerator, layer.net, layer.index
         dy = np.ascontiguousarray(_numpy(dy), dtype=np.float32)
@@ -57,10 +63,28 @@ class _LinearFunction(torch.autograd.Function):
                                            names=(ctx.source, dy_name, names.weight_grad(net, i)), transpose_a=True))
             db = _tensor(acc.vector.sum_rows(dy, role="gradient"))
         if ctx.needs_input_grad[0]:
-            dx = _tensor(acc.gemm(dy, _numpy(weight), roles=("gradient", "weight"), out_role="gradient",
+            dx = _tensor(acc.gemm(dy, ctx.w, roles=("gradient", "weight"), out_role="gradient",
                                            names=(dy_name, names.weight(net, i), names.layer_input_grad(net, i)),
                                            transpose_b=True))
         return dx, dw, db, None
+
+
+def has_master_weights(accelerator: Accelerator | None) -> bool:
+    """Whether the chip keeps master weights apart from the weight format (``formats.master_weight``
+    not ``"none"``; also without a chip, the workloads' default)."""
+    return accelerator is None or accelerator.config.formats.master_weight != "none"
+
+
+_LAYER_OF_WEIGHT: "weakref.WeakValueDictionary[int, AccelLinear]" = weakref.WeakValueDictionary()
+"""Each live ``AccelLinear`` by the id of its weight parameter (``weights_written`` finds the owner)."""
+
+
+def weights_written(param: torch.Tensor) -> None:
+    """Tells the ``AccelLinear`` whose weight ``param`` is (if any) that its master copy was written
+    (an optimizer step, a target update): it rounds its working copy anew. Other tensors: nothing."""
+    layer = _LAYER_OF_WEIGHT.get(id(param))
+    if layer is not None and layer.weight is param:
+        layer.refresh_weight()
 
 
 class AccelLinear(nn.Module):
@@ -82,6 +106,20 @@ class AccelLinear(nn.Module):
         self.accelerator, self.net, self.index = accelerator, net, index
         self.input_name = "x"
         """Name of the network's input (layer 0 only): ``s``, ``s_next``, ``obs`` …"""
+        self._working = (np.zeros((in_features, out_features), accelerator.format_of("weight").value_dtype)
+                         if has_master_weights(accelerator) else None)  # else the optimizer's own format
+        """The working copy in the weight format (zeros are exact in every format: nothing to round yet)."""
+        _LAYER_OF_WEIGHT[id(self.weight)] = self
+
+    def refresh_weight(self) -> None:
+        """Rounds the working copy of the weights anew from the master copy (one ``quantize`` on the
+        vector unit), after each write of the master copy; without master weights there is none."""
+        if self._working is not None:
+            self._working = self.accelerator.vector.quantize(_numpy(self.weight), "weight")
+
+    def gemm_weight(self) -> np.ndarray:
+        """The weights the GEMMs read: the working copy, or the parameter itself without master weights."""
+        return _numpy(self.weight) if self._working is None else self._working
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _LinearFunction.apply(x.float(), self.weight, self.bias, self)
@@ -149,6 +187,7 @@ def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net"
             with torch.no_grad():
                 chip.weight.copy_(layer.weight.T)
                 chip.bias.copy_(layer.bias)
+            chip.refresh_weight()
             layers.append(chip)
         elif isinstance(layer, nn.ReLU):
             layers.append(AccelReLU(accelerator))

@@ -3,8 +3,10 @@
 On the chip every update runs in the update format (``Accelerator.update_format``: the master
 weights' format, or the weights' own with ``master_weight = "none"``) with the configured
 rounding, one vector operation per tensor in the order ``accel.workload.optimizer_step`` and
-``target_update`` write down. Without a chip the same objects call ``torch.optim`` and SB3's
-``polyak_update`` arithmetic, the fp32 reference.
+``target_update`` write down, each weight matrix's followed by the ``quantize`` that rounds its
+layer's working copy anew (``agents.linear.weights_written``) when the chip has master weights.
+Without a chip the same objects call ``torch.optim`` and SB3's ``polyak_update`` arithmetic, the
+fp32 reference.
 """
 
 import math
@@ -15,6 +17,7 @@ from torch import nn
 
 from accel import Accelerator
 from accel.workload import reduction_stages
+from agents.linear import weights_written
 
 CLIP_EPS = 1e-6
 """Added to the norm before dividing, as ``torch.nn.utils.clip_grad_norm_`` does."""
@@ -86,6 +89,7 @@ class Optimizer:
                 w, state[0] = vector.sgd_momentum(w, g, state[0], self.lr, self.momentum)
             with torch.no_grad():
                 p.copy_(torch.from_numpy(np.asarray(w, np.float32)))
+            weights_written(p)
 
 
 def update_target(target: nn.Module, online: nn.Module, tau: float, accelerator: Accelerator | None = None) -> None:
@@ -103,3 +107,4 @@ def update_target(target: nn.Module, online: nn.Module, tau: float, accelerator:
             else:
                 new = accelerator.vector.polyak(t.numpy(), o.numpy(), tau)
             t.copy_(torch.from_numpy(np.asarray(new, np.float32)))
+            weights_written(t)

@@ -16,7 +16,7 @@ import torch
 
 from accel import Accelerator
 from agents import ops
-from agents.linear import accelerate, forward, mlp
+from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
 from agents.replay import ReplayMemory
 from agents.settings import TD3Settings
@@ -75,7 +75,7 @@ class TD3:
                                           momentum=settings.momentum, eps=settings.adam_eps)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, self.act_dim, settings.replay_format,
                                    limit_bytes=replay_limit_bytes)
-        self.workloads = td3_workloads(settings, obs_dim, self.act_dim)
+        self.workloads = td3_workloads(settings, obs_dim, self.act_dim, has_master_weights(accelerator))
         """The chip operations of each of its steps (``agents.workloads``)."""
         self.train_steps = 0
 

@@ -22,29 +22,35 @@ from agents.replay import transition_bytes
 from agents.settings import DQNSettings, TD3Settings
 
 
-def dqn_workloads(settings: DQNSettings, obs_dim: int, n_actions: int) -> dict[str, Workload]:
-    """DQN's workloads by name: ``act``, ``store``, ``train_step``, ``target_update``."""
+def dqn_workloads(settings: DQNSettings, obs_dim: int, n_actions: int,
+                  master_weights: bool = True) -> dict[str, Workload]:
+    """DQN's workloads by name: ``act``, ``store``, ``train_step``, ``target_update``.
+    ``master_weights``: the chip keeps master weights (``agents.linear.has_master_weights``)."""
     bytes_per_transition = transition_bytes(obs_dim, 1, settings.replay_format, n_actions)
     sizes = [obs_dim, *settings.hidden, n_actions]
     step = dqn_step(obs_dim, n_actions, settings.hidden, settings.batch_size, bytes_per_transition=bytes_per_transition,
                     double_q=settings.double_q, loss=settings.loss, optimizer=settings.optimizer,
-                    max_grad_norm=settings.max_grad_norm or None)
+                    max_grad_norm=settings.max_grad_norm or None, master_weights=master_weights)
     return {
         "act": Workload("dqn act", tuple(greedy_action("q", sizes))),
         "store": Workload("dqn store", (ReplayOp(write_bytes=bytes_per_transition),)),
         "train_step": step,
         "target_update": Workload("dqn target update", tuple(target_update(parameter_shapes(sizes),
-                                                                           hard=settings.tau == 1.0))),
+                                                                           hard=settings.tau == 1.0,
+                                                                           master_weights=master_weights))),
     }
 
 
-def td3_workloads(settings: TD3Settings, obs_dim: int, act_dim: int) -> dict[str, Workload]:
-    """TD3's (and DDPG's) workloads by name: ``act``, ``store``, ``critic_step``, ``actor_step``."""
+def td3_workloads(settings: TD3Settings, obs_dim: int, act_dim: int,
+                  master_weights: bool = True) -> dict[str, Workload]:
+    """TD3's (and DDPG's) workloads by name: ``act``, ``store``, ``critic_step``, ``actor_step``.
+    ``master_weights`` as in ``dqn_workloads``."""
     bytes_per_transition = transition_bytes(obs_dim, act_dim, settings.replay_format, None)
     def step(actor_update: bool) -> Workload:
         return td3_step(obs_dim, act_dim, settings.hidden, settings.batch_size, actor_update,
                         bytes_per_transition=bytes_per_transition, n_critics=settings.n_critics,
-                        target_noise=settings.target_policy_noise > 0, optimizer=settings.optimizer)
+                        target_noise=settings.target_policy_noise > 0, optimizer=settings.optimizer,
+                        master_weights=master_weights)
     return {
         "act": Workload("td3 act", tuple(noisy_action("pi", [obs_dim, *settings.hidden, act_dim]))),
         "store": Workload("td3 store", (ReplayOp(write_bytes=bytes_per_transition),)),

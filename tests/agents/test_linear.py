@@ -47,6 +47,7 @@ def test_fixed_point_chip_equals_the_numpy_reference():
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(w.astype(np.float32)))
         layer.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+    layer.refresh_weight()
     x = rng.standard_normal((8, 6)).astype(np.float32)
     xt = torch.from_numpy(x).requires_grad_(True)
     y = layer(xt)
@@ -79,3 +80,56 @@ def test_accelerate_refuses_what_it_cannot_run():
         accelerate(nn.Sequential(nn.Linear(3, 4, bias=False)), acc)
     with pytest.raises(TypeError, match=r"nn\.Sequential"):
         accelerate(nn.Linear(3, 4), acc)
+
+
+def on_grid(values: np.ndarray, step: float) -> np.ndarray:
+    return np.round(np.asarray(values, np.float64) / step) * step
+
+
+def test_both_gemms_of_a_step_read_one_stochastically_rounded_working_copy():
+    # weights fixed16_8 rounded stochastically; inputs on its grid and 32-bit activations and
+    # gradients, so each GEMM is exact: any second rounding of W would show in the results
+    wide = {**FIXED16_8, "formats.rounding": "stochastic", "formats.activation": "fixed32_16",
+            "formats.gradient": "fixed32_16", "formats.accumulator": "fixed64_32"}
+    acc = chip("edge-fixed16", seed=2, **wide)
+    rng = np.random.default_rng(2)
+    layer = AccelLinear(6, 4, acc, "q", 0)
+    w = rng.standard_normal((6, 4)) * 0.5
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(w.astype(np.float32)))
+    before = acc.counts.vector_ops.get("quantize:fixed16_8", 0)
+    layer.refresh_weight()
+    assert acc.counts.vector_ops["quantize:fixed16_8"] - before == 24
+    copy = layer.gemm_weight()
+    np.testing.assert_array_equal(copy, on_grid(copy, 2.0**-8))  # in the weight format
+    assert not np.array_equal(copy, r16(w.astype(np.float32)))  # rounded stochastically, not to nearest
+    assert np.all(np.abs(copy - w.astype(np.float32)) < 2.0**-8)
+    x = on_grid(rng.standard_normal((8, 6)), 2.0**-8).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    y = layer(xt)
+    np.testing.assert_array_equal(y.detach().numpy(), (x.astype(np.float64) @ copy).astype(np.float32))
+    dy = on_grid(rng.standard_normal((8, 4)), 2.0**-8).astype(np.float32)
+    y.backward(torch.from_numpy(dy))
+    np.testing.assert_array_equal(xt.grad.numpy(), (dy.astype(np.float64) @ copy.T).astype(np.float32))
+    assert layer.gemm_weight() is copy  # a forward or backward pass rounds nothing anew
+
+
+def test_forward_and_backward_read_the_same_int8_weights_on_edge_int8(monkeypatch):
+    acc = chip("edge-int8", seed=4)
+    torch.manual_seed(4)
+    net = accelerate(mlp([5, 7, 3]), acc, "q")
+    read: dict[str, list[np.ndarray]] = {}
+    gemm = acc.gemm
+
+    def recording(a, b, roles=("activation", "weight"), **kwargs):
+        if roles[1] == "weight":
+            read.setdefault(kwargs["names"][1], []).append(b)
+        return gemm(a, b, roles, **kwargs)
+    monkeypatch.setattr(acc, "gemm", recording)
+    forward(net, torch.randn(4, 5, requires_grad=True), "s").sum().backward()
+    top = net[2]
+    first, second = read["q.W1"]  # Y = X·W, then dX = dY·Wᵀ
+    assert first is second is top.gemm_weight()
+    step = 2.0 ** np.ceil(np.log2(np.max(np.abs(first)) / 127))
+    np.testing.assert_array_equal(first, on_grid(first, step))  # int8 codes at one power-of-two scale
+    assert not np.array_equal(first, top.weight.detach().numpy())  # not the fp32 master

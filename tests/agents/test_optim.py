@@ -8,6 +8,7 @@ from chips import chip, fp32_chip
 from torch import nn
 
 from accel.numerics import quantize
+from agents.linear import AccelLinear, accelerate, mlp
 from agents.optim import Optimizer, update_target
 
 
@@ -72,3 +73,27 @@ def test_target_updates_match_torch(tau):
     update_target(target, online, tau, fp32_chip())
     for t, e in zip(target.parameters(), expected, strict=True):
         np.testing.assert_allclose(t.detach(), e, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("master", ["fp32", "none"])
+def test_updates_round_each_weight_matrix_working_copy_at_once(master):
+    acc = chip("edge-int8", seed=1, **{"formats.master_weight": master})
+    torch.manual_seed(1)
+    online, target = accelerate(mlp([3, 5, 2]), acc, "q"), accelerate(mlp([3, 5, 2]), acc, "q_target")
+    layers = [m for m in (*online, *target) if isinstance(m, AccelLinear)]
+    copies = [layer.gemm_weight() for layer in layers]
+    opt = Optimizer(online.parameters(), "sgd", 0.5, acc)
+    for p in opt.params:
+        p.grad = torch.ones_like(p)
+    quantized = acc.counts.vector_ops.get("quantize:int8", 0)
+    opt.step()
+    update_target(target, online, 0.5, acc)
+    assert acc.counts.vector_ops.get("quantize:int8", 0) - quantized == (2 * (3 * 5 + 5 * 2) if master == "fp32" else 0)
+    for layer, old in zip(layers, copies, strict=True):
+        w, master_copy = layer.gemm_weight(), layer.weight.detach().numpy()
+        if master == "none":  # the GEMMs read the parameter, which the update wrote in int8
+            assert np.shares_memory(w, master_copy)
+            continue
+        assert w is not old and not np.array_equal(w, old)  # rounded anew by the update, before any forward
+        step = 2.0 ** np.ceil(np.log2(np.max(np.abs(master_copy)) / 127))
+        assert np.all(np.abs(w - master_copy) < step) and not np.array_equal(w, master_copy)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from accel import Accelerator, list_presets, load_config
-from accel.workload import run_counts
+from accel.config import with_overrides
+from accel.workload import VectorOp, run_counts
 from agents import DQN, TD3
 from agents.settings import DQNSettings, TD3Settings, ddpg_settings
 
@@ -81,3 +82,16 @@ def test_workloads_follow_the_settings():
     assert wide.workloads["train_step"].macs > small.workloads["train_step"].macs
     layers = 4 * (4 * 8 + 8 * 8 + 8 * 2)  # batch 4 through the 4-8-8-2 network
     assert small.workloads["train_step"].macs == 4 * layers - 4 * 4 * 8  # Q', Q, dW, dX (none into the input)
+
+
+@pytest.mark.parametrize("master", ["fp32", "none"])
+def test_master_weights_add_one_quantize_per_weight_matrix_update(master):
+    acc = Accelerator(with_overrides(load_config("edge-int8"), {"formats.master_weight": master}), seed=1)
+    env = gym.make("Pendulum-v1")
+    agent = TD3(env.observation_space, env.action_space, TD3Settings(**{**TINY, "policy_delay": 1}), acc, seed=0)
+    fill(agent, env, 6)
+    wl = agent.workloads["actor_step"]
+    assert_counts_match(acc, agent.train_step, wl)
+    quantized = [op.elements for op in wl.ops if isinstance(op, VectorOp) and op.op == "quantize"]
+    critic, actor = [4 * 8, 8 * 8, 8 * 1] * 2, [3 * 8, 8 * 8, 8 * 1]  # the optimizers' weights, then the targets'
+    assert quantized == ((critic + actor) * 2 if master == "fp32" else [])
