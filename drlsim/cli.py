@@ -165,10 +165,12 @@ def _layers(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def step_workload(agent: str, obs: int, actions: int, hidden: tuple[int, ...] | None, batch: int | None):
+def step_workload(agent: str, obs: int, actions: int, hidden: tuple[int, ...] | None, batch: int | None,
+                  master_weights: bool = True):
     """The workload of one training step of ``agent`` (``dqn``, ``td3``, ``ddpg``) with its default
     settings (``agents.settings``), the network widths and batch replaced where given; TD3's is a
-    step that also updates the actor and the targets."""
+    step that also updates the actor and the targets. ``master_weights``: the chip keeps master
+    weights (each update then rounds a working copy into the weight format)."""
     import dataclasses
 
     from agents.settings import agent_settings
@@ -178,8 +180,8 @@ def step_workload(agent: str, obs: int, actions: int, hidden: tuple[int, ...] | 
     settings = dataclasses.replace(settings, hidden=hidden or settings.hidden,
                                    batch_size=batch or settings.batch_size)
     if agent == "dqn":
-        return dqn_workloads(settings, obs, actions)["train_step"]
-    return td3_workloads(settings, obs, actions)["actor_step"]
+        return dqn_workloads(settings, obs, actions, master_weights)["train_step"]
+    return td3_workloads(settings, obs, actions, master_weights)["actor_step"]
 
 
 def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tuple[int, ...] | None = None,
@@ -189,13 +191,13 @@ def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tu
     from accel.workload import run_counts
     from energy import EnergyModel
 
-    try:
-        workload = step_workload(agent, obs, actions, hidden, batch)
-    except ValueError as error:
-        raise BadInput(str(error)) from None
     rows = []
     for hw in hws:
         config = load_hw(hw)
+        try:
+            workload = step_workload(agent, obs, actions, hidden, batch, config.formats.master_weight != "none")
+        except ValueError as error:
+            raise BadInput(str(error)) from None
         acc = Accelerator(config)
         run_counts(acc, workload)  # a first step brings the weights on chip
         counts = run_counts(acc, workload)

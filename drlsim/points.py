@@ -90,7 +90,7 @@ def _price(run: RunSpec, point: Point) -> dict:
     from energy import EnergyModel
 
     config = hardware(run, point)
-    workload = step_workload(run, point)
+    workload = step_workload(run, point, master_weights=config.formats.master_weight != "none")
     acc = Accelerator(config)
     run_counts(acc, workload)
     counts = run_counts(acc, workload)
@@ -99,9 +99,10 @@ def _price(run: RunSpec, point: Point) -> dict:
             "power_w": report.power_w, "train_steps": 1, **_report_metrics(config, counts)}
 
 
-def step_workload(run: RunSpec, point: Point):
+def step_workload(run: RunSpec, point: Point, master_weights: bool = True):
     """The workload of one training step of a point's agent (TD3, DDPG: with the actor update), sized
-    by ``[run] obs`` and ``actions`` or else by the environment's spaces."""
+    by ``[run] obs`` and ``actions`` or else by the environment's spaces; ``master_weights``: the chip
+    keeps master weights (each update then rounds a working copy into the weight format)."""
     from agents.workloads import dqn_workloads, td3_workloads
 
     agent, obs, actions = agent_of(run, point), run.obs, run.actions
@@ -109,8 +110,8 @@ def step_workload(run: RunSpec, point: Point):
         env_obs, env_actions = _space_sizes(point.of("run").get("env", run.env))
         obs, actions = obs or env_obs, actions or env_actions
     if agent == "dqn":
-        return dqn_workloads(settings(run, point), obs, actions)["train_step"]
-    return td3_workloads(settings(run, point), obs, actions)["actor_step"]
+        return dqn_workloads(settings(run, point), obs, actions, master_weights)["train_step"]
+    return td3_workloads(settings(run, point), obs, actions, master_weights)["actor_step"]
 
 
 def _space_sizes(env_id: str) -> tuple[int, int]:

@@ -199,6 +199,7 @@ def execute(p: Prepared, echo=print) -> dict:
     episodes, steps = _Table(o.out / "episodes.csv", EPISODE_COLUMNS), _Table(o.out / "steps.csv", STEP_COLUMNS)
     scalars = _Scalars(o.out)
     meter, start = Meter(p.accelerator), time.perf_counter()
+    built = meter.now()  # the agent's construction (its initial weights rounded onto the chip) is not the run's
     episode_j: list[float] = []
     step_j: list[float] = []
     last = {"return": math.nan, "env_steps": 0}
@@ -256,7 +257,7 @@ def execute(p: Prepared, echo=print) -> dict:
         episodes.close()
         steps.close()
         scalars.close()
-    learned = meter.now()
+    learned = meter.now() - built
     returns, eval_report = ([], None) if stopped else evaluate(p.agent, p.eval_env, o.eval_episodes,
                                                                o.seed + 10_000, meter)
     mean, std = mean_std(returns)
