@@ -30,7 +30,7 @@ from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.operands import Operand, to_format
 from accel.operands import zero_macs as count_zero_macs
-from accel.planner import ROLE_BUFFER, ROLES, ArrayCounts, GemmPlan, Planner, bytes_per_word, vector_format
+from accel.planner import ROLES, ArrayCounts, GemmPlan, Planner, bytes_per_word, vector_buffer, vector_format
 from accel.systolic import run_array
 from accel.timing import ceil_div
 from accel.vector import UPDATE_ROLE, VectorUnit
@@ -153,15 +153,14 @@ class Accelerator:
             plan = self._planner.vector(op, role, elements, out_elements)
         else:
             inputs, outputs = names
-            buf = "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
+            buffer = self._buffers[vector_buffer(role)]
             in_bytes = elements * bytes_per_word(self.vector_format(role))
-            resident = tuple(self._buffers[buf].holds(name, in_bytes) for name in inputs)
+            resident = tuple(buffer.holds(name, in_bytes) for name in inputs)
             plan = self._planner.vector(op, role, elements, out_elements, resident, self._pending_writeback_bytes)
             if len(outputs) != len(plan.keep) - len(inputs):
                 raise ValueError(f"vector {op}: {len(plan.keep) - len(inputs)} output names expected, got "
                                  f"{len(outputs)}")
             self._pending_writeback_bytes = 0
-            buffer = self._buffers[plan.buffer]
             for name, keep, nbytes, dirty in zip((*inputs, *outputs), plan.keep,
                                                  (plan.in_bytes,) * len(inputs) + (plan.out_bytes,) * len(outputs),
                                                  (False,) * len(inputs) + (True,) * len(outputs), strict=True):

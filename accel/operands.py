@@ -236,10 +236,12 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
         out = np.where(finite, out, specials)
         return Operand(out, None, fmt, count_nonfinite(out)), above
     scale = _scale(peak, fmt, scaling)
-    if scaling == "none" or peak == 0.0:
-        saturations = _outside(flat, _limit(flat, fmt.min_code * 2.0**scale), _limit(flat, fmt.max_code * 2.0**scale))
-    else:  # the scale holds the largest finite magnitude (its float32 rounding only widens the range)
-        saturations = infinite
+    with np.errstate(over="ignore"):  # a limit beyond float32 compares as ±inf, as NumPy compares it
+        lo, hi = _limit(flat, fmt.min_code * 2.0**scale), _limit(flat, fmt.max_code * 2.0**scale)
+    if scaling == "tensor_pow2" and peak != 0.0 and math.isfinite(lo) and math.isfinite(hi):
+        saturations = infinite  # the scale holds the largest finite magnitude: only ±inf lie beyond it
+    else:
+        saturations = _outside(flat, lo, hi)
     if values.dtype == np.float32:
         # codes of up to 25 bits are exact in float32, which the BLAS route multiplies without a copy
         codes, _ = quantize_codes(values, fmt, rounding, rng, scale_exp=scale,

@@ -87,6 +87,7 @@ class Layout:
         word_bytes: Bytes per word of A, B and C.
         buffers: SRAM buffers of A, B and C.
         operand_bytes: Bytes of A, B and C.
+        capacity_bytes: Capacities of the buffers of A, B and C.
     """
 
     formats: tuple[NumberFormat, NumberFormat, NumberFormat]
@@ -94,6 +95,17 @@ class Layout:
     word_bytes: tuple[int, int, int]
     buffers: tuple[str, str, str]
     operand_bytes: tuple[int, int, int]
+    capacity_bytes: tuple[int, int, int]
+
+    @property
+    def shared(self) -> bool:
+        """A and B live in the same buffer."""
+        return self.buffers[0] == self.buffers[1]
+
+
+def buffer_bytes(cfg: AcceleratorConfig, buffer: str) -> int:
+    """Capacity of an operand buffer (``weight`` or ``activation``)."""
+    return cfg.sram.weight_bytes if buffer == "weight" else cfg.sram.activation_bytes
 
 
 def layout_gemm(cfg: AcceleratorConfig, m: int, k: int, n: int, roles: tuple[str, str], out_role: str) -> Layout:
@@ -103,9 +115,10 @@ def layout_gemm(cfg: AcceleratorConfig, m: int, k: int, n: int, roles: tuple[str
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     formats = tuple(get_format(getattr(cfg.formats, role)) for role in (*roles, out_role))
     words = tuple(bytes_per_word(f) for f in formats)
-    return Layout(formats, get_format(cfg.formats.accumulator), words,
-                  tuple(ROLE_BUFFER[role] for role in (*roles, out_role)),
-                  (m * k * words[0], k * n * words[1], m * n * words[2]))
+    buffers = tuple(ROLE_BUFFER[role] for role in (*roles, out_role))
+    return Layout(formats, get_format(cfg.formats.accumulator), words, buffers,
+                  (m * k * words[0], k * n * words[1], m * n * words[2]),
+                  tuple(buffer_bytes(cfg, buffer) for buffer in buffers))
 
 
 # --- the request ---------------------------------------------------------------------------------
@@ -327,16 +340,11 @@ class Mapping:
                    for inner, o_count in self.block_runs for plan, i_count in inner)
 
 
-def _operand_fits(g: GemmRequest, layout: Layout, capacity: tuple[int, int]) -> tuple[bool, bool]:
+def _operand_fits(layout: Layout) -> tuple[bool, bool]:
     """Whether A and B each fit their buffer (beside the other when they share one)."""
     a_bytes, b_bytes, _ = layout.operand_bytes
-    shared = layout.buffers[0] == layout.buffers[1]
+    capacity, shared = layout.capacity_bytes, layout.shared
     return a_bytes + (b_bytes if shared else 0) <= capacity[0], b_bytes + (a_bytes if shared else 0) <= capacity[1]
-
-
-def _capacities(cfg: AcceleratorConfig, layout: Layout) -> tuple[int, int]:
-    size = {"weight": cfg.sram.weight_bytes, "activation": cfg.sram.activation_bytes}
-    return size[layout.buffers[0]], size[layout.buffers[1]]
 
 
 def _stream_budget(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout) -> tuple[int, int, int, int]:
@@ -348,7 +356,7 @@ def _stream_budget(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout) -> tu
     """
     wa, wb, _ = layout.word_bytes
     rows, cols = cfg.array.rows, cfg.array.cols
-    capacity = _capacities(cfg, layout)
+    capacity = layout.capacity_bytes
     if cfg.array.dataflow is Dataflow.WS:
         extent, unit, available, align = g.m, g.k * wa, capacity[0], 1
         other, piece = g.k * g.n * wb, rows * cols * wb
@@ -357,7 +365,7 @@ def _stream_budget(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout) -> tu
         other = g.m * g.k * wa
         piece = rows * g.k * wa if cfg.array.dataflow is Dataflow.OS else rows * cols * wa
         align = cols if cfg.array.dataflow is Dataflow.OS else 1
-    if layout.buffers[0] != layout.buffers[1]:
+    if not layout.shared:
         return extent, unit, available, align
     return extent, unit, available - (other if other <= available // 2 else min(other, 2 * piece)), align
 
@@ -369,9 +377,9 @@ def _map(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, store_out: bool
     array = cfg.array
     ws = array.dataflow is Dataflow.WS
     wa, wb, _ = layout.word_bytes
-    capacity = _capacities(cfg, layout)
-    fits_a, fits_b = _operand_fits(g, layout, capacity)
-    shared = layout.buffers[0] == layout.buffers[1]
+    capacity = layout.capacity_bytes
+    fits_a, fits_b = _operand_fits(layout)
+    shared = layout.shared
     _, unit, available, _ = _stream_budget(cfg, g, layout)
     if ws:
         outer_extent, inner_extent = g.n, g.m
@@ -419,7 +427,7 @@ def map_gemm(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, store_out: 
     stream_sizes = {min(extent, limit)}
     wa, wb, _ = layout.word_bytes
     cols = cfg.array.cols
-    capacity = _capacities(cfg, layout)
+    capacity = layout.capacity_bytes
     if cfg.array.dataflow is Dataflow.WS:
         other, stationary_unit, stationary_capacity = g.n, g.k * wb, capacity[1]
     else:
@@ -428,7 +436,7 @@ def map_gemm(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, store_out: 
     if not reuse_tile:
         stream_sizes.add(min(extent, limit, max(align, available // unit // align * align)))
         if cfg.array.dataflow is not Dataflow.OS:
-            budget = stationary_capacity // 2 if layout.buffers[0] == layout.buffers[1] else stationary_capacity
+            budget = stationary_capacity // 2 if layout.shared else stationary_capacity
             stationary_sizes.add(min(other, max(cols, budget // stationary_unit // cols * cols)))
     candidates = [_map(cfg, g, layout, store_out, reuse_tile, s, t) for s in sorted(stream_sizes, reverse=True)
                   for t in sorted(stationary_sizes, reverse=True)]
@@ -557,13 +565,12 @@ def plan_gemm_op(cfg: AcceleratorConfig, g: GemmRequest) -> GemmPlan:
     single_fold = plan_gemm(g.m, g.k, g.n, array_cfg.rows, array_cfg.cols, array_cfg.dataflow).folds == 1
     # a transposable array whose PEs hold all of this W (the last single-fold GEMM's) reads Wᵀ from them
     reuse_tile = g.transpose_b and array_cfg.transposable and ws and g.pes_hold_b and single_fold
-    capacity = {"weight": cfg.sram.weight_bytes, "activation": cfg.sram.activation_bytes}
-    store_out = not (g.named_out and layout.operand_bytes[2] <= capacity[layout.buffers[2]])
+    store_out = not (g.named_out and layout.operand_bytes[2] <= layout.capacity_bytes[2])
     mapping = map_gemm(cfg, g, layout, store_out, reuse_tile)
     array = ArrayCounts(mapping.compute_cycles, mapping.plan_total("a_reads"),
                         mapping.plan_total("b_reads") - (g.k * g.n if reuse_tile else 0),
                         mapping.plan_total("c_reads"), mapping.plan_total("c_writes"))
-    fits = _operand_fits(g, layout, _capacities(cfg, layout))
+    fits = _operand_fits(layout)
     keep = (fits[0] and not g.resident[0], fits[1] and not g.resident[1], not store_out)
     return GemmPlan(g, layout, mapping, reuse_tile, store_out, keep,
                     mapping.plan_total("folds") == 1 if ws else None, array,
@@ -589,7 +596,6 @@ class VectorPlan:
     """Everything the chip decides about one vector operation before it sees a value.
 
     Attributes:
-        buffer: The SRAM buffer its tensors live in.
         in_bytes: Bytes of each input tensor.
         out_bytes: Bytes of each output tensor.
         keep: For named operations, whether each input (then each output) is held in the buffer
@@ -598,11 +604,15 @@ class VectorPlan:
         delta: The counts it adds, except the NaN/inf its values decide.
     """
 
-    buffer: str
     in_bytes: int
     out_bytes: int
     keep: tuple[bool, ...]
     delta: CountsDelta
+
+
+def vector_buffer(role: str) -> str:
+    """The SRAM buffer a vector operation's tensors live in: the weight buffer for ``"master"`` updates."""
+    return "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
 
 
 def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, out_elements: int | None,
@@ -626,7 +636,7 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, ou
         raise ValueError(f"vector {op}: elements must be an integer ≥ 0, got {elements!r}")
     spec = VECTOR_OPS[op]
     fmt = vector_format(cfg, role)
-    buf = "weight" if role == UPDATE_ROLE else ROLE_BUFFER[role]
+    buf = vector_buffer(role)
     lanes = cfg.vector.lanes
     cycles = ceil_div(elements, lanes) * spec.latency_cycles
     out_elements = elements if out_elements is None else out_elements
@@ -645,7 +655,7 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, ou
     if resident is not None:
         if len(resident) != spec.inputs:
             raise ValueError(f"vector {op}: {spec.inputs} input names expected, got {len(resident)}")
-        capacity = {"weight": cfg.sram.weight_bytes, "activation": cfg.sram.activation_bytes}[buf]
+        capacity = buffer_bytes(cfg, buf)
         fetched = sum(not held for held in resident)
         dram_read = fetched * in_bytes
         fits_out = out_bytes <= capacity
@@ -658,7 +668,7 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, ou
             stall = max(0, transfer - cycles)
     counts = {**counts, "sram_read_bytes": {buf: reads * width},
               "sram_write_bytes": {buf: counts["sram_writes"][buf] * width}}
-    return VectorPlan(buf, in_bytes, out_bytes, keep, CountsDelta.of({
+    return VectorPlan(in_bytes, out_bytes, keep, CountsDelta.of({
         "cycles": cycles + stall, "vector_cycles": cycles, "stall_cycles": stall, "vector_ops": ops,
         "dram_read_bytes": dram_read, "dram_write_bytes": dram_write, **counts}))
 

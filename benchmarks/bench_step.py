@@ -28,7 +28,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import itertools  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from accel import Accelerator, list_presets, load_config  # noqa: E402
 from agents import DQN, TD3  # noqa: E402
+from agents.linear import mlp  # noqa: E402
 
 torch.set_num_threads(1)
 FILL = 2_000  # transitions in the replay memory before timing
@@ -84,13 +84,6 @@ def td3_agent(accelerator: Accelerator | None) -> TD3:
                   lambda rng: rng.uniform(-2, 2, 1).astype(np.float32))
 
 
-def mlp(sizes: list[int], out: nn.Module | None = None) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers += [nn.Linear(a, b), nn.ReLU()] if i < len(sizes) - 2 else [nn.Linear(a, b)]
-    return nn.Sequential(*layers, *([out] if out is not None else []))
-
-
 def torch_dqn_step() -> Callable[[], None]:
     """SB3's DQN gradient step in plain torch: sample, target max, Huber, clip at 10, Adam."""
     rng = np.random.default_rng(0)
@@ -120,7 +113,7 @@ def torch_td3_step() -> Callable[[], None]:
     s, s2 = rng.standard_normal((FILL, 3)).astype(np.float32), rng.standard_normal((FILL, 3)).astype(np.float32)
     a, r = rng.uniform(-1, 1, (FILL, 1)).astype(np.float32), rng.standard_normal(FILL).astype(np.float32)
     d = (rng.random(FILL) < 0.05).astype(np.float32)
-    actor, actor_target = mlp([3, 400, 300, 1], nn.Tanh()), mlp([3, 400, 300, 1], nn.Tanh())
+    actor, actor_target = mlp([3, 400, 300, 1], "tanh"), mlp([3, 400, 300, 1], "tanh")
     critics = [mlp([4, 400, 300, 1]) for _ in range(2)]
     critic_targets = [mlp([4, 400, 300, 1]) for _ in range(2)]
     actor_opt = torch.optim.Adam(actor.parameters(), lr=1e-3)

@@ -1,7 +1,9 @@
 """Operands rounded into the chip's formats: the fused paths against the generic ones and NumPy's counts."""
 
+import math
+
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from accel.numerics import get_format, quantize, quantize_codes
@@ -57,6 +59,7 @@ floats32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
 @given(x=st.lists(floats32, min_size=1, max_size=40), fmt=st.sampled_from(FIXED + FLOATS),
        scaling=st.sampled_from(["tensor_pow2", "none"]), rounding=st.sampled_from(["nearest", "stochastic"]),
        seed=st.integers(0, 2**32 - 1))
+@example(x=[3.3762393121177824e38, math.inf], fmt="int8", scaling="tensor_pow2", rounding="nearest", seed=0)
 def test_property_float32_tensors_round_as_before(x, fmt, scaling, rounding, seed):
     check(np.array(x, np.float32), fmt, scaling, rounding, seed)
 
