@@ -1,0 +1,114 @@
+"""The codecs of ``accel.compression``: every size equals the length of the stream the slow codec of
+``naive_compression`` writes bit by bit, and that stream decodes back to the same words."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from naive_compression import CODECS
+
+from accel.compression import (
+    RATIO_STEPS,
+    SCHEME_NAMES,
+    SCHEMES,
+    code_words,
+    compressed_bits,
+    float_words,
+    get_scheme,
+    nominal_ratio,
+    ratio_steps,
+    stored_bits,
+)
+from accel.numerics import get_format, quantize
+
+FLOATS = ("bf16", "fp16", "fp32", "fp8_e4m3", "fp8_e5m2")
+INTEGERS = ("int8", "int16", "fixed16_8")
+
+
+def _words(draw_values, fmt_name: str) -> np.ndarray:
+    fmt = get_format(fmt_name)
+    if fmt.is_float:
+        return float_words(quantize(np.asarray(draw_values, np.float32), fmt_name), fmt)
+    codes = np.clip(np.round(np.asarray(draw_values, np.float64) * 16), fmt.min_code, fmt.max_code)
+    return code_words(codes, fmt)
+
+
+values = st.lists(st.one_of(st.just(0.0), st.floats(-1e4, 1e4, width=32), st.sampled_from([1.0, -2.0, 0.5])),
+                  min_size=1, max_size=200)
+
+
+@settings(max_examples=60, deadline=None)
+@given(xs=values, scheme=st.sampled_from(list(SCHEMES)), fmt_name=st.sampled_from(FLOATS + INTEGERS))
+def test_property_sizes_are_the_streams_and_the_streams_decode(xs, scheme, fmt_name):
+    fmt = get_format(fmt_name)
+    if SCHEMES[scheme].floats_only and not fmt.is_float:
+        return
+    words = _words(xs, fmt_name)
+    encode, decode = CODECS[scheme]
+    stream = encode([int(w) for w in words], fmt)
+    assert compressed_bits(scheme, words, fmt) == len(stream)
+    assert decode(stream, words.size, fmt) == [int(w) for w in words]
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_long_zero_runs_and_many_symbols(scheme):
+    fmt = get_format("bf16")
+    rng = np.random.default_rng(4)
+    x = quantize((rng.standard_normal(3000) * (rng.random(3000) < 0.2)).astype(np.float32), "bf16")
+    x[100:400] = 0  # runs longer than the run field
+    x[-77:] = 0
+    words = float_words(x, fmt)
+    encode, decode = CODECS[scheme]
+    stream = encode([int(w) for w in words], fmt)
+    assert compressed_bits(scheme, words, fmt) == len(stream)
+    assert decode(stream, words.size, fmt) == [int(w) for w in words]
+
+
+def test_float_words_are_the_formats_bit_patterns():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(4000) * 10.0 ** rng.integers(-40, 38, 4000)).astype(np.float32)
+    x[:4] = (0.0, -0.0, np.inf, -np.inf)
+    assert np.array_equal(float_words(x, get_format("fp32")), x.view(np.uint32).astype(np.uint64))
+    b = quantize(x, "bf16")
+    assert np.array_equal(float_words(b, get_format("bf16")), (b.view(np.uint32) >> 16).astype(np.uint64))
+    h = quantize(x, "fp16")
+    assert np.array_equal(float_words(h, get_format("fp16")), h.astype(np.float16).view(np.uint16).astype(np.uint64))
+
+
+def test_hand_counted_sizes():
+    int8 = get_format("int8")
+    words = code_words(np.array([0, 0, 5, 0, -1, 0, 0, 0]), int8)
+    assert compressed_bits("bitmask", words, int8) == 8 + 2 * 8
+    assert compressed_bits("rle", words, int8) == 3 * (5 + 8)  # (2, 5), (1, −1), (2, 0)
+    assert compressed_bits("huffman", words, int8) == 9 + 3 * 14 + (6 * 1 + 1 * 2 + 1 * 2)
+    bf16 = get_format("bf16")
+    ones = float_words(np.array([1.0, 2.0, 4.0, 8.0, 1.5], np.float32), bf16)  # exponents 127 128 129 130 127
+    assert compressed_bits("exp_top3", ones, bf16) == 3 * 8 + 5 * 10 + 8  # table 127, 128, 129: 130 escapes
+    assert compressed_bits("exp_mean_delta", ones, bf16) == 8 + 5 * 11  # mean 128: deltas −1 0 1 2 −1
+
+
+def test_stored_size_never_exceeds_the_raw_size_and_ratios_round_up():
+    int8 = get_format("int8")
+    dense = code_words(np.arange(1, 65), int8)
+    assert compressed_bits("bitmask", dense, int8) > 64 * 8
+    assert stored_bits("bitmask", dense, int8) == 64 * 8
+    assert ratio_steps("bitmask", dense, int8) == RATIO_STEPS
+    sparse = code_words(np.r_[np.ones(8), np.zeros(56)], int8)
+    bits = 64 + 8 * 8
+    assert ratio_steps("bitmask", sparse, int8) == -(-bits * RATIO_STEPS // (64 * 8))
+    assert ratio_steps("none", sparse, int8) == RATIO_STEPS
+
+
+def test_nominal_ratios():
+    bf16 = get_format("bf16")
+    assert nominal_ratio("exp_top3", bf16) == 10 / 16
+    assert nominal_ratio("exp_mean_delta", bf16) == (11 + 8 / 16) / 16
+    assert nominal_ratio("bitmask", bf16) == nominal_ratio("none", bf16) == 1.0
+
+
+def test_unknown_scheme_and_integer_exponents_are_refused():
+    with pytest.raises(ValueError, match="unknown compression scheme 'zip'; schemes: none, bitmask, rle"):
+        get_scheme("zip")
+    assert SCHEME_NAMES[0] == "none"
+    with pytest.raises(ValueError, match="int8 is not a float format"):
+        compressed_bits("exp_top3", code_words(np.zeros(3), get_format("int8")), get_format("int8"))
