@@ -147,7 +147,9 @@ class Accelerator:
         ``names``: (input names, output names), one per tensor the operation reads and writes. Named
         tensors go through the memory model as GEMM operands do: an input the buffer does not hold
         comes from DRAM, an output that does not fit goes to DRAM. Unnamed operations work on
-        tensors the chip is taken to hold already.
+        tensors the chip is taken to hold already; so does an input named None in a named one (a
+        value streaming in from the operation before it, a broadcast bias, a gradient where the
+        backward pass left it).
         """
         if names is None:
             plan = self._planner.vector(op, role, elements, out_elements)
@@ -155,7 +157,7 @@ class Accelerator:
             inputs, outputs = names
             buffer = self._buffers[vector_buffer(role)]
             in_bytes = elements * bytes_per_word(self.vector_format(role))
-            resident = tuple(buffer.holds(name, in_bytes) for name in inputs)
+            resident = tuple(name is None or buffer.holds(name, in_bytes) for name in inputs)
             plan = self._planner.vector(op, role, elements, out_elements, resident, self._pending_writeback_bytes)
             if len(outputs) != len(plan.keep) - len(inputs):
                 raise ValueError(f"vector {op}: {len(plan.keep) - len(inputs)} output names expected, got "

@@ -46,8 +46,9 @@ class VectorOp:
     elements: int
     out_elements: int | None = None
     """Size of each output when it differs from the inputs' (a reduction such as ``sum_rows``)."""
-    names: tuple[tuple[str, ...], tuple[str, ...]] | None = None
-    """Names of the input and output tensors: named operations go through the memory model."""
+    names: tuple[tuple[str | None, ...], tuple[str, ...]] | None = None
+    """Names of the input and output tensors: named operations go through the memory model (an
+    input named None is held on chip: see ``Accelerator.vector_counts``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,24 @@ def transition_bytes(obs_dim: int, act_dim: int) -> int:
     return FP32_BYTES * (2 * obs_dim + act_dim + 2)
 
 
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A tensor an update writes: its name (``accel.names.parameters``), its shape, and the name of
+    the working copy in the weight format its update rounds anew (None: no copy)."""
+
+    name: str
+    shape: tuple[int, ...]
+    working: str | None = None
+
+
+def parameters(net: str, sizes: list[int], master_weights: bool = True) -> list[Parameter]:
+    """The parameters of network ``net`` (an MLP of ``sizes``) in the order the chip updates them;
+    ``master_weights``: the chip keeps master weights (``formats.master_weight`` not ``"none"``)
+    and each weight matrix's update rounds its working copy."""
+    return [Parameter(name, shape, working) for (name, working), shape in
+            zip(names.parameters(net, len(sizes) - 1, master_weights), parameter_shapes(sizes), strict=True)]
+
+
 def parameter_shapes(sizes: list[int]) -> list[tuple[int, ...]]:
     """Shapes of an MLP's parameters in the order the chip updates them: W0, b0, W1, b1, …"""
     shapes: list[tuple[int, ...]] = []
@@ -112,14 +131,15 @@ def mlp_forward(net: str, sizes: list[int], batch: int, input_name: str, out_act
     """
     ops: list[Op] = []
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        ops.append(GemmOp(batch, fan_in, fan_out, names=(names.layer_input(net, i, input_name), names.weight(net, i),
-                                                         names.output(net, i))))
-        ops.append(VectorOp("add", "activation", batch * fan_out))
+        y = names.output(net, i)
+        ops.append(GemmOp(batch, fan_in, fan_out,
+                          names=(names.layer_input(net, i, input_name), names.weight(net, i), y)))
+        ops.append(VectorOp("add", "activation", batch * fan_out, names=((y, None), (y,))))  # the bias: broadcast
         last = i == len(sizes) - 2
         if not last:
-            ops.append(VectorOp("relu", "activation", batch * fan_out))
+            ops.append(VectorOp("relu", "activation", batch * fan_out, names=((y,), (y,))))
         elif out_act:
-            ops.append(VectorOp(out_act, "activation", batch * fan_out))
+            ops.append(VectorOp(out_act, "activation", batch * fan_out, names=((y,), (y,))))
     return ops
 
 
@@ -135,19 +155,23 @@ def mlp_backward(net: str, sizes: list[int], batch: int, input_name: str, input_
     ops: list[Op] = []
     layers = list(itertools.pairwise(sizes))
     if out_act == "tanh":
-        ops.append(VectorOp("tanh_grad", "gradient", batch * sizes[-1]))
+        last, dy = names.output(net, len(layers) - 1), names.output_grad(net, len(layers) - 1)
+        ops.append(VectorOp("tanh_grad", "gradient", batch * sizes[-1], names=((last, dy), (dy,))))
     for i in reversed(range(len(layers))):
         fan_in, fan_out = layers[i]
         dy = names.output_grad(net, i)
         if weight_grads:
             ops.append(GemmOp(fan_in, batch, fan_out, roles=("activation", "gradient"), out_role="gradient",
                               names=(names.layer_input(net, i, input_name), dy, names.weight_grad(net, i))))
-            ops.append(VectorOp("sum_rows", "gradient", batch * fan_out, out_elements=fan_out))
+            ops.append(VectorOp("sum_rows", "gradient", batch * fan_out, out_elements=fan_out,
+                                names=((dy,), (names.bias_grad(net, i),))))
         if i > 0 or input_grad:
             ops.append(GemmOp(batch, fan_out, fan_in, roles=("gradient", "weight"), out_role="gradient",
                               names=(dy, names.weight(net, i), names.layer_input_grad(net, i)), transpose_b=True))
         if i > 0:
-            ops.append(VectorOp("relu_grad", "gradient", batch * fan_in))
+            below = names.output_grad(net, i - 1)
+            ops.append(VectorOp("relu_grad", "gradient", batch * fan_in,
+                                names=((names.output(net, i - 1), below), (below,))))
     return ops
 
 
@@ -178,33 +202,47 @@ def clip_grad_norm(shapes: list[tuple[int, ...]]) -> list[Op]:
     return ops
 
 
-def _updates(op: str, shapes: list[tuple[int, ...]], master_weights: bool) -> list[Op]:
-    """``op`` on each tensor in the update format; with ``master_weights`` each weight matrix's
-    update is followed by the ``quantize`` that rounds its working copy into the weight format
-    once, the copy every GEMM reads until the next update (biases stay in the update format)."""
-    ops: list[Op] = []
-    for shape in shapes:
-        ops.append(VectorOp(op, "master", _size(shape)))
-        if master_weights and len(shape) == 2:
-            ops.append(VectorOp("quantize", "weight", _size(shape)))
+def working_copy(param: Parameter) -> list[Op]:
+    """The ``quantize`` that rounds ``param``'s working copy into the weight format once after its
+    update, the copy every GEMM reads until the next one (reading the update's output as it
+    streams out); nothing for a tensor without one."""
+    if param.working is None:
+        return []
+    return [VectorOp("quantize", "weight", _size(param.shape), names=((None,), (param.working,)))]
+
+
+OPTIMIZER_STATE = {"adam": ("adam", ("m", "v")), "sgd": ("sgd_momentum", ("velocity",))}
+"""Each optimizer's vector operation and the state it keeps per parameter (``accel.names.optimizer_state``)."""
+
+
+def optimizer_step(params: list[Parameter], optimizer: str, max_grad_norm: float | None = None) -> list[Op]:
+    """One update of ``params`` by ``"adam"`` or ``"sgd"`` (with momentum), one vector operation per
+    tensor in the update format, after clipping the gradients when ``max_grad_norm`` is given.
+
+    Each update reads the parameter and its state through the memory model (from DRAM what the
+    weight buffer does not hold, back to DRAM what does not fit) and the gradient where the
+    backward pass left it; then the parameter's working copy is rounded (``working_copy``)."""
+    ops = clip_grad_norm([p.shape for p in params]) if max_grad_norm is not None else []
+    op, slots = OPTIMIZER_STATE[optimizer]
+    for p in params:
+        state = tuple(names.optimizer_state(p.name, slot) for slot in slots)
+        ops.append(VectorOp(op, "master", _size(p.shape), names=((p.name, None, *state), (p.name, *state))))
+        ops += working_copy(p)
     return ops
 
 
-def optimizer_step(shapes: list[tuple[int, ...]], optimizer: str, max_grad_norm: float | None = None,
-                   master_weights: bool = True) -> list[Op]:
-    """One update of the parameters of ``shapes`` by ``"adam"`` or ``"sgd"`` (with momentum), one
-    vector operation per tensor, after clipping the gradients when ``max_grad_norm`` is given.
-    ``master_weights``: the chip keeps master weights (``formats.master_weight`` not ``"none"``)
-    and rounds a working copy of each updated weight matrix (``_updates``)."""
-    ops = clip_grad_norm(shapes) if max_grad_norm is not None else []
-    return ops + _updates({"adam": "adam", "sgd": "sgd_momentum"}[optimizer], shapes, master_weights)
-
-
-def target_update(shapes: list[tuple[int, ...]], hard: bool, master_weights: bool = True) -> list[Op]:
+def target_update(target: list[Parameter], online: list[Parameter], hard: bool) -> list[Op]:
     """A target network's update from its online network, per tensor: polyak averaging, or a
-    ``hard`` copy (each tensor read and written through the vector unit, scaled by 1); with
-    ``master_weights``, each weight matrix's working copy rounded anew (``_updates``)."""
-    return _updates("scale" if hard else "polyak", shapes, master_weights)
+    ``hard`` copy (each tensor read and written through the vector unit, scaled by 1); then each
+    weight matrix's working copy rounded anew (``working_copy``)."""
+    ops: list[Op] = []
+    for t, o in zip(target, online, strict=True):
+        if hard:
+            ops.append(VectorOp("scale", "master", _size(t.shape), names=((o.name,), (t.name,))))
+        else:
+            ops.append(VectorOp("polyak", "master", _size(t.shape), names=((t.name, o.name), (t.name,))))
+        ops += working_copy(t)
+    return ops
 
 
 def greedy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op]:
@@ -217,6 +255,12 @@ def noisy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op
     act = sizes[-1]
     return [*mlp_forward(net, sizes, 1, input_name, out_act="tanh"), VectorOp("add", "activation", act),
             VectorOp("minmax", "activation", act), VectorOp("minmax", "activation", act)]
+
+
+def loss_op(loss: str, net: str, layers: int, batch: int) -> VectorOp:
+    """The ``"huber"`` or ``"mse"`` loss of ``batch`` predictions of ``net`` (taken from its output on
+    chip) against their targets, writing the per-sample loss and the gradient of the output."""
+    return VectorOp(loss, "gradient", batch, names=names.loss_tensors(net, layers))
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -255,9 +299,9 @@ def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, 
         ops += [VectorOp("minmax", "activation", batch)] * (n_actions - 1)  # max over actions
     ops.append(VectorOp("fma", "activation", batch))  # y = γ (1 − done) · Q' + r
     ops += mlp_forward("q", sizes, batch, "s")
-    ops.append(VectorOp(loss, "gradient", batch))
+    ops.append(loss_op(loss, "q", len(sizes) - 1, batch))
     ops += mlp_backward("q", sizes, batch, "s")
-    ops += optimizer_step(parameter_shapes(sizes), optimizer, max_grad_norm, master_weights)
+    ops += optimizer_step(parameters("q", sizes, master_weights), optimizer, max_grad_norm)
     return Workload(f"dqn {'-'.join(map(str, sizes))} batch {batch}", tuple(ops))
 
 
@@ -285,17 +329,18 @@ def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...], batch: int, ac
     ops.append(VectorOp("fma", "activation", batch))
     for c in critics:
         ops += mlp_forward(c, critic, batch, "s_a")
-        ops.append(VectorOp("mse", "gradient", batch))
+        ops.append(loss_op("mse", c, len(critic) - 1, batch))
         ops += mlp_backward(c, critic, batch, "s_a")
-    ops += optimizer_step(parameter_shapes(critic) * n_critics, optimizer, master_weights=master_weights)
+    ops += optimizer_step([p for c in critics for p in parameters(c, critic, master_weights)], optimizer)
     if actor_update:
         ops += mlp_forward("pi", actor, batch, "s", out_act="tanh")
         ops += mlp_forward("q1", critic, batch, "s_pi")
         ops.append(VectorOp("scale", "gradient", batch))  # d(−mean Q)/dQ
         ops += mlp_backward("q1", critic, batch, "s_pi", input_grad=True, weight_grads=False)
         ops += mlp_backward("pi", actor, batch, "s", out_act="tanh")
-        ops += optimizer_step(parameter_shapes(actor), optimizer, master_weights=master_weights)
-        ops += target_update(parameter_shapes(critic) * n_critics + parameter_shapes(actor), hard=False,
-                             master_weights=master_weights)
+        ops += optimizer_step(parameters("pi", actor, master_weights), optimizer)
+        for net, sizes in [*((c, critic) for c in critics), ("pi", actor)]:
+            ops += target_update(parameters(f"{net}_target", sizes, master_weights),
+                                 parameters(net, sizes, master_weights), hard=False)
     return Workload(f"td3 actor {'-'.join(map(str, actor))} critics {'-'.join(map(str, critic))} batch {batch}",
                     tuple(ops))

@@ -128,7 +128,7 @@ class DQN:
         q = forward(self.q, torch.from_numpy(batch.observations), "s")
         chosen = q.gather(1, torch.from_numpy(batch.actions.astype(np.int64)))[:, 0]
         self.optimizer.zero_grad()
-        loss = ops.loss_backward(s.loss, chosen, target, acc)
+        loss = ops.loss_backward(s.loss, chosen, target, acc, "q", len(s.hidden) + 1)
         self.optimizer.step()
         self.train_steps += 1
         return loss

@@ -44,8 +44,9 @@ class _LinearFunction(torch.autograd.Function):
         acc, net, i = layer.accelerator, layer.net, layer.index
         source = names.layer_input(net, i, layer.input_name)
         w = layer.gemm_weight()
-        y = acc.gemm(_numpy(x), w, names=(source, names.weight(net, i), names.output(net, i)))
-        y = acc.vector.add(y, np.broadcast_to(_numpy(bias), y.shape))
+        y_name = names.output(net, i)
+        y = acc.gemm(_numpy(x), w, names=(source, names.weight(net, i), y_name))
+        y = acc.vector.add(y, np.broadcast_to(_numpy(bias), y.shape), names=((y_name, None), (y_name,)))
         ctx.save_for_backward(x)
         ctx.layer, ctx.source, ctx.w = layer, source, w
         return _tensor(y)
@@ -61,7 +62,7 @@ class _LinearFunction(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             dw = _tensor(acc.gemm(_numpy(x), dy, roles=("activation", "gradient"), out_role="gradient",
                                            names=(ctx.source, dy_name, names.weight_grad(net, i)), transpose_a=True))
-            db = _tensor(acc.vector.sum_rows(dy, role="gradient"))
+            db = _tensor(acc.vector.sum_rows(dy, role="gradient", names=((dy_name,), (names.bias_grad(net, i),))))
         if ctx.needs_input_grad[0]:
             dx = _tensor(acc.gemm(dy, ctx.w, roles=("gradient", "weight"), out_role="gradient",
                                            names=(dy_name, names.weight(net, i), names.layer_input_grad(net, i)),
@@ -75,16 +76,34 @@ def has_master_weights(accelerator: Accelerator | None) -> bool:
     return accelerator is None or accelerator.config.formats.master_weight != "none"
 
 
-_LAYER_OF_WEIGHT: "weakref.WeakValueDictionary[int, AccelLinear]" = weakref.WeakValueDictionary()
-"""Each live ``AccelLinear`` by the id of its weight parameter (``weights_written`` finds the owner)."""
+_LAYER_OF_PARAM: "weakref.WeakValueDictionary[int, AccelLinear]" = weakref.WeakValueDictionary()
+"""Each live ``AccelLinear`` by the ids of its weight and bias parameters (``weights_written`` and
+``parameter_name`` find the owner)."""
+
+
+def _owner(param: torch.Tensor) -> "AccelLinear | None":
+    layer = _LAYER_OF_PARAM.get(id(param))
+    return layer if layer is not None and (layer.weight is param or layer.bias is param) else None
 
 
 def weights_written(param: torch.Tensor) -> None:
     """Tells the ``AccelLinear`` whose weight ``param`` is (if any) that its master copy was written
     (an optimizer step, a target update): it rounds its working copy anew. Other tensors: nothing."""
-    layer = _LAYER_OF_WEIGHT.get(id(param))
+    layer = _owner(param)
     if layer is not None and layer.weight is param:
         layer.refresh_weight()
+
+
+def parameter_name(param: torch.Tensor) -> str | None:
+    """The chip's name of a layer's weight (its master copy when the chip keeps one) or bias
+    parameter (``accel.names.parameters``), for the optimizer and target updates; None for a
+    tensor no ``AccelLinear`` owns (its updates then stay out of the memory model)."""
+    layer = _owner(param)
+    if layer is None:
+        return None
+    if layer.bias is param:
+        return names.bias(layer.net, layer.index)
+    return (names.master_weight if has_master_weights(layer.accelerator) else names.weight)(layer.net, layer.index)
 
 
 class AccelLinear(nn.Module):
@@ -109,13 +128,14 @@ class AccelLinear(nn.Module):
         self._working = (np.zeros((in_features, out_features), accelerator.format_of("weight").value_dtype)
                          if has_master_weights(accelerator) else None)  # else the optimizer's own format
         """The working copy in the weight format (zeros are exact in every format: nothing to round yet)."""
-        _LAYER_OF_WEIGHT[id(self.weight)] = self
+        _LAYER_OF_PARAM[id(self.weight)] = _LAYER_OF_PARAM[id(self.bias)] = self
 
     def refresh_weight(self) -> None:
         """Rounds the working copy of the weights anew from the master copy (one ``quantize`` on the
         vector unit), after each write of the master copy; without master weights there is none."""
-        if self._working is not None:
-            self._working = self.accelerator.vector.quantize(_numpy(self.weight), "weight")
+        if self._working is not None:  # reads the master copy as its update streams out
+            self._working = self.accelerator.vector.quantize(_numpy(self.weight), "weight",
+                                                             names=((None,), (names.weight(self.net, self.index),)))
 
     def gemm_weight(self) -> np.ndarray:
         """The weights the GEMMs read: the working copy, or the parameter itself without master weights."""
@@ -130,37 +150,48 @@ class AccelLinear(nn.Module):
 
 class _ActivationFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, accelerator: Accelerator, kind: str):
-        y = getattr(accelerator.vector, kind)(_numpy(x))
-        ctx.accelerator, ctx.kind, ctx.y = accelerator, kind, y
+    def forward(ctx, x, activation: "_Activation"):
+        y_name = activation.tensor_names[0]
+        y = getattr(activation.accelerator.vector, activation.kind)(
+            _numpy(x), names=None if y_name is None else ((y_name,), (y_name,)))
+        ctx.activation, ctx.y = activation, y
         return _tensor(y)
 
     @staticmethod
     def backward(ctx, dy):
-        grad = getattr(ctx.accelerator.vector, f"{ctx.kind}_grad")(ctx.y, _numpy(dy))
-        return _tensor(grad), None, None
+        activation = ctx.activation
+        y_name, dy_name = activation.tensor_names
+        grad = getattr(activation.accelerator.vector, f"{activation.kind}_grad")(
+            ctx.y, _numpy(dy), names=None if y_name is None else ((y_name, dy_name), (dy_name,)))
+        return _tensor(grad), None
 
 
-class AccelReLU(nn.Module):
+class _Activation(nn.Module):
+    """An activation on the chip's vector unit (its derivative too), applied in place to the output
+    of layer ``index`` of ``net`` (its tensors ``net.y{index}``, ``net.dy{index}``); without a
+    network, its operations stay out of the memory model."""
+
+    kind = ""
+
+    def __init__(self, accelerator: Accelerator, net: str | None = None, index: int = 0) -> None:
+        super().__init__()
+        self.accelerator = accelerator
+        self.tensor_names = (None, None) if net is None else (names.output(net, index), names.output_grad(net, index))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ActivationFunction.apply(x, self)
+
+
+class AccelReLU(_Activation):
     """ReLU on the chip's vector unit (its derivative too)."""
 
-    def __init__(self, accelerator: Accelerator) -> None:
-        super().__init__()
-        self.accelerator = accelerator
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _ActivationFunction.apply(x, self.accelerator, "relu")
+    kind = "relu"
 
 
-class AccelTanh(nn.Module):
+class AccelTanh(_Activation):
     """tanh on the chip's vector unit (its derivative too)."""
 
-    def __init__(self, accelerator: Accelerator) -> None:
-        super().__init__()
-        self.accelerator = accelerator
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _ActivationFunction.apply(x, self.accelerator, "tanh")
+    kind = "tanh"
 
 
 def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net") -> nn.Sequential:
@@ -189,10 +220,10 @@ def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net"
                 chip.bias.copy_(layer.bias)
             chip.refresh_weight()
             layers.append(chip)
-        elif isinstance(layer, nn.ReLU):
-            layers.append(AccelReLU(accelerator))
-        elif isinstance(layer, nn.Tanh):
-            layers.append(AccelTanh(accelerator))
+        elif isinstance(layer, nn.ReLU | nn.Tanh):
+            below = sum(isinstance(x, AccelLinear) for x in layers) - 1  # the layer whose output it takes
+            kind = AccelReLU if isinstance(layer, nn.ReLU) else AccelTanh
+            layers.append(kind(accelerator) if below < 0 else kind(accelerator, net, below))
         else:
             raise TypeError(f"accelerate: layers must be Linear, ReLU or Tanh, got {type(layer).__name__}")
     return nn.Sequential(*layers)

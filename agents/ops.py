@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from accel import Accelerator
+from accel import Accelerator, names
 
 
 def _tensor(values) -> torch.Tensor:
@@ -55,14 +55,16 @@ def clipped_add(x: torch.Tensor, noise: np.ndarray, accelerator: Accelerator | N
     return _tensor(vector.minimum(vector.maximum(y, np.full_like(y, -1.0)), np.ones_like(y)))
 
 
-def loss_backward(kind: str, pred: torch.Tensor, target: torch.Tensor, accelerator: Accelerator | None) -> float:
-    """The mean ``"huber"`` (SB3's smooth L1) or ``"mse"`` loss of ``pred``; its gradient sent back
-    through ``pred``'s graph. Returns the loss."""
+def loss_backward(kind: str, pred: torch.Tensor, target: torch.Tensor, accelerator: Accelerator | None,
+                  net: str, layers: int) -> float:
+    """The mean ``"huber"`` (SB3's smooth L1) or ``"mse"`` loss of ``pred``, the output of the
+    ``layers``-layer network ``net``; its gradient sent back through ``pred``'s graph. Returns the loss."""
     if accelerator is None:
         loss = (F.smooth_l1_loss if kind == "huber" else F.mse_loss)(pred, target)
         loss.backward()
         return loss.item()
-    loss, grad = getattr(accelerator.vector, kind)(pred.detach().numpy(), target.numpy())
+    loss, grad = getattr(accelerator.vector, kind)(pred.detach().numpy(), target.numpy(),
+                                                   names=names.loss_tensors(net, layers))
     pred.backward(_tensor(grad))
     return loss
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from accel import Accelerator
-from accel.workload import reduction_stages
-from agents.linear import weights_written
+from accel import Accelerator, names
+from accel.workload import OPTIMIZER_STATE, reduction_stages
+from agents.linear import parameter_name, weights_written
 
 CLIP_EPS = 1e-6
 """Added to the norm before dividing, as ``torch.nn.utils.clip_grad_norm_`` does."""
@@ -83,13 +83,26 @@ class Optimizer:
             grads = clip_grad_norm(self.accelerator, grads, self.max_grad_norm)
         for p, g, state in zip(self.params, grads, self._state, strict=True):
             w = p.detach().numpy()
+            tensors = _update_names(p, OPTIMIZER_STATE[self.kind][1])
             if self.kind == "adam":
-                w, state[0], state[1] = vector.adam(w, g, state[0], state[1], self.steps, self.lr, eps=self.eps)
+                w, state[0], state[1] = vector.adam(w, g, state[0], state[1], self.steps, self.lr, eps=self.eps,
+                                                    names=tensors)
             else:
-                w, state[0] = vector.sgd_momentum(w, g, state[0], self.lr, self.momentum)
+                w, state[0] = vector.sgd_momentum(w, g, state[0], self.lr, self.momentum, names=tensors)
             with torch.no_grad():
                 p.copy_(torch.from_numpy(np.asarray(w, np.float32)))
             weights_written(p)
+
+
+def _update_names(param: torch.Tensor, slots: tuple[str, ...]):
+    """The memory model's names of an update of ``param``: the parameter, its gradient (where the
+    backward pass left it), its optimizer state in ``slots``; then the parameter and the state
+    written (``accel.workload.optimizer_step``). None for a parameter without a chip name."""
+    name = parameter_name(param)
+    if name is None:
+        return None
+    state = tuple(names.optimizer_state(name, slot) for slot in slots)
+    return (name, None, *state), (name, *state)
 
 
 def update_target(target: nn.Module, online: nn.Module, tau: float, accelerator: Accelerator | None = None) -> None:
@@ -102,9 +115,13 @@ def update_target(target: nn.Module, online: nn.Module, tau: float, accelerator:
                 else:
                     t.mul_(1.0 - tau).add_(o, alpha=tau)
                 continue
+            t_name, o_name = parameter_name(t), parameter_name(o)
+            named = t_name is not None and o_name is not None
             if tau == 1.0:
-                new = accelerator.vector.scale(o.numpy(), 1.0, role="master")
+                new = accelerator.vector.scale(o.numpy(), 1.0, role="master",
+                                               names=((o_name,), (t_name,)) if named else None)
             else:
-                new = accelerator.vector.polyak(t.numpy(), o.numpy(), tau)
+                new = accelerator.vector.polyak(t.numpy(), o.numpy(), tau,
+                                                names=((t_name, o_name), (t_name,)) if named else None)
             t.copy_(torch.from_numpy(np.asarray(new, np.float32)))
             weights_written(t)

@@ -148,7 +148,8 @@ class TD3:
             target = ops.td_target(batch.rewards, batch.dones, next_q, s.gamma, acc)
         self.critic_optimizer.zero_grad()
         state_action = torch.cat([obs, actions], dim=1)
-        loss = sum(ops.loss_backward("mse", forward(c, state_action, "s_a")[:, 0], target, acc) for c in self.critics)
+        loss = sum(ops.loss_backward("mse", forward(c, state_action, "s_a")[:, 0], target, acc, f"q{i + 1}",
+                                     len(s.hidden) + 1) for i, c in enumerate(self.critics))
         self.critic_optimizer.step()
         if actor_update:
             self.actor_optimizer.zero_grad()

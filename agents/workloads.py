@@ -14,7 +14,7 @@ from accel.workload import (
     dqn_step,
     greedy_action,
     noisy_action,
-    parameter_shapes,
+    parameters,
     target_update,
     td3_step,
 )
@@ -35,9 +35,9 @@ def dqn_workloads(settings: DQNSettings, obs_dim: int, n_actions: int,
         "act": Workload("dqn act", tuple(greedy_action("q", sizes))),
         "store": Workload("dqn store", (ReplayOp(write_bytes=bytes_per_transition),)),
         "train_step": step,
-        "target_update": Workload("dqn target update", tuple(target_update(parameter_shapes(sizes),
-                                                                           hard=settings.tau == 1.0,
-                                                                           master_weights=master_weights))),
+        "target_update": Workload("dqn target update", tuple(target_update(
+            parameters("q_target", sizes, master_weights), parameters("q", sizes, master_weights),
+            hard=settings.tau == 1.0))),
     }
 
 

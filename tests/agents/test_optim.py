@@ -97,3 +97,25 @@ def test_updates_round_each_weight_matrix_working_copy_at_once(master):
         assert w is not old and not np.array_equal(w, old)  # rounded anew by the update, before any forward
         step = 2.0 ** np.ceil(np.log2(np.max(np.abs(master_copy)) / 127))
         assert np.all(np.abs(w - master_copy) < step) and not np.array_equal(w, master_copy)
+
+
+def test_adam_state_larger_than_the_weight_buffer_goes_through_dram():
+    # a 64x64 layer: its fp32 master copy, m and v are 16 KiB each; the weight buffer holds 8 KiB
+    acc = chip("edge-int8", **{"sram.weight_bytes": 8192})
+    torch.manual_seed(0)
+    net = accelerate(mlp([64, 64]), acc, "q")
+    opt = Optimizer(net.parameters(), "adam", 1e-3, acc)
+    for p in opt.params:
+        p.grad = torch.ones_like(p)
+    before = acc.counts
+    opt.step()
+    moved = acc.counts - before
+    # W: master, m and v read from DRAM and written back (none fits); the bias (256 B each) and its
+    # state are fetched once and stay; the working copy (4 KiB of int8) fits and stays
+    matrix, bias = 64 * 64 * 4, 64 * 4
+    assert moved.dram_read_bytes == 3 * matrix + 3 * bias
+    assert moved.dram_write_bytes == 3 * matrix
+    before = acc.counts
+    opt.step()  # the bias state is held now; W's still does not fit
+    moved = acc.counts - before
+    assert (moved.dram_read_bytes, moved.dram_write_bytes) == (3 * matrix, 3 * matrix)
