@@ -23,14 +23,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accel.compression import NONE, RATIO_STEPS, ratio_steps, tensor_words
 from accel.config import AcceleratorConfig
-from accel.counts import CountsDelta, EventCounts, Tally
+from accel.counts import CountsDelta, EventCounts, Tally, vector_kind
 from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.operands import Operand, to_format
 from accel.operands import zero_macs as count_zero_macs
-from accel.planner import ROLES, ArrayCounts, GemmPlan, Planner, bytes_per_word, vector_buffer, vector_format
+from accel.planner import (
+    CODEC_FORMAT,
+    ROLES,
+    ArrayCounts,
+    GemmPlan,
+    Planner,
+    bytes_per_word,
+    compressed_delta,
+    declared_ratio,
+    declared_steps,
+    vector_buffer,
+    vector_format,
+)
 from accel.systolic import run_array
 from accel.timing import ceil_div
 from accel.vector import UPDATE_ROLE, VectorUnit
@@ -74,6 +87,9 @@ class Accelerator:
             "activation": SramBuffer("activation", config.sram.activation_bytes),
         }
         self._pending_writeback_bytes = 0
+        compression = config.compression
+        self._compressing = any(compression.scheme(role) != NONE for role in ROLES)
+        self._declared_steps = {role: declared_steps(config, (role, role), role)[0] for role in ROLES}
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
         self.vector = VectorUnit(self)
         """The vector unit: activations, losses, optimizer updates (``accel.vector``)."""
@@ -172,8 +188,14 @@ class Accelerator:
         if saturations or nonfinite:
             self._tally.add(saturations=saturations, nonfinite=nonfinite)
 
-    def replay(self, read_bytes: int = 0, write_bytes: int = 0) -> None:
-        """Counts replay-memory traffic: transitions sampled (read) and stored (written).
+    def replay(self, read_bytes: int = 0, write_bytes: int = 0, stored: tuple[int, int] | None = None) -> None:
+        """Counts replay-memory traffic: transitions sampled (read) and stored (written), in raw bytes.
+
+        With ``[compression] replay`` set the memory holds its transitions compressed: ``stored``
+        gives the bytes actually read and written (measured from the values by the agent's replay
+        memory); without it (a workload) they are the raw bytes at the declared ratio
+        (``accel.planner.declared_ratio``). The codec decodes every raw byte read and encodes every
+        raw byte written (``decode:int8``, ``encode:int8`` vector ops, beside the transfer).
 
         With ``[sram] replay_bytes = 0`` the replay memory lives in DRAM and each transfer stalls
         for its latency plus its occupancy of the channel; otherwise it is an SRAM buffer read and
@@ -182,6 +204,14 @@ class Accelerator:
         if read_bytes < 0 or write_bytes < 0:
             raise ValueError(f"replay traffic must be non-negative, got {read_bytes} read, {write_bytes} written")
         cfg = self.config
+        codec = {}
+        if cfg.compression.replay != NONE:
+            if stored is None:
+                ratio = declared_ratio(cfg, "replay")
+                stored = (math.ceil(read_bytes * ratio), math.ceil(write_bytes * ratio))
+            codec = {vector_kind(op, CODEC_FORMAT): n for op, n in (("decode", read_bytes), ("encode", write_bytes))
+                     if n}
+            read_bytes, write_bytes = stored
         if cfg.sram.replay_bytes == 0:
             stall = sum(cfg.dram.latency_cycles + math.ceil(b / cfg.dram.bandwidth_bytes_per_cycle)
                         for b in (read_bytes, write_bytes) if b)
@@ -191,7 +221,7 @@ class Accelerator:
             stall = ceil_div(words_r, cfg.vector.lanes) + ceil_div(words_w, cfg.vector.lanes)
             delta = {"sram_reads": {"replay": words_r}, "sram_writes": {"replay": words_w},
                      "sram_read_bytes": {"replay": read_bytes}, "sram_write_bytes": {"replay": write_bytes}}
-        self._tally.add(**delta, cycles=stall, stall_cycles=stall)
+        self._tally.add(**delta, cycles=stall, stall_cycles=stall, vector_ops=codec)
 
     def _to_format(self, values: np.ndarray, fmt: NumberFormat, exp: int | None = None) -> tuple[Operand, int]:
         """``accel.operands.to_format`` with the chip's scaling, rounding and random source."""
@@ -266,6 +296,10 @@ class Accelerator:
         accumulators = res.values.astype(np.float32) if exp is None else res.values
         out, sat_out = self._to_format(accumulators, fout, exp)
 
+        if self._compressing:  # the operands crossing the DRAM interface, at their measured ratios
+            steps = self._measured_steps(plan, (op_a, op_b, out))
+            delta = (self._planner.compressed(plan, steps) if delta is plan.delta
+                     else compressed_delta(self.config, plan, delta, steps))
         self._apply(plan, names, delta)
         self._tally.add_value_counts(plan.mac_kind, zero_macs, sat_a + sat_b + res.saturations + sat_out,
                                      op_a.nonfinite + op_b.nonfinite + out.nonfinite)
@@ -297,7 +331,11 @@ class Accelerator:
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"gemm_counts: {name} must be a positive integer, got {value!r}")
         plan = self._plan(int(m), int(k), int(n), roles, out_role, names, transpose_b)
-        self._apply(plan, names, plan.delta)
+        delta = plan.delta
+        if self._compressing:  # at the declared ratios
+            g = plan.request
+            delta = self._planner.compressed(plan, tuple(self._declared_steps[role] for role in (*g.roles, g.out_role)))
+        self._apply(plan, names, delta)
 
     def _plan(self, m: int, k: int, n: int, roles, out_role, names, transpose_b) -> GemmPlan:
         """The plan of a GEMM in the chip's present state (asking the buffers marks what they hold as used)."""
@@ -307,6 +345,18 @@ class Accelerator:
         resident = (self._buffers[buf_a].holds(names[0], a_bytes), self._buffers[buf_b].holds(names[1], b_bytes))
         return self._planner.gemm(m, k, n, tuple(roles), out_role, bool(transpose_b), names[2] is not None, resident,
                                   self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1])
+
+    def _measured_steps(self, plan: GemmPlan, operands: tuple[Operand, Operand, Operand]) -> tuple[int, int, int]:
+        """The stored sizes of A, B and C (``accel.compression.ratio_steps``) measured from the words
+        the chip holds, for those of a compressed class that cross the DRAM interface."""
+        g, mapping = plan.request, plan.mapping
+        steps = []
+        for role, op, moved in zip((*g.roles, g.out_role), operands, (*mapping.load_bytes, mapping.store_bytes),
+                                   strict=True):
+            scheme = self.config.compression.scheme(role)
+            steps.append(RATIO_STEPS if scheme == NONE or not moved
+                         else ratio_steps(scheme, tensor_words(op.data, op.fmt), op.fmt))
+        return tuple(steps)
 
     def _apply(self, plan: GemmPlan, names, delta: CountsDelta) -> None:
         """Counts a planned GEMM and leaves the buffers and PEs holding what the plan says."""

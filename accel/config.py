@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
+from accel.compression import SCHEME_NAMES, SCHEMES
 from accel.numerics.formats import FORMAT_NAMES, NumberFormat, get_format
 
 PRESETS_DIR = resources.files("accel") / "presets"
@@ -30,6 +31,12 @@ SCALINGS = ("tensor_pow2", "none")
 
 ROUNDINGS = ("nearest", "stochastic")
 """Rounding modes: round half to even, or unbiased stochastic rounding."""
+
+COMPRESSION_CLASSES = ("weight", "activation", "gradient", "replay")
+"""Tensor classes a hardware file may store compressed (``[compression]``)."""
+
+NOMINAL = "nominal"
+"""``compression.<class>_ratio = "nominal"``: a workload assumes the scheme's nominal ratio."""
 
 
 class Dataflow(enum.Enum):
@@ -171,6 +178,41 @@ class EnergyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CompressionConfig:
+    """How the chip stores tensors in DRAM (``[compression]``): a scheme of ``accel.compression`` per
+    tensor class, or ``"none"``. A compressed GEMM operand or output crosses the DRAM interface in its
+    code, measured from its values in runs, and is decoded into (encoded out of) the SRAM buffers,
+    which hold plain words; the replay memory holds its transitions compressed wherever it lives.
+    See docs/energy.md (Compression).
+
+    Attributes:
+        weight: Scheme of weights moved to and from DRAM (default ``"none"``).
+        activation: Scheme of activations (default ``"none"``).
+        gradient: Scheme of gradients (default ``"none"``).
+        replay: Scheme of the observations in replay memory (default ``"none"``).
+        weight_ratio: Stored size over raw size that a workload counted without values assumes for
+            compressed weights: a number in (0, 1], or ``"nominal"`` (default), the scheme's
+            ``accel.compression.nominal_ratio`` in the weights' format.
+        activation_ratio: The same for activations.
+        gradient_ratio: The same for gradients.
+        replay_ratio: The same for replay transitions (nominal: on fp32 observations).
+    """
+
+    weight: str = "none"
+    activation: str = "none"
+    gradient: str = "none"
+    replay: str = "none"
+    weight_ratio: float | str = NOMINAL
+    activation_ratio: float | str = NOMINAL
+    gradient_ratio: float | str = NOMINAL
+    replay_ratio: float | str = NOMINAL
+
+    def scheme(self, tensor_class: str) -> str:
+        """The scheme of a tensor class (one of :data:`COMPRESSION_CLASSES`)."""
+        return getattr(self, tensor_class)
+
+
+@dataclass(frozen=True, slots=True)
 class AcceleratorConfig:
     """A whole chip: one field per table of the hardware file.
 
@@ -183,6 +225,7 @@ class AcceleratorConfig:
         vector: The vector unit.
         clock: Clock and supply.
         energy: Technology for the energy model.
+        compression: Compressed storage in DRAM and replay memory.
     """
 
     name: str
@@ -193,6 +236,7 @@ class AcceleratorConfig:
     vector: VectorConfig = field(default_factory=VectorConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
 
 
 _SECTIONS = {
@@ -203,6 +247,7 @@ _SECTIONS = {
     "vector": VectorConfig,
     "clock": ClockConfig,
     "energy": EnergyConfig,
+    "compression": CompressionConfig,
 }
 _POSITIVE_INTS = {"array.rows", "array.cols", "sram.weight_bytes", "sram.activation_bytes",
                   "sram.output_bytes", "vector.lanes"}
@@ -211,6 +256,8 @@ _POSITIVE_FLOATS = {"dram.bandwidth_bytes_per_cycle", "clock.frequency_hz", "clo
                     "clock.logic_depth_fo4", "energy.node_nm"}
 MAX_FREQUENCY = "max"
 """``clock.frequency_hz = "max"``: the highest frequency the voltage allows."""
+_COMPRESSION_SCHEMES = {f"compression.{c}" for c in COMPRESSION_CLASSES}
+_COMPRESSION_RATIOS = {f"compression.{c}_ratio" for c in COMPRESSION_CLASSES}
 _BOOLS = {"array.transposable", "array.zero_gating", "array.double_buffered_weights"}
 _FORMAT_KEYS = ("formats.weight", "formats.activation", "formats.gradient", "formats.accumulator")
 
@@ -356,6 +403,7 @@ def _build(data: Mapping, source: str, base_dir: Path) -> AcceleratorConfig:
     cfg = AcceleratorConfig(name=name, **sections)
     _check_accumulator(cfg.formats, source)
     _check_sram(cfg, source)
+    _check_compression(cfg, source)
     return cfg
 
 
@@ -375,6 +423,12 @@ def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> obj
             also = ' or "max"' if dotted == "clock.frequency_hz" else ""
             raise ValueError(f"{source}: {dotted} must be a finite positive number{also}, got {value!r}")
         return float(value)
+    if dotted in _COMPRESSION_RATIOS:
+        if value == NOMINAL:
+            return value
+        if not (is_int or isinstance(value, float)) or not 0 < value <= 1:
+            raise ValueError(f"{source}: {dotted} must be a ratio in (0, 1] or \"nominal\", got {value!r}")
+        return float(value)
     if dotted in _BOOLS:
         if not isinstance(value, bool):
             raise ValueError(f"{source}: {dotted} must be true or false, got {value!r}")
@@ -391,6 +445,8 @@ def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> obj
         _choice(dotted, value, SCALINGS, source)
     elif dotted == "formats.rounding":
         _choice(dotted, value, ROUNDINGS, source)
+    elif dotted in _COMPRESSION_SCHEMES:
+        _choice(dotted, value, SCHEME_NAMES, source)
     elif dotted == "formats.master_weight" and value != "none":
         if not _format(dotted, value, source).is_float:
             raise ValueError(f"{source}: {dotted} must be 'none' or a float format (fp32, bf16, fp16, ...), "
@@ -458,6 +514,16 @@ def _accumulator_needs(a: NumberFormat, b: NumberFormat, acc: NumberFormat, scal
     bits = f"≥ {integer} bits" if frac == 0 else f"≥ {frac} fraction and ≥ {integer} integer bits"
     return (f"a fixed accumulator with {bits} (e.g. {suggestion}) "
             f" or a float one with ≥ {float_bits} significand bits")
+
+
+def _check_compression(cfg: AcceleratorConfig, source: str) -> None:
+    """Raises where an exponent scheme would compress a tensor class held in an integer format."""
+    for role in ("weight", "activation", "gradient"):
+        scheme = cfg.compression.scheme(role)
+        fmt = getattr(cfg.formats, role)
+        if scheme != "none" and SCHEMES[scheme].floats_only and not get_format(fmt).is_float:
+            raise ValueError(f"{source}: compression.{role} = {scheme!r} codes float exponents, but formats.{role} "
+                             f"= {fmt!r} is not a float format; use one of bitmask, rle, huffman or none")
 
 
 def _bytes_per_element(name: str) -> int:

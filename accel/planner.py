@@ -54,7 +54,8 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-from accel.config import AcceleratorConfig, Dataflow
+from accel.compression import NONE, RATIO_STEPS, nominal_ratio
+from accel.config import NOMINAL, AcceleratorConfig, Dataflow
 from accel.counts import CountsDelta, mac_kind, vector_kind
 from accel.numerics import get_format
 from accel.numerics.formats import NumberFormat
@@ -673,6 +674,79 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, ou
         "dram_read_bytes": dram_read, "dram_write_bytes": dram_write, **counts}))
 
 
+# --- compressed storage --------------------------------------------------------------------------
+
+
+CODEC_FORMAT = "int8"
+"""The codec works on the byte stream: its operations are counted per raw byte, priced as int8
+operations (``vector_ops`` ``encode:int8`` and ``decode:int8``; see docs/energy.md, Compression)."""
+
+UNCOMPRESSED = (RATIO_STEPS, RATIO_STEPS, RATIO_STEPS)
+
+
+def _scaled(runs: Runs, steps: tuple[int, int, int]) -> Runs:
+    """``runs`` with each fold's transfers of A, B and C at ``steps``/``RATIO_STEPS`` of their bytes, rounded up."""
+    sa, sb, sc = steps
+    items = []
+    for item, count in runs.items:
+        if isinstance(item, Fold):
+            item = Fold(item.cycles, -(-item.load_a * sa // RATIO_STEPS), -(-item.load_b * sb // RATIO_STEPS),
+                        -(-item.store * sc // RATIO_STEPS))
+        else:
+            item = _scaled(item, steps)
+        items.append((item, count))
+    return Runs(tuple(items))
+
+
+def compressed_delta(cfg: AcceleratorConfig, plan: GemmPlan, delta: CountsDelta,
+                     steps: tuple[int, int, int]) -> CountsDelta:
+    """``delta`` (the counts of ``plan``) with A, B and C crossing the DRAM interface compressed.
+
+    The mapping stays the one planned on raw words (so plans repeat while values change; a tighter
+    code does not re-cut the GEMM). Each of its fold transfers moves ``steps``/``RATIO_STEPS`` of
+    its raw bytes (rounded up per transfer: A, B, C at their measured or declared ratios), and the
+    stalls are those of the compressed transfers. The codec decodes every raw byte loaded of a
+    compressed class and encodes every raw byte stored (``CODEC_FORMAT`` operations, in the DMA
+    path beside the transfer: no cycles of their own). Evicted tensors written back before the
+    GEMM (``prologue_store_bytes``) keep their raw size.
+    """
+    mapping, g = plan.mapping, plan.request
+    scheme = cfg.compression.scheme
+    compressed = [scheme(role) != NONE for role in (*g.roles, g.out_role)]
+    raw_a, raw_b = mapping.load_bytes
+    decode = (raw_a if compressed[0] else 0) + (raw_b if compressed[1] else 0)
+    encode = mapping.store_bytes if compressed[2] else 0
+    change: dict[str, int] = {}
+    if steps != UNCOMPRESSED:
+        folds = _scaled(mapping.folds, steps)
+        stall = stall_cycles(cfg, folds, g.prologue_store_bytes) - mapping.stall_cycles
+        load_a, load_b, store = folds.totals[1:4]
+        change = {"dram_read_bytes": load_a + load_b - raw_a - raw_b, "dram_write_bytes": store - mapping.store_bytes,
+                  "stall_cycles": stall, "cycles": stall}
+    codec = tuple(("vector_ops", vector_kind(op, CODEC_FORMAT), n) for op, n in (("decode", decode), ("encode", encode))
+                  if n)
+    return CountsDelta(tuple((name, value + change.get(name, 0)) for name, value in delta.scalars),
+                       delta.entries + codec)
+
+
+def declared_steps(cfg: AcceleratorConfig, roles: tuple[str, str], out_role: str) -> tuple[int, int, int]:
+    """The stored sizes of A, B and C a workload assumes (``[compression]`` ratios, rounded up to ``RATIO_STEPS``)."""
+    return tuple(math.ceil(declared_ratio(cfg, role) * RATIO_STEPS) for role in (*roles, out_role))
+
+
+def declared_ratio(cfg: AcceleratorConfig, tensor_class: str) -> float:
+    """Stored over raw size a workload assumes for a tensor class: 1 uncompressed, else the declared
+    ``compression.<class>_ratio`` or the scheme's nominal ratio in the class's format (fp32 for replay)."""
+    scheme = cfg.compression.scheme(tensor_class)
+    if scheme == NONE:
+        return 1.0
+    declared = getattr(cfg.compression, f"{tensor_class}_ratio")
+    if declared != NOMINAL:
+        return declared
+    fmt = "fp32" if tensor_class == "replay" else getattr(cfg.formats, tensor_class)
+    return nominal_ratio(scheme, get_format(fmt))
+
+
 class Planner:
     """``plan_gemm_op`` memoized for one chip: a repeated GEMM in the same chip state is planned once.
     ``Planner.of(config)`` shares one planner among all the chips of a config (a sweep's points,
@@ -693,6 +767,7 @@ class Planner:
         self._layouts: dict[tuple, Layout] = {}
         self._plans: dict[tuple, GemmPlan] = {}
         self._vector_plans: dict[tuple, VectorPlan] = {}
+        self._compressed: dict[tuple, CountsDelta] = {}
 
     def layout(self, m: int, k: int, n: int, roles: tuple[str, str], out_role: str) -> Layout:
         """``layout_gemm``, memoized."""
@@ -715,6 +790,14 @@ class Planner:
         found = self._vector_plans.get(request)
         if found is None:
             found = self._vector_plans[request] = plan_vector_op(self.config, *request)
+        return found
+
+    def compressed(self, plan: GemmPlan, steps: tuple[int, int, int]) -> CountsDelta:
+        """``compressed_delta`` of the plan's own counts, memoized."""
+        key = (plan.request, steps)
+        found = self._compressed.get(key)
+        if found is None:
+            found = self._compressed[key] = compressed_delta(self.config, plan, plan.delta, steps)
         return found
 
     def delta(self, plan: GemmPlan, array: ArrayCounts) -> CountsDelta:

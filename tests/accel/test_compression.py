@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive_compression import CODECS
 
+from accel import Accelerator
 from accel.compression import (
     RATIO_STEPS,
     SCHEME_NAMES,
@@ -19,6 +20,7 @@ from accel.compression import (
     ratio_steps,
     stored_bits,
 )
+from accel.config import load_config, with_overrides
 from accel.numerics import get_format, quantize
 
 FLOATS = ("bf16", "fp16", "fp32", "fp8_e4m3", "fp8_e5m2")
@@ -112,3 +114,59 @@ def test_unknown_scheme_and_integer_exponents_are_refused():
     assert SCHEME_NAMES[0] == "none"
     with pytest.raises(ValueError, match="int8 is not a float format"):
         compressed_bits("exp_top3", code_words(np.zeros(3), get_format("int8")), get_format("int8"))
+
+
+# --- on the chip ---------------------------------------------------------------------------------------
+
+
+def _chip(**compression):
+    return with_overrides(load_config("edge-bf16"), {f"compression.{k}": v for k, v in compression.items()})
+
+
+def _gemm_counts(cfg):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((8, 16)).astype(np.float32)
+    b = rng.standard_normal((16, 8)).astype(np.float32)
+    b[::2] = 0  # half of the weights zero
+    acc = Accelerator(cfg)
+    acc.gemm(a, b)
+    return acc.counts
+
+
+def test_a_compressed_weight_crosses_dram_at_its_measured_size():
+    raw = _gemm_counts(_chip())
+    assert raw.dram_read_bytes == 8 * 16 * 2 + 16 * 8 * 2  # A and B fetched once (one fold), bf16
+    got = _gemm_counts(_chip(weight="bitmask"))
+    b_bits = 16 * 8 + 64 * 16  # the mask, then the 64 nonzero bf16 words
+    steps = -(-b_bits * RATIO_STEPS // (16 * 8 * 16))
+    assert got.dram_read_bytes == 8 * 16 * 2 + -(-16 * 8 * 2 * steps // RATIO_STEPS)
+    assert got.dram_write_bytes == raw.dram_write_bytes  # C is an activation: not compressed
+    assert got.vector_ops["decode:int8"] == 16 * 8 * 2 and "encode:int8" not in got.vector_ops
+    assert got.stall_cycles <= raw.stall_cycles
+    assert got.cycles - got.stall_cycles == raw.cycles - raw.stall_cycles
+    assert got.macs == raw.macs and got.sram_read_bytes == raw.sram_read_bytes
+
+
+def test_a_workload_at_the_measured_ratio_counts_what_the_run_counts():
+    b_bits = 16 * 8 + 64 * 16
+    ratio = -(-b_bits * RATIO_STEPS // (16 * 8 * 16)) / RATIO_STEPS
+    cfg = _chip(weight="bitmask", weight_ratio=ratio)
+    priced = Accelerator(cfg)
+    priced.gemm_counts(8, 16, 8)
+    run = _gemm_counts(cfg)
+    a, b = run.to_dict(), priced.counts.to_dict()
+    assert {key for key in a if a[key] != b[key]} <= {"zero_macs", "zero_macs_by_kind"}
+
+
+def test_compression_none_changes_nothing():
+    assert _gemm_counts(_chip(weight="none", activation="none", gradient="none", replay="none")) == \
+        _gemm_counts(load_config("edge-bf16"))
+
+
+def test_bad_compression_keys_are_one_line_errors():
+    with pytest.raises(ValueError, match=r"compression.weight must be one of 'none', 'bitmask', .*got 'zip'"):
+        _chip(weight="zip")
+    with pytest.raises(ValueError, match=r"compression.replay_ratio must be a ratio in \(0, 1\]"):
+        _chip(replay_ratio=0)
+    with pytest.raises(ValueError, match=r"compression.gradient = 'exp_top3' codes float exponents.*int8"):
+        with_overrides(load_config("edge-int8"), {"compression.gradient": "exp_top3"})

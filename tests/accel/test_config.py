@@ -305,7 +305,8 @@ def test_random_configs_round_trip_or_fail_cleanly(
                                                     for k, v in data["dram"].items()},
                                    "clock": {**{k: float(v) for k, v in data["clock"].items()},
                                              "logic_depth_fo4": 40.0},
-                                   "energy": {"node_nm": float(node), "table": ""}}
+                                   "energy": {"node_nm": float(node), "table": ""},
+                                   "compression": config_to_dict(AcceleratorConfig("defaults"))["compression"]}
     assert config_from_dict(config_to_dict(cfg)) == cfg
     assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
 
