@@ -211,6 +211,11 @@ class CompressionConfig:
         """The scheme of a tensor class (one of :data:`COMPRESSION_CLASSES`)."""
         return getattr(self, tensor_class)
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any tensor class is stored compressed."""
+        return any(self.scheme(c) != "none" for c in COMPRESSION_CLASSES)
+
 
 @dataclass(frozen=True, slots=True)
 class AcceleratorConfig:

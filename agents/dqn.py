@@ -16,7 +16,7 @@ from accel import Accelerator
 from agents import ops
 from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
-from agents.replay import ReplayMemory
+from agents.replay import ReplayMemory, replay_compression
 from agents.settings import DQNSettings
 from agents.workloads import dqn_workloads
 
@@ -59,7 +59,8 @@ class DQN:
         self.optimizer = Optimizer(self.q.parameters(), settings.optimizer, settings.learning_rate, accelerator,
                                    settings.max_grad_norm, settings.momentum, settings.adam_eps)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, 1, settings.replay_format,
-                                   discrete_actions=self.n_actions, limit_bytes=replay_limit_bytes)
+                                   discrete_actions=self.n_actions, limit_bytes=replay_limit_bytes,
+                                   compression=replay_compression(accelerator))
         self.workloads = dqn_workloads(settings, obs_dim, self.n_actions, has_master_weights(accelerator))
         """The chip operations of each of its steps (``agents.workloads``)."""
         self.train_steps = 0
@@ -92,9 +93,9 @@ class DQN:
 
     def store(self, obs, action: int, reward: float, next_obs, terminated: bool) -> None:
         """Keeps a transition (its write counted as replay traffic on the chip)."""
-        self.replay.add(obs, action, reward, next_obs, terminated)
+        stored = self.replay.add(obs, action, reward, next_obs, terminated)
         if self.accelerator is not None:
-            self.accelerator.replay(write_bytes=self.replay.bytes_per_transition)
+            self.accelerator.replay(write_bytes=self.replay.bytes_per_transition, stored=(0, stored))
 
     def target_update_due(self, step: int) -> bool:
         """Whether the target network is refreshed after environment step ``step`` (counted from 1)."""
@@ -116,7 +117,8 @@ class DQN:
         s, acc = self.settings, self.accelerator
         batch = self.replay.sample(s.batch_size, self.rng)
         if acc is not None:
-            acc.replay(read_bytes=s.batch_size * self.replay.bytes_per_transition)
+            acc.replay(read_bytes=s.batch_size * self.replay.bytes_per_transition,
+                       stored=(self.replay.sampled_bytes, 0))
         next_obs = torch.from_numpy(batch.next_observations)
         with torch.no_grad():
             if s.double_q:

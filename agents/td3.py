@@ -18,7 +18,7 @@ from accel import Accelerator
 from agents import ops
 from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
-from agents.replay import ReplayMemory
+from agents.replay import ReplayMemory, replay_compression
 from agents.settings import TD3Settings
 from agents.workloads import td3_workloads
 
@@ -74,7 +74,7 @@ class TD3:
         self.critic_optimizer = Optimizer(critic_params, settings.optimizer, settings.learning_rate, accelerator,
                                           momentum=settings.momentum, eps=settings.adam_eps)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, self.act_dim, settings.replay_format,
-                                   limit_bytes=replay_limit_bytes)
+                                   limit_bytes=replay_limit_bytes, compression=replay_compression(accelerator))
         self.workloads = td3_workloads(settings, obs_dim, self.act_dim, has_master_weights(accelerator))
         """The chip operations of each of its steps (``agents.workloads``)."""
         self.train_steps = 0
@@ -109,9 +109,9 @@ class TD3:
 
     def store(self, obs, action: np.ndarray, reward: float, next_obs, terminated: bool) -> None:
         """Keeps a transition, the action scaled to [−1, 1] (its write counted as replay traffic on the chip)."""
-        self.replay.add(obs, self._scale(action), reward, next_obs, terminated)
+        stored = self.replay.add(obs, self._scale(action), reward, next_obs, terminated)
         if self.accelerator is not None:
-            self.accelerator.replay(write_bytes=self.replay.bytes_per_transition)
+            self.accelerator.replay(write_bytes=self.replay.bytes_per_transition, stored=(0, stored))
 
     def target_update_due(self, step: int) -> bool:
         """TD3 updates its targets inside the actor's gradient steps, never between environment steps."""
@@ -134,7 +134,8 @@ class TD3:
         actor_update = self.actor_update_due()
         batch = self.replay.sample(s.batch_size, self.rng)
         if acc is not None:
-            acc.replay(read_bytes=s.batch_size * self.replay.bytes_per_transition)
+            acc.replay(read_bytes=s.batch_size * self.replay.bytes_per_transition,
+                       stored=(self.replay.sampled_bytes, 0))
         obs, actions = torch.from_numpy(batch.observations), torch.from_numpy(batch.actions)
         next_obs = torch.from_numpy(batch.next_observations)
         with torch.no_grad():
