@@ -90,6 +90,8 @@ class Accelerator:
         compression = config.compression
         self._compressing = any(compression.scheme(role) != NONE for role in ROLES)
         self._declared_steps = {role: declared_steps(config, (role, role), role)[0] for role in ROLES}
+        self._vector_steps = {role: steps for role, steps in self._declared_steps.items()
+                              if compression.scheme(role) != NONE}  # "master" tensors are not compressed
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
         self.vector = VectorUnit(self)
         """The vector unit: activations, losses, optimizer updates (``accel.vector``)."""
@@ -169,12 +171,16 @@ class Accelerator:
         """
         if names is None:
             plan = self._planner.vector(op, role, elements, out_elements)
+            delta = plan.delta
         else:
             inputs, outputs = names
             buffer = self._buffers[vector_buffer(role)]
             in_bytes = elements * bytes_per_word(self.vector_format(role))
             resident = tuple(name is None or buffer.holds(name, in_bytes) for name in inputs)
-            plan = self._planner.vector(op, role, elements, out_elements, resident, self._pending_writeback_bytes)
+            request = (op, role, elements, out_elements, resident, self._pending_writeback_bytes)
+            plan = self._planner.vector(*request)
+            steps = self._vector_steps.get(role)  # its DRAM transfers at the declared ratio, runs and workloads alike
+            delta = plan.delta if steps is None else self._planner.compressed_vector(request, steps)
             if len(outputs) != len(plan.keep) - len(inputs):
                 raise ValueError(f"vector {op}: {len(plan.keep) - len(inputs)} output names expected, got "
                                  f"{len(outputs)}")
@@ -184,7 +190,7 @@ class Accelerator:
                                                  (False,) * len(inputs) + (True,) * len(outputs), strict=True):
                 if keep:
                     self._pending_writeback_bytes += buffer.insert(name, nbytes, dirty=dirty)
-        self._tally.apply(plan.delta)
+        self._tally.apply(delta)
         if saturations or nonfinite:
             self._tally.add(saturations=saturations, nonfinite=nonfinite)
 

@@ -729,6 +729,27 @@ def compressed_delta(cfg: AcceleratorConfig, plan: GemmPlan, delta: CountsDelta,
                        delta.entries + codec)
 
 
+def compressed_vector_delta(cfg: AcceleratorConfig, request: tuple, steps: int) -> CountsDelta:
+    """The counts of the named vector operation ``request`` (``plan_vector_op``'s arguments) with its
+    DRAM transfers at ``steps``/``RATIO_STEPS`` of their raw bytes (rounded up; the evicted tensors
+    written back before it keep their raw size), the stall they leave, and the codec's work on the
+    raw bytes (as ``compressed_delta``)."""
+    prologue = request[-1]
+    delta = plan_vector_op(cfg, *request).delta
+    scalars = dict(delta.scalars)
+    raw_read, raw_write = scalars["dram_read_bytes"], scalars["dram_write_bytes"] - prologue
+    read, write = -(-raw_read * steps // RATIO_STEPS), -(-raw_write * steps // RATIO_STEPS)
+    stall = 0
+    if read or write or prologue:
+        transfer = cfg.dram.latency_cycles + math.ceil((read + write + prologue) / cfg.dram.bandwidth_bytes_per_cycle)
+        stall = max(0, transfer - scalars["vector_cycles"])
+    scalars.update(dram_read_bytes=read, dram_write_bytes=write + prologue, stall_cycles=stall,
+                   cycles=scalars["vector_cycles"] + stall)
+    codec = tuple(("vector_ops", vector_kind(name, CODEC_FORMAT), n) for name, n in
+                  (("decode", raw_read), ("encode", raw_write)) if n)
+    return CountsDelta(tuple(scalars.items()), delta.entries + codec)
+
+
 def declared_steps(cfg: AcceleratorConfig, roles: tuple[str, str], out_role: str) -> tuple[int, int, int]:
     """The stored sizes of A, B and C a workload assumes (``[compression]`` ratios, rounded up to ``RATIO_STEPS``)."""
     return tuple(math.ceil(declared_ratio(cfg, role) * RATIO_STEPS) for role in (*roles, out_role))
@@ -790,6 +811,14 @@ class Planner:
         found = self._vector_plans.get(request)
         if found is None:
             found = self._vector_plans[request] = plan_vector_op(self.config, *request)
+        return found
+
+    def compressed_vector(self, request: tuple, steps: int) -> CountsDelta:
+        """``compressed_vector_delta``, memoized."""
+        key = (*request, steps)
+        found = self._compressed.get(key)
+        if found is None:
+            found = self._compressed[key] = compressed_vector_delta(self.config, request, steps)
         return found
 
     def compressed(self, plan: GemmPlan, steps: tuple[int, int, int]) -> CountsDelta:

@@ -1,6 +1,8 @@
 """The codecs of ``accel.compression``: every size equals the length of the stream the slow codec of
 ``naive_compression`` writes bit by bit, and that stream decodes back to the same words."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -170,3 +172,17 @@ def test_bad_compression_keys_are_one_line_errors():
         _chip(replay_ratio=0)
     with pytest.raises(ValueError, match=r"compression.gradient = 'exp_top3' codes float exponents.*int8"):
         with_overrides(load_config("edge-int8"), {"compression.gradient": "exp_top3"})
+
+
+def test_a_named_vector_operation_moves_compressed_activations_at_the_declared_ratio():
+    raw, packed = Accelerator(_chip()), Accelerator(_chip(activation="exp_top3", activation_ratio=0.5))
+    n = 40_000  # 80 000 bf16 bytes: more than the 64 KiB activation buffer, so x comes from DRAM and y goes back
+    for acc in (raw, packed):
+        acc.vector_counts("relu", "activation", n, names=(("x",), ("y",)))
+    r, p = raw.counts, packed.counts
+    assert (r.dram_read_bytes, r.dram_write_bytes) == (2 * n, 2 * n)
+    assert (p.dram_read_bytes, p.dram_write_bytes) == (n, n)
+    assert p.vector_ops["decode:int8"] == p.vector_ops["encode:int8"] == 2 * n
+    cfg = packed.config
+    transfer = cfg.dram.latency_cycles + math.ceil(2 * n / cfg.dram.bandwidth_bytes_per_cycle)
+    assert p.stall_cycles == max(0, transfer - p.vector_cycles) < r.stall_cycles
