@@ -44,6 +44,7 @@ from accel.planner import (
     vector_buffer,
     vector_format,
 )
+from accel.sparsity import declared_sparsity, kept_rows
 from accel.systolic import run_array
 from accel.timing import ceil_div
 from accel.vector import UPDATE_ROLE, VectorUnit
@@ -127,10 +128,11 @@ class Accelerator:
         return self._tally.freeze()
 
     def utilization(self, counts: EventCounts | None = None) -> float:
-        """Useful MACs over PE-cycles of compute (1.0: every PE busy every compute cycle)."""
+        """MACs the array executed (not skipped) over PE-cycles of compute (1.0: every PE busy every
+        compute cycle)."""
         c = self.counts if counts is None else counts
         pes = self.config.array.rows * self.config.array.cols
-        return c.macs / (c.compute_cycles * pes) if c.compute_cycles else 0.0
+        return (c.macs - c.skipped_macs) / (c.compute_cycles * pes) if c.compute_cycles else 0.0
 
     # --- formats ---------------------------------------------------------------------------------
 
@@ -266,11 +268,16 @@ class Accelerator:
             raise ValueError(f"gemm: A is {a.shape} and B is {b_math.shape}{stored}; A's columns must equal B's rows")
         m, k = a.shape
         n = b_math.shape[1]
-        plan = self._plan(m, k, n, roles, out_role, names, transpose_b)
-        fa, fb, fout = plan.layout.formats
-        acc = plan.layout.accumulator
+        layout = self._planner.layout(m, k, n, tuple(roles), out_role)
+        fa, fb, fout = layout.formats
+        acc = layout.accumulator
         op_a, sat_a = self._to_format(a, fa)
         op_b, sat_b = self._to_format(np.ascontiguousarray(b_math), fb)
+        sparsity = self.config.sparsity
+        kept = kept_rows(op_b.data, sparsity.group) if sparsity.skipping == "group" else None
+        if kept is not None and kept.size == k:
+            kept = None  # nothing to skip: the dense plan
+        plan = self._plan(m, k, n, roles, out_role, names, transpose_b, None if kept is None else kept.size)
 
         array = self.config.array
         if acc.is_float:
@@ -278,6 +285,10 @@ class Accelerator:
         else:
             shift = 0 if self.config.formats.scaling == "tensor_pow2" else acc.frac_bits - fa.frac_bits - fb.frac_bits
             a_in, b_in, exp = op_a.data, op_b.data, op_a.exp + op_b.exp - shift
+        skipped = 0
+        if kept is not None:  # the array runs B's kept k-groups and the columns of A they meet
+            a_in, b_in = a_in[:, kept], b_in[kept]
+            skipped = m * (k - kept.size) * n
         if self.fidelity == "fast":
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
                    else gemm_fixed(a_in, b_in, acc.name, shift))
@@ -286,7 +297,7 @@ class Accelerator:
         else:
             cycle_dtype = np.float64 if acc.is_float else np.int64
             values = np.empty((m, n), cycle_dtype)
-            totals, zero_macs, saturations = np.zeros(5, np.int64), 0, 0
+            totals, zero_macs, saturations = np.zeros(5, np.int64), skipped, 0  # skipped MACs meet a zero
             for block, (m0, m1, n0, n1) in enumerate(plan.blocks()):
                 run = run_array(a_in[m0:m1].astype(cycle_dtype), b_in[:, n0:n1].astype(cycle_dtype), array.rows,
                                 array.cols, array.dataflow, acc.name, shift=shift,
@@ -330,27 +341,35 @@ class Accelerator:
         """Counts a GEMM of ``m × k × n`` as ``gemm`` would, without computing values.
 
         Every count is the one ``gemm`` produces except those that depend on the values:
-        ``zero_macs``, ``saturations`` and ``nonfinite`` stay 0. A GEMM of any size is planned in
-        closed form (runs of identical folds), and a repeated one costs microseconds.
+        ``saturations`` and ``nonfinite`` stay 0, and the zeros are those the hardware file's
+        ``[sparsity]`` densities declare (``accel.sparsity.declared_sparsity``: none at the default
+        densities of 1). A GEMM of any size is planned in closed form (runs of identical folds), and
+        a repeated one costs microseconds.
         """
         for name, value in (("m", m), ("k", k), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"gemm_counts: {name} must be a positive integer, got {value!r}")
-        plan = self._plan(int(m), int(k), int(n), roles, out_role, names, transpose_b)
+        m, k, n = int(m), int(k), int(n)
+        self._planner.layout(m, k, n, tuple(roles), out_role)  # checks the roles
+        kept_k, zero_macs = declared_sparsity(self.config.sparsity, m, k, n, tuple(roles), transpose_b)
+        plan = self._plan(m, k, n, roles, out_role, names, transpose_b, kept_k)
         delta = plan.delta
         if self._compressing:  # at the declared ratios
             g = plan.request
             delta = self._planner.compressed(plan, tuple(self._declared_steps[role] for role in (*g.roles, g.out_role)))
         self._apply(plan, names, delta)
+        if zero_macs:
+            self._tally.add_value_counts(plan.mac_kind, zero_macs, 0, 0)
 
-    def _plan(self, m: int, k: int, n: int, roles, out_role, names, transpose_b) -> GemmPlan:
+    def _plan(self, m: int, k: int, n: int, roles, out_role, names, transpose_b, kept_k: int | None) -> GemmPlan:
         """The plan of a GEMM in the chip's present state (asking the buffers marks what they hold as used)."""
         layout = self._planner.layout(m, k, n, tuple(roles), out_role)
         a_bytes, b_bytes, _ = layout.operand_bytes
         buf_a, buf_b, _ = layout.buffers
         resident = (self._buffers[buf_a].holds(names[0], a_bytes), self._buffers[buf_b].holds(names[1], b_bytes))
         return self._planner.gemm(m, k, n, tuple(roles), out_role, bool(transpose_b), names[2] is not None, resident,
-                                  self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1])
+                                  self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1],
+                                  kept_k)
 
     def _measured_steps(self, plan: GemmPlan, operands: tuple[Operand, Operand, Operand]) -> tuple[int, int, int]:
         """The stored sizes of A, B and C (``accel.compression.ratio_steps``) measured from the words

@@ -1,10 +1,11 @@
 """The hardware description of a simulated chip: frozen dataclasses loaded from TOML and validated once.
 
 A hardware file has a top-level ``name`` and one table per dataclass below (``[array]``, ``[formats]``,
-``[sram]``, ``[dram]``, ``[vector]``, ``[clock]``, ``[energy]``). Every table and every key in it is
-optional and takes the default documented on its field; unknown tables or keys are errors. The
-defaults describe a small edge chip: a 16×16 weight-stationary transposable array computing int8 with
-int32 accumulators, 64 KiB weight and activation buffers, 200 MHz at 0.8 V in 28 nm.
+``[sram]``, ``[dram]``, ``[vector]``, ``[clock]``, ``[energy]``, ``[compression]``, ``[sparsity]``).
+Every table and every key in it is optional and takes the default documented on its field; unknown
+tables or keys are errors. The defaults describe a small edge chip: a 16×16 weight-stationary
+transposable array computing int8 with int32 accumulators, 64 KiB weight and activation buffers,
+200 MHz at 0.8 V in 28 nm.
 
 Everything is checked in :func:`config_from_dict` (which :func:`load_config` and :func:`with_overrides`
 go through), and every problem is a one-line ``ValueError`` that names the file, the dotted key and
@@ -37,6 +38,11 @@ COMPRESSION_CLASSES = ("weight", "activation", "gradient", "replay")
 
 NOMINAL = "nominal"
 """``compression.<class>_ratio = "nominal"``: a workload assumes the scheme's nominal ratio."""
+SKIPPINGS = ("none", "group")
+"""Zero skipping on the array: none, or groups of ``sparsity.group`` consecutive k (see ``SparsityConfig``)."""
+
+DENSITY_ROLES = ("weight", "activation", "gradient")
+"""Operand roles whose density a hardware file declares (``sparsity.<role>_density``)."""
 
 
 class Dataflow(enum.Enum):
@@ -218,6 +224,38 @@ class CompressionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SparsityConfig:
+    """Zero skipping on the array and the operand densities workloads declare (``[sparsity]``).
+
+    Gating is per element (``array.zero_gating``: a MAC with a zero operand does no arithmetic but
+    keeps its cycle and its register traffic, since on a systolic array the operand and the partial
+    sum still pass through the PE). Skipping is per group: with ``skipping = "group"`` the array
+    compacts away every group of ``group`` consecutive k whose B operand (the weights of a forward
+    pass) is zero across all of B's columns, so the GEMM runs with fewer k: fewer rows of work,
+    folds, cycles, operand reads and MACs (``accel.sparsity``; docs/energy.md, Sparsity).
+
+    Attributes:
+        skipping: ``"none"`` or ``"group"``, one of :data:`SKIPPINGS` (default ``"none"``).
+        group: Consecutive k per skip group, G (default 1); on a ``ws`` or ``is`` array, where k
+            maps to the rows, it must divide ``array.rows``.
+        weight_density: Fraction of non-zero weights a workload counted without values assumes,
+            in (0, 1] (default 1). The zeros come in whole skip groups (a group-pruned network).
+        activation_density: Fraction of non-zero activations, in (0, 1] (default 1).
+        gradient_density: Fraction of non-zero gradients, in (0, 1] (default 1).
+    """
+
+    skipping: str = "none"
+    group: int = 1
+    weight_density: float = 1.0
+    activation_density: float = 1.0
+    gradient_density: float = 1.0
+
+    def density(self, role: str) -> float:
+        """The declared density of an operand role (one of :data:`DENSITY_ROLES`)."""
+        return getattr(self, f"{role}_density")
+
+
+@dataclass(frozen=True, slots=True)
 class AcceleratorConfig:
     """A whole chip: one field per table of the hardware file.
 
@@ -231,6 +269,7 @@ class AcceleratorConfig:
         clock: Clock and supply.
         energy: Technology for the energy model.
         compression: Compressed storage in DRAM and replay memory.
+        sparsity: Zero skipping and declared densities.
     """
 
     name: str
@@ -242,6 +281,7 @@ class AcceleratorConfig:
     clock: ClockConfig = field(default_factory=ClockConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
+    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
 
 
 _SECTIONS = {
@@ -253,9 +293,11 @@ _SECTIONS = {
     "clock": ClockConfig,
     "energy": EnergyConfig,
     "compression": CompressionConfig,
+    "sparsity": SparsityConfig,
 }
 _POSITIVE_INTS = {"array.rows", "array.cols", "sram.weight_bytes", "sram.activation_bytes",
-                  "sram.output_bytes", "vector.lanes"}
+                  "sram.output_bytes", "vector.lanes", "sparsity.group"}
+_DENSITIES = {f"sparsity.{role}_density" for role in DENSITY_ROLES}
 _NON_NEGATIVE_INTS = {"sram.replay_bytes", "sram.bank_bytes", "dram.latency_cycles"}
 _POSITIVE_FLOATS = {"dram.bandwidth_bytes_per_cycle", "clock.frequency_hz", "clock.voltage_v",
                     "clock.logic_depth_fo4", "energy.node_nm"}
@@ -409,7 +451,16 @@ def _build(data: Mapping, source: str, base_dir: Path) -> AcceleratorConfig:
     _check_accumulator(cfg.formats, source)
     _check_sram(cfg, source)
     _check_compression(cfg, source)
+    _check_group(cfg, source)
     return cfg
+
+
+def _check_group(cfg: AcceleratorConfig, source: str) -> None:
+    """Raises unless a skip group fills whole array rows where k maps to them (``ws``, ``is``)."""
+    sparsity, array = cfg.sparsity, cfg.array
+    if sparsity.skipping == "group" and array.dataflow is not Dataflow.OS and array.rows % sparsity.group:
+        raise ValueError(f"{source}: sparsity.group = {sparsity.group} must divide array.rows = {array.rows} "
+                         f"(k maps to the rows of a {array.dataflow.value} array)")
 
 
 def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> object:
@@ -434,6 +485,10 @@ def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> obj
         if not (is_int or isinstance(value, float)) or not 0 < value <= 1:
             raise ValueError(f"{source}: {dotted} must be a ratio in (0, 1] or \"nominal\", got {value!r}")
         return float(value)
+    if dotted in _DENSITIES:
+        if not (is_int or isinstance(value, float)) or not 0 < value <= 1:
+            raise ValueError(f"{source}: {dotted} must be a density in (0, 1], got {value!r}")
+        return float(value)
     if dotted in _BOOLS:
         if not isinstance(value, bool):
             raise ValueError(f"{source}: {dotted} must be true or false, got {value!r}")
@@ -452,6 +507,8 @@ def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> obj
         _choice(dotted, value, ROUNDINGS, source)
     elif dotted in _COMPRESSION_SCHEMES:
         _choice(dotted, value, SCHEME_NAMES, source)
+    elif dotted == "sparsity.skipping":
+        _choice(dotted, value, SKIPPINGS, source)
     elif dotted == "formats.master_weight" and value != "none":
         if not _format(dotted, value, source).is_float:
             raise ValueError(f"{source}: {dotted} must be 'none' or a float format (fp32, bf16, fp16, ...), "

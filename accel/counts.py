@@ -60,6 +60,12 @@ class EventCounts:
         nonfinite: NaN or ±inf values produced (GEMM outputs and vector results).
         gemms: GEMMs executed.
         folds: Array folds executed (tiles mapped onto the PEs, one after another).
+        skipped_macs: Of ``macs``, those a skipping array never executed: the k-groups it compacted
+            away (``[sparsity] skipping = "group"``); each has a zero operand, so they are also in
+            ``zero_macs``.
+        skipped_macs_by_kind: Skipped MACs per ``mac_kind``.
+        saved_cycles: Cycles the skipping saved: the same GEMMs' cycles without skipping less theirs.
+        zero_checks: Words the skipping array's zero detection examined, per number format.
     """
 
     cycles: int = 0
@@ -81,6 +87,10 @@ class EventCounts:
     nonfinite: int = 0
     gemms: int = 0
     folds: int = 0
+    skipped_macs: int = 0
+    skipped_macs_by_kind: Mapping[str, int] = field(default_factory=_frozen)
+    saved_cycles: int = 0
+    zero_checks: Mapping[str, int] = field(default_factory=_frozen)
 
     def __post_init__(self) -> None:
         for f in fields(self):

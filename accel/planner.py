@@ -48,6 +48,7 @@ an on-chip output written to its buffer, a transposition through SRAM when the a
 ``Wᵀ`` itself, and the weight load a transposable array skips when its PEs hold all of ``W``.
 """
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -138,6 +139,8 @@ class GemmRequest:
         resident: Whether A's and B's buffers already hold them.
         prologue_store_bytes: Write-backs of evicted dirty tensors pending before this GEMM.
         pes_hold_b: The PEs still hold B's tensor (the last weight-stationary GEMM's single tile).
+        kept_k: The k a skipping array keeps (``[sparsity] skipping = "group"``: B's all-zero
+            k-groups compacted away, ``accel.sparsity``), None for all of k.
     """
 
     m: int
@@ -150,6 +153,7 @@ class GemmRequest:
     resident: tuple[bool, bool] = (False, False)
     prologue_store_bytes: int = 0
     pes_hold_b: bool = False
+    kept_k: int | None = None
 
 
 # --- 2.–4. mapping, traffic, stalls --------------------------------------------------------------
@@ -474,6 +478,7 @@ class GemmPlan:
         array: The array's closed-form counts.
         delta: The ``EventCounts`` fields this GEMM adds, except those its values decide
             (zero-operand MACs, saturations, NaN/inf).
+        dense_cycles: The cycles of the same GEMM without skipping, None when nothing was skipped.
     """
 
     request: GemmRequest
@@ -485,6 +490,7 @@ class GemmPlan:
     pes_hold_b_after: bool | None
     array: ArrayCounts
     delta: CountsDelta
+    dense_cycles: int | None = None
 
     @property
     def mac_kind(self) -> str:
@@ -502,8 +508,9 @@ class GemmPlan:
 
 
 def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapping, array: ArrayCounts,
-           store_out: bool) -> CountsDelta:
-    """The counts a GEMM adds, given what the array did (closed form, or measured cycle by cycle)."""
+           store_out: bool, dense_cycles: int | None = None) -> CountsDelta:
+    """The counts a GEMM adds, given what the array did (closed form, or measured cycle by cycle);
+    ``dense_cycles``: the cycles without skipping, when the array skipped part of k."""
     m, k, n = g.m, g.k, g.n
     fa, fb, fout = layout.formats
     acc = layout.accumulator
@@ -549,33 +556,54 @@ def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapp
     if not store_out:
         access(words_w, bytes_w, buf_out, m * n, wout)
     kind = mac_kind(fa.name, fb.name, acc.name)
+    cycles = array.compute_cycles + mapping.stall_cycles + vector_cycles
+    skipped = m * (k - (k if g.kept_k is None else g.kept_k)) * n
+    sparse: dict = {}
+    if cfg.sparsity.skipping == "group":  # a zero comparator per word of B, an OR per group
+        sparse["zero_checks"] = {fb.name: k * n}
+    if skipped:
+        sparse.update(skipped_macs=skipped, skipped_macs_by_kind={kind: skipped}, saved_cycles=dense_cycles - cycles)
     return CountsDelta.of({
-        "cycles": array.compute_cycles + mapping.stall_cycles + vector_cycles,
-        "compute_cycles": array.compute_cycles, "stall_cycles": mapping.stall_cycles,
+        "cycles": cycles, "compute_cycles": array.compute_cycles, "stall_cycles": mapping.stall_cycles,
         "vector_cycles": vector_cycles, "macs": m * k * n, "macs_by_kind": {kind: m * k * n},
         "sram_reads": words_r, "sram_writes": words_w, "sram_read_bytes": bytes_r, "sram_write_bytes": bytes_w,
         "dram_read_bytes": loads_a + loads_b, "dram_write_bytes": mapping.store_bytes + g.prologue_store_bytes,
-        "vector_ops": vector_ops, "gemms": 1, "folds": mapping.plan_total("folds")})
+        "vector_ops": vector_ops, "gemms": 1, "folds": mapping.plan_total("folds"), **sparse})
 
 
 def plan_gemm_op(cfg: AcceleratorConfig, g: GemmRequest) -> GemmPlan:
-    """Plans one GEMM (steps 1–5 of the module docstring): a pure function of the chip and the request."""
+    """Plans one GEMM (steps 1–5 of the module docstring): a pure function of the chip and the request.
+
+    A skipping array (``g.kept_k`` below ``g.k``) runs the compacted GEMM ``m × kept_k × n``: its
+    folds, cycles, operand reads and DRAM traffic are that GEMM's (only the kept k-groups of A and
+    B move). The tensors keep their whole size in the buffers, the vector work is the whole GEMM's,
+    and ``macs`` stays ``m·k·n`` (the dense-equivalent work) with the compacted part in ``skipped_macs``.
+    """
     array_cfg = cfg.array
     layout = layout_gemm(cfg, g.m, g.k, g.n, g.roles, g.out_role)
+    k = g.k if g.kept_k is None else g.kept_k
+    if not 1 <= k <= g.k:
+        raise ValueError(f"kept_k must be between 1 and k = {g.k}, got {g.kept_k!r}")
+    run = g if k == g.k else dataclasses.replace(g, k=k, kept_k=None)  # the GEMM the array runs
+    run_layout = layout if run is g else layout_gemm(cfg, g.m, k, g.n, g.roles, g.out_role)
     ws = array_cfg.dataflow is Dataflow.WS
-    single_fold = plan_gemm(g.m, g.k, g.n, array_cfg.rows, array_cfg.cols, array_cfg.dataflow).folds == 1
+    single_fold = plan_gemm(g.m, k, g.n, array_cfg.rows, array_cfg.cols, array_cfg.dataflow).folds == 1
     # a transposable array whose PEs hold all of this W (the last single-fold GEMM's) reads Wᵀ from them
     reuse_tile = g.transpose_b and array_cfg.transposable and ws and g.pes_hold_b and single_fold
     store_out = not (g.named_out and layout.operand_bytes[2] <= layout.capacity_bytes[2])
-    mapping = map_gemm(cfg, g, layout, store_out, reuse_tile)
+    mapping = map_gemm(cfg, run, run_layout, store_out, reuse_tile)
     array = ArrayCounts(mapping.compute_cycles, mapping.plan_total("a_reads"),
-                        mapping.plan_total("b_reads") - (g.k * g.n if reuse_tile else 0),
+                        mapping.plan_total("b_reads") - (k * g.n if reuse_tile else 0),
                         mapping.plan_total("c_reads"), mapping.plan_total("c_writes"))
     fits = _operand_fits(layout)
     keep = (fits[0] and not g.resident[0], fits[1] and not g.resident[1], not store_out)
-    return GemmPlan(g, layout, mapping, reuse_tile, store_out, keep,
-                    mapping.plan_total("folds") == 1 if ws else None, array,
-                    _delta(cfg, g, layout, mapping, array, store_out))
+    dense_cycles = None
+    if run is not g:
+        dense_cycles = dict(plan_gemm_op(cfg, dataclasses.replace(g, kept_k=None)).delta.scalars)["cycles"]
+    # PEs that hold a compacted tile do not hold all of B for a later transposed GEMM
+    pes_hold_b_after = (mapping.plan_total("folds") == 1 and run is g) if ws else None
+    return GemmPlan(g, layout, mapping, reuse_tile, store_out, keep, pes_hold_b_after, array,
+                    _delta(cfg, g, layout, mapping, array, store_out, dense_cycles), dense_cycles)
 
 
 # --- vector operations ---------------------------------------------------------------------------
@@ -831,4 +859,5 @@ class Planner:
 
     def delta(self, plan: GemmPlan, array: ArrayCounts) -> CountsDelta:
         """The counts of ``plan`` with what the array measured (the cycle-stepped fidelity)."""
-        return _delta(self.config, plan.request, plan.layout, plan.mapping, array, plan.store_out)
+        return _delta(self.config, plan.request, plan.layout, plan.mapping, array, plan.store_out,
+                      plan.dense_cycles)

@@ -39,19 +39,17 @@ def _integer(name: str, lowest: int = 1):
 def preset_rows() -> list[dict]:
     """Every preset as ``drlsim presets --json`` prints it: its resolved hardware file, its clock
     (``frequency_hz`` resolved, ``max_frequency_hz`` the highest its voltage allows) and its peak
-    efficiency (``peak_tops_per_w``: the MAC array at full utilisation, every operand non-zero, two
-    operations per MAC, chip energy only: arithmetic and PE registers, as docs/energy.md defines it)."""
+    efficiency (``peak_tops_per_w``: the MAC array at full utilisation at the declared densities,
+    two dense-equivalent operations per MAC, chip energy only: arithmetic and PE registers, less what
+    skipping and gating save, as ``EnergyModel.peak_tops_per_w`` and docs/energy.md define it)."""
     from accel.config import config_to_dict, list_presets
-    from accel.counts import mac_kind
     from energy import EnergyModel
 
     rows = []
     for name in list_presets():
         cfg = load_hw(name)
-        f = cfg.formats
         model = EnergyModel(cfg)
-        mac_j = model.mac_energy_j(mac_kind(f.weight, f.activation, f.accumulator))
-        rows.append({**config_to_dict(cfg), "name": name, "peak_tops_per_w": 2 / mac_j / 1e12,
+        rows.append({**config_to_dict(cfg), "name": name, "peak_tops_per_w": model.peak_tops_per_w(),
                      "frequency_hz": model.frequency_hz, "max_frequency_hz": model.max_frequency_hz})
     return rows
 
@@ -125,6 +123,7 @@ def gemm_report(config, m: int, k: int, n: int, fidelity: str = "fast", seed: in
         "dataflow": config.array.dataflow.value, "array": [config.array.rows, config.array.cols],
         "cycles": counts.cycles, "compute_cycles": counts.compute_cycles, "stall_cycles": counts.stall_cycles,
         "vector_cycles": counts.vector_cycles, "macs": counts.macs, "zero_macs": counts.zero_macs,
+        "skipped_macs": counts.skipped_macs, "saved_cycles": counts.saved_cycles,
         "utilization": acc.utilization(), "folds": counts.folds,
         "sram_reads": dict(counts.sram_reads), "sram_writes": dict(counts.sram_writes),
         "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
@@ -184,16 +183,41 @@ def step_workload(agent: str, obs: int, actions: int, hidden: tuple[int, ...] | 
     return td3_workloads(settings, obs, actions, master_weights)["actor_step"]
 
 
+def _densities(text: str) -> dict[str, float]:
+    """``--density weight=D,activation=D,gradient=D`` (any of the roles) as ``[sparsity]`` overrides."""
+    from accel.config import DENSITY_ROLES
+
+    overrides = {}
+    for pair in text.split(","):
+        role, sep, value = pair.partition("=")
+        role = role.strip()
+        if not sep or role not in DENSITY_ROLES:
+            raise BadInput(f"--density takes ROLE=D pairs with ROLE one of {', '.join(DENSITY_ROLES)}, "
+                           f"got {pair!r}")
+        try:
+            density = float(value)
+        except ValueError:
+            density = float("nan")
+        if not 0 < density <= 1:
+            raise BadInput(f"--density {role} must be a density in (0, 1], got {value.strip()!r}")
+        overrides[f"sparsity.{role}_density"] = density
+    return overrides
+
+
 def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tuple[int, ...] | None = None,
-                  batch: int | None = None) -> list[dict]:
-    """Prices one training step of ``agent`` on each chip: the rows of ``drlsim workload``."""
+                  batch: int | None = None, densities: dict[str, float] | None = None) -> list[dict]:
+    """Prices one training step of ``agent`` on each chip: the rows of ``drlsim workload``.
+    ``densities``: ``[sparsity]`` density overrides (``--density``) applied to every chip."""
     from accel import Accelerator
+    from accel.config import with_overrides
     from accel.workload import run_counts
     from energy import EnergyModel
 
     rows = []
     for hw in hws:
         config = load_hw(hw)
+        if densities:
+            config = with_overrides(config, densities)
         try:
             workload = step_workload(agent, obs, actions, hidden, batch, config.formats.master_weight != "none")
         except ValueError as error:
@@ -209,6 +233,8 @@ def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tu
             "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
             "time_s": report.time_s, "energy_j": report.energy_j, "energy_breakdown_j": dict(report.breakdown_j),
             "power_w": report.power_w, "chip_power_w": report.chip_power_w, "ops_per_j": report.ops_per_j,
+            "zero_macs": counts.zero_macs, "skipped_macs": counts.skipped_macs, "saved_cycles": counts.saved_cycles,
+            "ops": report.ops, "executed_ops": report.executed_ops, "chip_tops_per_w": report.chip_tops_per_w,
         })
     return rows
 
@@ -217,7 +243,7 @@ def _cmd_workload(args: argparse.Namespace) -> None:
     from accel.config import list_presets
 
     hws = list_presets() if args.hw == ["all"] else args.hw
-    rows = workload_rows(hws, args.agent, args.obs, args.actions, args.hidden, args.batch)
+    rows = workload_rows(hws, args.agent, args.obs, args.actions, args.hidden, args.batch, args.density)
     if args.json:
         print(json.dumps(rows))
         return
@@ -335,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--hidden", type=_layers, default=None,
                       help="hidden widths, e.g. 256,256 (default: the agent's settings)")
     work.add_argument("--batch", type=_integer("--batch"), default=None, help="batch size (default: the agent's)")
+    work.add_argument("--density", type=_densities, default=None, metavar="ROLE=D,...",
+                      help="declared densities of weights, activations, gradients in (0, 1], e.g. "
+                           "weight=0.3,activation=0.5 (default: each chip's [sparsity])")
     work.add_argument("--json", action="store_true", help="print a JSON list, one object per chip")
     work.set_defaults(run=_cmd_workload)
     presets = verbs.add_parser("presets", help="list the preset chips")

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from accel.config import MAX_FREQUENCY, AcceleratorConfig
-from accel.counts import SRAM_BUFFERS, EventCounts
+from accel.counts import SRAM_BUFFERS, EventCounts, mac_kind
 from accel.numerics.formats import get_format
 from energy.operations import (
     arithmetic_pj,
@@ -166,14 +166,19 @@ class EnergyModel:
         _check_counts(counts)
         gating = self.config.array.zero_gating
         mac_j = 0.0
-        float_macs = 0
+        float_macs = executed_macs = 0
         for kind, macs in counts.macs_by_kind.items():
-            gated = counts.zero_macs_by_kind.get(kind, 0) if gating else 0
+            skipped = counts.skipped_macs_by_kind.get(kind, 0)  # no arithmetic, no register traffic
+            executed = macs - skipped
+            gated = counts.zero_macs_by_kind.get(kind, 0) - skipped if gating else 0  # skipped MACs are zero ones
             arithmetic, register, is_float = self._price(("mac", kind), lambda k=kind: (
                 self.mac_arithmetic_energy_j(k), self.mac_register_energy_j(k),
                 any(f.is_float for f in parse_mac_kind(k)[:2])))
-            mac_j += (macs - gated) * arithmetic + macs * register
+            mac_j += (executed - gated) * arithmetic + executed * register
             float_macs += macs if is_float else 0
+            executed_macs += executed - gated
+        for fmt, words in counts.zero_checks.items():  # the skipping array's zero detection: a compare per word
+            mac_j += words * self._price(("check", fmt), lambda f=fmt: self.add_energy_j(f))
         sram_j = {}
         for buffer in SRAM_BUFFERS:
             accessed = counts.sram_read_bytes[buffer] + counts.sram_write_bytes[buffer]
@@ -189,19 +194,39 @@ class EnergyModel:
             "leakage": self.leakage_power_w * time_s,
         }
         return EnergyReport(breakdown_j=breakdown, sram_breakdown_j=sram_j, time_s=time_s,
-                            ops=2 * counts.macs, float_ops=2 * float_macs)
+                            ops=2 * counts.macs, float_ops=2 * float_macs, executed_ops=2 * executed_macs)
+
+    def peak_tops_per_w(self) -> float:
+        """The array's peak efficiency: tera-operations per second per watt at full utilisation and
+        the declared densities (``[sparsity]``), chip energy of the MACs only.
+
+        A forward GEMM's MAC (activations × weights) costs on average: PE register traffic unless
+        skipped (a skipping array skips ``1 − weight_density`` of them, pruned in whole groups), and
+        arithmetic unless skipped or zero-gated (a gating array runs it for ``activation_density ×
+        weight_density``). Operations are dense-equivalent (two per MAC, skipped ones included), as
+        published peaks count them; the zero detection, one compare per weight word, is shared by the
+        streamed rows and left out (it vanishes at full utilisation).
+        """
+        f, sparsity = self.config.formats, self.config.sparsity
+        kind = mac_kind(f.activation, f.weight, f.accumulator)
+        executed = sparsity.weight_density if sparsity.skipping == "group" else 1.0
+        computed = sparsity.activation_density * sparsity.weight_density if self.config.array.zero_gating else executed
+        mac_j = executed * self.mac_register_energy_j(kind) + computed * self.mac_arithmetic_energy_j(kind)
+        return 2 / mac_j / 1e12
 
 
 def _check_counts(counts: EventCounts) -> None:
     """Raises unless every count is ≥ 0 and the per-kind MAC counts agree with the totals."""
-    for name in ("cycles", "macs", "zero_macs", "dram_read_bytes", "dram_write_bytes"):
+    for name in ("cycles", "macs", "zero_macs", "skipped_macs", "dram_read_bytes", "dram_write_bytes"):
         if getattr(counts, name) < 0:
             raise ValueError(f"EventCounts.{name} = {getattr(counts, name)} is negative")
-    for name in ("macs_by_kind", "zero_macs_by_kind", "sram_read_bytes", "sram_write_bytes", "vector_ops"):
+    for name in ("macs_by_kind", "zero_macs_by_kind", "skipped_macs_by_kind", "sram_read_bytes", "sram_write_bytes",
+                 "vector_ops", "zero_checks"):
         for key, value in getattr(counts, name).items():
             if value < 0:
                 raise ValueError(f"EventCounts.{name}[{key!r}] = {value} is negative")
-    for total, by_kind in (("macs", "macs_by_kind"), ("zero_macs", "zero_macs_by_kind")):
+    for total, by_kind in (("macs", "macs_by_kind"), ("zero_macs", "zero_macs_by_kind"),
+                           ("skipped_macs", "skipped_macs_by_kind")):
         kinds_sum = sum(getattr(counts, by_kind).values())
         if kinds_sum != getattr(counts, total):
             raise ValueError(f"EventCounts.{by_kind} sums to {kinds_sum} but {total} = {getattr(counts, total)}")
@@ -209,3 +234,7 @@ def _check_counts(counts: EventCounts) -> None:
         if zero > counts.macs_by_kind.get(kind, 0):
             raise ValueError(f"EventCounts.zero_macs_by_kind[{kind!r}] = {zero} exceeds macs_by_kind "
                              f"({counts.macs_by_kind.get(kind, 0)})")
+    for kind, skipped in counts.skipped_macs_by_kind.items():
+        if skipped > counts.zero_macs_by_kind.get(kind, 0):
+            raise ValueError(f"EventCounts.skipped_macs_by_kind[{kind!r}] = {skipped} exceeds zero_macs_by_kind "
+                             f"({counts.zero_macs_by_kind.get(kind, 0)}): a skipped MAC has a zero operand")

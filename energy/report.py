@@ -27,8 +27,11 @@ class EnergyReport:
             register traffic), ``sram`` (all buffers), ``dram``, ``vector`` (vector unit), ``leakage``.
         sram_breakdown_j: Joules per SRAM buffer (``accel.counts.SRAM_BUFFERS``); sums to ``breakdown_j["sram"]``.
         time_s: Seconds elapsed (cycles over the clock frequency).
-        ops: Operations of the array, 2 per MAC (a multiply and an add).
+        ops: Operations of the array, 2 per MAC (a multiply and an add), skipped and gated ones
+            included: the dense-equivalent work published efficiencies quote (OmniDRL and LNPU count
+            skipped operations).
         float_ops: Of ``ops``, those of MACs with a float operand (FLOPs).
+        executed_ops: Of ``ops``, those whose arithmetic ran: neither skipped nor zero-gated.
     """
 
     breakdown_j: Mapping[str, float] = field(default_factory=lambda: _zeros(COMPONENTS))
@@ -36,6 +39,7 @@ class EnergyReport:
     time_s: float = 0.0
     ops: int = 0
     float_ops: int = 0
+    executed_ops: int = 0
 
     def __post_init__(self) -> None:
         for name, keys in (("breakdown_j", COMPONENTS), ("sram_breakdown_j", SRAM_BUFFERS)):
@@ -79,6 +83,18 @@ class EnergyReport:
         return self.ops_per_j / 1e12
 
     @property
+    def chip_tops_per_w(self) -> float:
+        """``ops`` per joule of the chip alone (``chip_energy_j``), in tera: the figure published chips quote."""
+        chip_j = self.chip_energy_j
+        return self.ops / chip_j / 1e12 if chip_j > 0 else 0.0
+
+    @property
+    def executed_tops_per_w(self) -> float:
+        """``executed_ops`` per joule of the whole system, in tera: the efficiency of the arithmetic that ran."""
+        energy_j = self.energy_j
+        return self.executed_ops / energy_j / 1e12 if energy_j > 0 else 0.0
+
+    @property
     def ops_unit(self) -> str:
         """``"TFLOPS/W"`` when every MAC had a float operand, else ``"TOPS/W"``: the unit of ``tops_per_w``."""
         return "TFLOPS/W" if self.ops > 0 and self.float_ops == self.ops else "TOPS/W"
@@ -92,6 +108,7 @@ class EnergyReport:
             time_s=self.time_s + other.time_s,
             ops=self.ops + other.ops,
             float_ops=self.float_ops + other.float_ops,
+            executed_ops=self.executed_ops + other.executed_ops,
         )
 
     def to_dict(self) -> dict:
@@ -109,4 +126,7 @@ class EnergyReport:
             "ops_per_j": self.ops_per_j,
             "tops_per_w": self.tops_per_w,
             "ops_unit": self.ops_unit,
+            "executed_ops": self.executed_ops,
+            "executed_tops_per_w": self.executed_tops_per_w,
+            "chip_tops_per_w": self.chip_tops_per_w,
         }

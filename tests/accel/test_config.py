@@ -306,7 +306,8 @@ def test_random_configs_round_trip_or_fail_cleanly(
                                    "clock": {**{k: float(v) for k, v in data["clock"].items()},
                                              "logic_depth_fo4": 40.0},
                                    "energy": {"node_nm": float(node), "table": ""},
-                                   "compression": config_to_dict(AcceleratorConfig("defaults"))["compression"]}
+                                   "compression": config_to_dict(AcceleratorConfig("defaults"))["compression"],
+                                   "sparsity": config_to_dict(AcceleratorConfig("defaults"))["sparsity"]}
     assert config_from_dict(config_to_dict(cfg)) == cfg
     assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
 

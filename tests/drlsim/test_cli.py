@@ -40,6 +40,18 @@ def test_workload_prices_a_step_on_every_preset():
     assert "edge-int8" in drlsim("workload").stdout
 
 
+def test_workload_density_sets_the_declared_densities_of_every_chip(tmp_path):
+    hw = tmp_path / "sparse.toml"
+    hw.write_text('name = "sparse"\n[array]\nzero_gating = true\n[sparsity]\nskipping = "group"\ngroup = 4\n')
+    dense, sparse = (json.loads(drlsim("workload", "--hw", str(hw), "--json", *density).stdout)[0]
+                     for density in ((), ("--density", "weight=0.25,activation=0.5")))
+    assert dense["skipped_macs"] == dense["zero_macs"] == 0 and dense["macs"] == sparse["macs"]
+    assert 0 < sparse["skipped_macs"] < sparse["zero_macs"] < sparse["macs"]
+    assert sparse["cycles"] < dense["cycles"] and sparse["saved_cycles"] > 0
+    assert sparse["energy_breakdown_j"]["mac"] < dense["energy_breakdown_j"]["mac"]
+    assert sparse["ops"] == dense["ops"] and sparse["executed_ops"] < dense["executed_ops"]
+
+
 def test_presets_lists_them_all():
     out = drlsim("presets").stdout
     assert all(name in out for name in ("edge-int8", "edge-bf16", "edge-fp8", "edge-fixed16", "omnidrl", "cnpu2019"))
@@ -50,6 +62,9 @@ def test_presets_lists_them_all():
     (("gemm", "--hw", "nope", "4", "4", "4"), "unknown preset 'nope'"),
     (("gemm", "--hw", "edge-int8", "4", "4"), "the following arguments are required"),
     (("workload", "--hidden", "64,x"), "--hidden"),
+    (("workload", "--density", "weight=0"), "--density weight must be a density in (0, 1]"),
+    (("workload", "--density", "weight=0.5,bias=0.5"), "ROLE one of weight, activation, gradient"),
+    (("workload", "--density", "activation=x"), "--density activation"),
     (("frobnicate",), "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):

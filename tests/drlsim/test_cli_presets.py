@@ -16,9 +16,12 @@ def test_presets_json_lists_every_preset_with_its_peak(capsys):
         cfg = load_config(row["name"])
         assert row["array"]["rows"] == cfg.array.rows and row["formats"]["weight"] == cfg.formats.weight
         assert row["clock"]["frequency_hz"] == cfg.clock.frequency_hz and row["energy"]["node_nm"] == cfg.energy.node_nm
-        f = cfg.formats
-        mac_pj = EnergyModel(cfg).mac_energy_j(mac_kind(f.weight, f.activation, f.accumulator)) * 1e12
-        assert abs(row["peak_tops_per_w"] * mac_pj - 2.0) < 1e-9  # 2 operations per MAC-energy
+        f, sparsity, model = cfg.formats, cfg.sparsity, EnergyModel(cfg)
+        kind = mac_kind(f.weight, f.activation, f.accumulator)
+        executed = sparsity.weight_density if sparsity.skipping == "group" else 1.0  # skipped: no energy at all
+        computed = sparsity.weight_density * sparsity.activation_density if cfg.array.zero_gating else executed
+        mac_pj = (executed * model.mac_register_energy_j(kind) + computed * model.mac_arithmetic_energy_j(kind)) * 1e12
+        assert abs(row["peak_tops_per_w"] * mac_pj - 2.0) < 1e-9  # 2 dense-equivalent operations per MAC-energy
 
 
 def test_presets_text_has_one_line_per_preset(capsys):
