@@ -69,8 +69,23 @@ NONE = "none"
 def float_words(values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
     """The bit patterns (uint64) of float ``values`` already representable in the float format ``fmt``
     (sign, E exponent bits, M mantissa bits; subnormals, ±0, ±inf kept; NaN as the all-ones exponent
-    with the top mantissa bit, or the all-ones pattern of a format without infinities)."""
-    x = np.asarray(values, np.float64).ravel()
+    with the top mantissa bit, or the all-ones pattern of a format without infinities).
+
+    fp32 and bf16 from float32 values are their float32 bits (bf16: the upper half), fp16 a cast:
+    exact for representable values; other formats are built from the value's binary exponent."""
+    x = np.asarray(values).ravel()
+    fast = {"fp32": 0, "bf16": 16}.get(fmt.name) if x.dtype == np.float32 else None
+    if fast is not None or fmt.name == "fp16":
+        words = (x.view(np.uint32) >> np.uint32(fast) if fast is not None
+                 else x.astype(np.float16).view(np.uint16)).astype(np.uint64)
+        nan = np.isnan(x)
+        if nan.any():
+            words[nan] = ((1 << fmt.exponent_bits) - 1) << fmt.mantissa_bits | 1 << (fmt.mantissa_bits - 1)
+        return words
+    return _float_words(x.astype(np.float64), fmt)
+
+
+def _float_words(x: np.ndarray, fmt: NumberFormat) -> np.ndarray:
     e_bits, m_bits = fmt.exponent_bits, fmt.mantissa_bits
     bias = 1 - fmt.min_exponent
     top = (1 << e_bits) - 1
@@ -141,22 +156,31 @@ def _exp_top3_bits(words: np.ndarray, fmt: NumberFormat) -> int:
     return EXPONENT_TABLE * e + words.size * (1 + fmt.mantissa_bits + 2) + escapes * e
 
 
-def block_means(exponents: np.ndarray, block: int = MEAN_DELTA_BLOCK) -> np.ndarray:
-    """Floor of the mean exponent of each block of ``block`` values (the last may be shorter)."""
-    starts = np.arange(0, exponents.size, block)
-    sums = np.add.reduceat(exponents, starts) if exponents.size else np.zeros(0, np.int64)
-    lengths = np.minimum(block, exponents.size - starts)
-    return sums // lengths
+@njit
+def _mean_delta_counts(words, m_bits, e_mask, block, reach):
+    """(blocks, escapes) of ``exp_mean_delta``: each block's floor-mean exponent, and the values whose
+    exponent is more than ``reach`` from it."""
+    n = words.size
+    blocks = 0
+    escapes = 0
+    for start in range(0, n, block):
+        end = min(start + block, n)
+        total = 0
+        for i in range(start, end):
+            total += (words[i] >> m_bits) & e_mask
+        mean = total // (end - start)
+        for i in range(start, end):
+            delta = np.int64((words[i] >> m_bits) & e_mask) - np.int64(mean)
+            escapes += delta > reach or delta < -reach
+        blocks += 1
+    return blocks, escapes
 
 
 def _exp_mean_delta_bits(words: np.ndarray, fmt: NumberFormat) -> int:
     e = fmt.exponent_bits
-    exponents = _exponents(words, fmt)
-    means = block_means(exponents)
-    delta = exponents - np.repeat(means, MEAN_DELTA_BLOCK)[:exponents.size]
-    reach = (1 << (MEAN_DELTA_BITS - 1)) - 1
-    escapes = int(np.count_nonzero(np.abs(delta) > reach))
-    return means.size * e + words.size * (1 + fmt.mantissa_bits + MEAN_DELTA_BITS) + escapes * e
+    blocks, escapes = _mean_delta_counts(words, np.uint64(fmt.mantissa_bits), np.uint64((1 << e) - 1),
+                                         MEAN_DELTA_BLOCK, (1 << (MEAN_DELTA_BITS - 1)) - 1)
+    return int(blocks) * e + words.size * (1 + fmt.mantissa_bits + MEAN_DELTA_BITS) + int(escapes) * e
 
 
 def huffman_lengths(counts: np.ndarray) -> np.ndarray:

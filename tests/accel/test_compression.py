@@ -71,12 +71,15 @@ def test_long_zero_runs_and_many_symbols(scheme):
 def test_float_words_are_the_formats_bit_patterns():
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(4000) * 10.0 ** rng.integers(-40, 38, 4000)).astype(np.float32)
-    x[:4] = (0.0, -0.0, np.inf, -np.inf)
-    assert np.array_equal(float_words(x, get_format("fp32")), x.view(np.uint32).astype(np.uint64))
-    b = quantize(x, "bf16")
-    assert np.array_equal(float_words(b, get_format("bf16")), (b.view(np.uint32) >> 16).astype(np.uint64))
-    h = quantize(x, "fp16")
-    assert np.array_equal(float_words(h, get_format("fp16")), h.astype(np.float16).view(np.uint16).astype(np.uint64))
+    x[:5] = (0.0, -0.0, np.inf, -np.inf, np.nan)
+    for name, bits in (("fp32", lambda v: v.view(np.uint32)), ("bf16", lambda v: v.view(np.uint32) >> 16),
+                       ("fp16", lambda v: v.astype(np.float16).view(np.uint16))):
+        fmt = get_format(name)
+        v = quantize(x, name)
+        fast, built = float_words(v, fmt), float_words(v.astype(np.float64), fmt)  # float32 bits; from the exponent
+        assert np.array_equal(fast[5:], bits(v[5:]).astype(np.uint64)), name
+        assert np.array_equal(fast, built), name
+        assert fast[4] == ((1 << fmt.exponent_bits) - 1) << fmt.mantissa_bits | 1 << (fmt.mantissa_bits - 1)
 
 
 def test_hand_counted_sizes():
