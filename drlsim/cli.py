@@ -183,31 +183,36 @@ def step_workload(agent: str, obs: int, actions: int, hidden: tuple[int, ...] | 
     return td3_workloads(settings, obs, actions, master_weights)["actor_step"]
 
 
-def _densities(text: str) -> dict[str, float]:
-    """``--density weight=D,activation=D,gradient=D`` (any of the roles) as ``[sparsity]`` overrides."""
-    from accel.config import DENSITY_ROLES
+def _fractions(flag: str, classes: str, key: str, name: str, noun: str):
+    """An argparse type for ``flag``: ``NAME=F`` pairs, NAME one of ``accel.config``'s tuple ``classes``
+    and F in (0, 1], as the hardware overrides ``key.format(NAME)``; anything else a one-line ``BadInput``."""
+    def parse(text: str) -> dict[str, float]:
+        from accel import config
 
-    overrides = {}
-    for pair in text.split(","):
-        role, sep, value = pair.partition("=")
-        role = role.strip()
-        if not sep or role not in DENSITY_ROLES:
-            raise BadInput(f"--density takes ROLE=D pairs with ROLE one of {', '.join(DENSITY_ROLES)}, "
-                           f"got {pair!r}")
-        try:
-            density = float(value)
-        except ValueError:
-            density = float("nan")
-        if not 0 < density <= 1:
-            raise BadInput(f"--density {role} must be a density in (0, 1], got {value.strip()!r}")
-        overrides[f"sparsity.{role}_density"] = density
-    return overrides
+        allowed = getattr(config, classes)
+        overrides = {}
+        for pair in text.split(","):
+            cls, sep, value = pair.partition("=")
+            cls = cls.strip()
+            if not sep or cls not in allowed:
+                raise BadInput(f"{flag} takes {name}={noun[0].upper()} pairs with {name} one of {', '.join(allowed)}, "
+                               f"got {pair!r}")
+            try:
+                fraction = float(value)
+            except ValueError:
+                fraction = float("nan")
+            if not 0 < fraction <= 1:
+                raise BadInput(f"{flag} {cls} must be a {noun} in (0, 1], got {value.strip()!r}")
+            overrides[key.format(cls)] = fraction
+        return overrides
+    return parse
 
 
 def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tuple[int, ...] | None = None,
-                  batch: int | None = None, densities: dict[str, float] | None = None) -> list[dict]:
+                  batch: int | None = None, overrides: dict[str, float] | None = None) -> list[dict]:
     """Prices one training step of ``agent`` on each chip: the rows of ``drlsim workload``.
-    ``densities``: ``[sparsity]`` density overrides (``--density``) applied to every chip."""
+    ``overrides``: hardware overrides applied to every chip (``--density``'s ``[sparsity]`` densities,
+    ``--compression-ratio``'s ``[compression]`` ratios)."""
     from accel import Accelerator
     from accel.config import with_overrides
     from accel.workload import run_counts
@@ -216,8 +221,8 @@ def workload_rows(hws: list[str], agent: str, obs: int, actions: int, hidden: tu
     rows = []
     for hw in hws:
         config = load_hw(hw)
-        if densities:
-            config = with_overrides(config, densities)
+        if overrides:
+            config = with_overrides(config, overrides)
         try:
             workload = step_workload(agent, obs, actions, hidden, batch, config.formats.master_weight != "none")
         except ValueError as error:
@@ -243,7 +248,8 @@ def _cmd_workload(args: argparse.Namespace) -> None:
     from accel.config import list_presets
 
     hws = list_presets() if args.hw == ["all"] else args.hw
-    rows = workload_rows(hws, args.agent, args.obs, args.actions, args.hidden, args.batch, args.density)
+    rows = workload_rows(hws, args.agent, args.obs, args.actions, args.hidden, args.batch,
+                         {**(args.density or {}), **(args.compression_ratio or {})})
     if args.json:
         print(json.dumps(rows))
         return
@@ -361,9 +367,15 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--hidden", type=_layers, default=None,
                       help="hidden widths, e.g. 256,256 (default: the agent's settings)")
     work.add_argument("--batch", type=_integer("--batch"), default=None, help="batch size (default: the agent's)")
-    work.add_argument("--density", type=_densities, default=None, metavar="ROLE=D,...",
+    work.add_argument("--density", default=None, metavar="ROLE=D,...",
+                      type=_fractions("--density", "DENSITY_ROLES", "sparsity.{}_density", "ROLE", "density"),
                       help="declared densities of weights, activations, gradients in (0, 1], e.g. "
                            "weight=0.3,activation=0.5 (default: each chip's [sparsity])")
+    work.add_argument("--compression-ratio", default=None, metavar="CLASS=R,...",
+                      type=_fractions("--compression-ratio", "COMPRESSION_CLASSES", "compression.{}_ratio", "CLASS",
+                                      "ratio"),
+                      help="declared stored/raw size of the classes a chip compresses, in (0, 1], e.g. "
+                           "weight=0.6,replay=0.8 (default: each chip's [compression] ratios)")
     work.add_argument("--json", action="store_true", help="print a JSON list, one object per chip")
     work.set_defaults(run=_cmd_workload)
     presets = verbs.add_parser("presets", help="list the preset chips")

@@ -65,6 +65,8 @@ def test_presets_lists_them_all():
     (("workload", "--density", "weight=0"), "--density weight must be a density in (0, 1]"),
     (("workload", "--density", "weight=0.5,bias=0.5"), "ROLE one of weight, activation, gradient"),
     (("workload", "--density", "activation=x"), "--density activation"),
+    (("workload", "--compression-ratio", "replay=0"), "--compression-ratio replay must be a ratio in (0, 1]"),
+    (("workload", "--compression-ratio", "bias=0.5"), "CLASS one of weight, activation, gradient, replay"),
     (("frobnicate",), "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
