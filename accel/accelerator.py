@@ -17,7 +17,6 @@ Everything in 2–4 that does not depend on the values is one memoized plan per 
 state; the chip computes the values and applies the plan (both fidelities execute the same plan).
 """
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from accel.counts import CountsDelta, EventCounts, Tally, vector_kind
 from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
+from accel.numerics.philox import RandomStream
 from accel.operands import Operand, to_format
 from accel.operands import zero_macs as count_zero_macs
 from accel.planner import (
@@ -60,7 +60,7 @@ class ChipState:
     buffers: tuple[tuple[str, tuple[tuple[str, tuple[int, bool]], ...]], ...]
     pending_writeback_bytes: int
     pe_tensor: str | None
-    rng_state: dict
+    rng_state: tuple[int, int]
 
 
 class Accelerator:
@@ -70,7 +70,8 @@ class Accelerator:
         config: The hardware description (``load_config``).
         fidelity: ``"fast"`` (exact GEMM kernel + closed-form timing, the default) or ``"cycle"``
             (the cycle-stepped array); both give identical values and counts.
-        seed: Seed of the chip's random source (stochastic rounding).
+        seed: Seed of the chip's random source (stochastic rounding): the key of its Philox stream
+            (``RandomStream.from_seed``).
     """
 
     def __init__(self, config: AcceleratorConfig, fidelity: str = "fast", seed: int = 0) -> None:
@@ -80,7 +81,7 @@ class Accelerator:
             raise TypeError(f"config must be an AcceleratorConfig (see load_config), got {type(config).__name__}")
         self.config = config
         self.fidelity = fidelity
-        self._rng = np.random.default_rng(seed)
+        self._rng = RandomStream.from_seed(seed)
         self._tally = Tally()
         self._planner = Planner.of(config)
         self._buffers = {
@@ -104,7 +105,7 @@ class Accelerator:
             counts=self.counts,
             buffers=tuple((name, buf.contents()) for name, buf in self._buffers.items()),
             pending_writeback_bytes=self._pending_writeback_bytes, pe_tensor=self._pe_tensor,
-            rng_state=copy.deepcopy(self._rng.bit_generator.state))
+            rng_state=self._rng.state())
 
     def restore(self, state: "ChipState") -> None:
         """Puts the chip back into a ``snapshot``'s state (of a chip with the same config)."""
@@ -115,11 +116,12 @@ class Accelerator:
             self._buffers[name].restore(tensors)
         self._pending_writeback_bytes = state.pending_writeback_bytes
         self._pe_tensor = state.pe_tensor
-        self._rng.bit_generator.state = copy.deepcopy(state.rng_state)
+        self._rng = RandomStream(*state.rng_state)
 
     @property
-    def rng(self) -> np.random.Generator:
-        """The chip's random source (stochastic rounding draws from it)."""
+    def rng(self) -> RandomStream:
+        """The chip's random source: a Philox4x32-10 stream (key, counter) that stochastic rounding
+        reads one word per rounded value from (``accel.numerics.philox``)."""
         return self._rng
 
     @property

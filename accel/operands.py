@@ -20,8 +20,8 @@ import numpy as np
 from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
 from accel.numerics.formats import NumberFormat
-from accel.numerics.requantize import SIG_LIMIT, float_pairs, pow2_scale, round_pairs
-from accel.numerics.rounding import random_words, resolve_undecided, round_by
+from accel.numerics.philox import RandomStream
+from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pow2_scale, round_pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,26 +110,6 @@ def _max_abs_code(codes):
     return peak
 
 
-@njit
-def _codes_to_fixed(codes, exp, scale_exp, width_bits, min_code, max_code, stochastic, words, undecided, out):
-    """``round_pairs``'s fixed-point rounding of ``codes · 2**exp`` for one exponent (a GEMM's
-    accumulators): the same decisions, from the same random words, element by element."""
-    for i in range(codes.size):
-        mag = abs(codes[i])
-        if mag == 0:
-            out[i] = 0
-            continue
-        exponent = math.frexp(np.float64(mag))[1] - 1 + exp
-        if exponent >= width_bits - 1 + scale_exp:  # |value| ≥ 2**(W-1) steps: the extreme codes
-            out[i] = min_code if codes[i] < 0 else max_code
-            continue
-        if scale_exp <= exp:
-            k = mag << (exp - scale_exp)
-        else:
-            k, undecided[i] = round_by(mag, scale_exp - exp, stochastic, words[i] if stochastic else np.uint64(0))
-        out[i] = -k if codes[i] < 0 else min(k, max_code)
-
-
 def count_nonfinite(x: np.ndarray) -> int:
     """NaN and ±inf values in a float array."""
     if x.dtype not in _BITS:
@@ -162,9 +142,6 @@ def _code_stats(codes, exp, lo, hi):
     return peak, outside
 
 
-_NO_WORDS = np.zeros(0, np.uint64)
-
-
 def _limit(x: np.ndarray, value: float):
     """``value`` as NumPy compares it with ``x``: rounded to float32 for a float32 tensor."""
     return np.float32(value) if x.dtype == np.float32 else float(value)
@@ -179,8 +156,8 @@ def _scale(peak: float, fmt: NumberFormat, scaling: str) -> int:
     return pow2_scale(int(math.ldexp(mantissa, 53)), exp - 53, fmt)
 
 
-def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: str, stochastic: bool,
-                      rng: np.random.Generator) -> tuple[Operand, int]:
+def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: str,
+                      stream: RandomStream | None) -> tuple[Operand, int]:
     """Integer accumulator codes ``code · 2**exp`` rounded into a fixed-point format (``round_pairs``'s
     rounding: the same bits, the same random words)."""
     flat = codes.reshape(-1)
@@ -192,17 +169,11 @@ def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: s
         _, saturations = _code_stats(flat, exp, fmt.min_code * 2.0**scale, fmt.max_code * 2.0**scale)
     else:  # the scale holds the largest value: nothing saturates
         scale, saturations = pow2_scale(peak, exp, fmt), 0
-    words = random_words(rng, flat.size) if stochastic else _NO_WORDS  # the words round_pairs draws
-    undecided = np.zeros(flat.size, np.bool_)  # written by every rounding step, decided or not
-    out = np.empty(flat.size, np.int64)
-    _codes_to_fixed(flat, exp, scale, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, words, undecided, out)
-    for i in np.flatnonzero(undecided):  # every bit discarded: the value is 0 or ±1 code
-        if resolve_undecided(abs(int(flat[i])), scale - exp, rng):
-            out[i] = -1 if flat[i] < 0 else 1
+    out = codes_to_fixed(flat, exp, scale, fmt, stream)
     return Operand(out.reshape(codes.shape), scale, fmt, 0), saturations
 
 
-def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: np.random.Generator,
+def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: RandomStream,
               exp: int | None = None) -> tuple[Operand, int]:
     """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
 
@@ -212,16 +183,16 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
         fmt: The target format.
         scaling: ``"tensor_pow2"`` or ``"none"`` (integer formats).
         rounding: ``"nearest"`` or ``"stochastic"``.
-        rng: The chip's random source (stochastic rounding).
+        rng: The chip's random source (stochastic rounding uses its next ``values.size`` words).
         exp: The exponent of ``values`` when they are integer codes.
     """
-    stochastic = rounding == "stochastic"
+    stream = rng if rounding == "stochastic" else None
     flat = values.reshape(-1)
     if exp is not None:  # integer accumulator codes: finite by construction
         if not fmt.is_float:
-            return _requantize_codes(values, exp, fmt, scaling, stochastic, rng)
+            return _requantize_codes(values, exp, fmt, scaling, stream)
         _, outside = _code_stats(flat, exp, -fmt.max_value, fmt.max_value)
-        out = round_pairs(values, exp, fmt, stochastic, rng).reshape(values.shape)
+        out = round_pairs(values, exp, fmt, stream).reshape(values.shape)
         return Operand(out, None, fmt, count_nonfinite(out)), outside
     peak, above, infinite, nan = _float_stats(flat, _limit(flat, fmt.max_value) if fmt.is_float else math.inf)
     if fmt.is_float:
@@ -231,7 +202,7 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
             return Operand(out, None, fmt, count_nonfinite(out) if above else nan), above
         finite = np.isfinite(values)
         sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
-        out = round_pairs(sig, sig_exp, fmt, stochastic, rng).reshape(values.shape)
+        out = round_pairs(sig, sig_exp, fmt, stream).reshape(values.shape)
         specials = values if fmt.has_inf else np.clip(values, fmt.min_value, fmt.max_value)
         out = np.where(finite, out, specials)
         return Operand(out, None, fmt, count_nonfinite(out)), above
@@ -249,7 +220,7 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
         return Operand(codes, scale, fmt, int(nan)), saturations
     finite = np.isfinite(values)
     sig, sig_exp = float_pairs(np.where(finite, values, 0.0))
-    codes = round_pairs(sig, sig_exp, fmt, stochastic, rng, scale).reshape(values.shape)
+    codes = round_pairs(sig, sig_exp, fmt, stream, scale).reshape(values.shape)
     inf_mask = np.isinf(values)
     codes[inf_mask] = np.where(values[inf_mask] > 0, fmt.max_code, fmt.min_code)
     return Operand(codes, scale, fmt, int(nan)), saturations
@@ -276,3 +247,4 @@ def _zero_counts(a, b):
 def zero_macs(a: np.ndarray, b: np.ndarray) -> int:
     """MACs of ``a · b`` (codes or values) with a zero operand: those a zero-gating PE skips."""
     return int(_zero_counts(np.ascontiguousarray(a), np.ascontiguousarray(b)))
+

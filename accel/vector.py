@@ -9,8 +9,8 @@ rounded, and rounding it again into the format is the same as rounding the exact
 value rounded once (within an ulp of float64 of the exact one).
 
 Each operation is one jitted program (``accel.numerics.elementwise``) that rounds exactly as
-``Accelerator.round_into`` rounds every step, saturations and stochastic rounding's draws from
-the chip's generator included; the tests hold it bit for bit against the step-by-step definition.
+``Accelerator.round_into`` rounds every step, saturations and stochastic rounding's words of the
+chip's Philox stream included; the tests hold it bit for bit against the step-by-step definition.
 
 Cycles: ``⌈elements / lanes⌉ × latency`` per operation; the latencies below are assumptions
 (pipelined units, one result per lane per cycle after the first), documented in docs/timing.md.
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.numerics import elementwise as ew
-from accel.numerics.rounding import random_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +73,16 @@ class VectorUnit:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _run(self, op: str, role: str, inputs: list[np.ndarray], staged, fused, consts: tuple = (),
-             words_per_element: int = 0, words: int = 0, outputs: int = 1,
-             out_elements: int | None = None, names: Names | None = None) -> list[np.ndarray]:
+             outputs: int = 1, out_elements: int | None = None, names: Names | None = None) -> list[np.ndarray]:
         """Runs the operation's program in the role's format and counts it; returns the outputs in
         the inputs' shape (``out_elements`` long and flat when given: a reduction).
 
         Float formats rounded to nearest run ``fused(*inputs, *consts, params, *outputs)`` (one
         pass, returns saturations and NaN/inf), everything else ``staged(*inputs, *consts, params,
-        words, state, *outputs)``, which draws ``words_per_element · elements + words`` random
-        words under stochastic rounding: one per element of every rounded tensor, one per
-        rounded constant (a program that needs more, or fewer, gets them: ``_draw``).
+        stream, state, *outputs)`` with ``stream = [key, counter]`` of the chip's Philox stream;
+        under stochastic rounding the program uses one main word per element of every rounded
+        tensor and one per rounded constant (``state[1]`` says how many: a count fixed by the
+        operation and its size), and the chip's counter advances by as many.
         """
         setup = self._roles.get(role)
         if setup is None:
@@ -102,47 +101,16 @@ class VectorUnit:
         if use_fused:
             saturations, nonfinite = fused(*flat, *consts, params, *outs)
         else:
-            state = self._draw(lambda w, s: staged(*flat, *consts, params, w, s, *outs),
-                               words_per_element * elements + words)
+            state = np.zeros(ew.STATE_SIZE, np.int64)
+            rng = self._acc.rng
+            stream = np.array([rng.key, rng.counter], np.uint64) if self._stochastic else _NO_STREAM
+            staged(*flat, *consts, params, stream, state, *outs)
+            if self._stochastic:
+                rng.take(int(state[1]))
             saturations, nonfinite = state[0], state[2]
         self._acc.vector_counts(op, role, elements, out_elements=size, names=names,
                                 saturations=int(saturations), nonfinite=int(nonfinite))
         return outs if out_elements is not None else [o.reshape(shape) for o in outs]
-
-    def _draw(self, program, words: int) -> np.ndarray:
-        """Runs ``program(words, state)`` with the random words it reads; returns its state.
-
-        The words are the next ones of the chip's generator (``random_words``: the stream of
-        ``integers(0, 2**64)``). If the program used fewer, the generator is put back to just
-        after the ones it used; if it asked for more (a stochastic decision left open by its
-        first word, with probability 2**-64), it runs again with as many as it asked for.
-        """
-        state = np.zeros(ew.STATE_SIZE, np.int64)
-        if not self._stochastic:
-            program(_NO_WORDS, state)
-            return state
-        rng = self._acc.rng
-        bits = rng.bit_generator
-        pcg = isinstance(bits, np.random.PCG64)  # numpy's default: rewound by advancing round its period
-        start = None if pcg else bits.state
-        drawn = random_words(rng, words)
-        while True:
-            program(drawn, state)
-            used = int(state[1])
-            if used == drawn.size:
-                return state
-            if used < drawn.size and pcg:  # hand back the words it did not read
-                bits.advance(_PERIOD - (drawn.size - used))
-                return state
-            if pcg:
-                bits.advance(_PERIOD - drawn.size)
-            else:
-                bits.state = start
-            if used < drawn.size:
-                random_words(rng, used)
-                return state
-            drawn = random_words(rng, used)
-            state[:] = 0
 
     @staticmethod
     def _as_float(name: str, x) -> np.ndarray:
@@ -160,62 +128,61 @@ class VectorUnit:
 
     def relu(self, x, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """max(x, 0)."""
-        return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu, words_per_element=1,
+        return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu,
                          names=names)[0]
 
     def relu_grad(self, x, dy, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """dy where x > 0, else 0 (x: the ReLU's input or output)."""
         return self._run("relu_grad", role, [self._as_float("x", x), self._as_float("dy", dy)], ew.relu_grad,
-                         ew.fused_relu_grad, words_per_element=2, names=names)[0]
+                         ew.fused_relu_grad, names=names)[0]
 
     def tanh(self, x, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """tanh(x) (numpy's float64 tanh between two kernels: libm's may differ in the last bit)."""
-        def staged(x, params, words, state, out):
-            ew.store_rounded(np.tanh(ew.load(x, params, words, state)), params, words, state, out)
+        def staged(x, params, stream, state, out):
+            ew.store_rounded(np.tanh(ew.load(x, params, stream, state)), params, stream, state, out)
 
         def fused(x, params, out):
             rounded = np.empty(x.size)
             saturations, _ = ew.fused_load(x, params, rounded)
             more, nonfinite = ew.fused_store(np.tanh(rounded), params, out)
             return saturations + more, nonfinite
-        return self._run("tanh", role, [self._as_float("x", x)], staged, fused, words_per_element=2, names=names)[0]
+        return self._run("tanh", role, [self._as_float("x", x)], staged, fused, names=names)[0]
 
     def tanh_grad(self, y, dy, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """dy · (1 − y²), y = tanh(x)."""
         return self._run("tanh_grad", role, [self._as_float("y", y), self._as_float("dy", dy)], ew.tanh_grad,
-                         ew.fused_tanh_grad, words_per_element=5, names=names)[0]
+                         ew.fused_tanh_grad, names=names)[0]
 
     # --- elementwise -----------------------------------------------------------------------------
 
-    def _binary(self, op: str, staged, fused, x, y, role: str, words_per_element: int, names) -> np.ndarray:
-        return self._run(op, role, [self._as_float("x", x), self._as_float("y", y)], staged, fused,
-                         words_per_element=words_per_element, names=names)[0]
+    def _binary(self, op: str, staged, fused, x, y, role: str, names) -> np.ndarray:
+        return self._run(op, role, [self._as_float("x", x), self._as_float("y", y)], staged, fused, names=names)[0]
 
     def add(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x + y."""
-        return self._binary("add", ew.add, ew.fused_add, x, y, role, 3, names)
+        return self._binary("add", ew.add, ew.fused_add, x, y, role, names)
 
     def mul(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x · y."""
-        return self._binary("mul", ew.mul, ew.fused_mul, x, y, role, 3, names)
+        return self._binary("mul", ew.mul, ew.fused_mul, x, y, role, names)
 
     def fma(self, x, y, z, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x · y + z, rounded after the multiply and after the add."""
         return self._run("fma", role, [self._as_float("x", x), self._as_float("y", y), self._as_float("z", z)],
-                         ew.fma, ew.fused_fma, words_per_element=5, names=names)[0]
+                         ew.fma, ew.fused_fma, names=names)[0]
 
     def scale(self, x, factor: float, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """factor · x, the factor rounded into the format first."""
         return self._run("scale", role, [self._as_float("x", x)], ew.scale, ew.fused_scale, (float(factor),),
-                         words_per_element=2, words=1, names=names)[0]
+                         names=names)[0]
 
     def maximum(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """Elementwise max(x, y) (a comparator: also max over actions, one column pair at a time)."""
-        return self._binary("minmax", ew.maximum, ew.fused_maximum, x, y, role, 2, names)
+        return self._binary("minmax", ew.maximum, ew.fused_maximum, x, y, role, names)
 
     def minimum(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """Elementwise min(x, y) (TD3's twin critics)."""
-        return self._binary("minmax", ew.minimum, ew.fused_minimum, x, y, role, 2, names)
+        return self._binary("minmax", ew.minimum, ew.fused_minimum, x, y, role, names)
 
     def sum_rows(self, x, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """Column sums of a 2-D ``x`` (a bias gradient: the sum over the batch), row 0 first,
@@ -223,9 +190,9 @@ class VectorUnit:
         x = self._as_float("x", x)
         if x.ndim != 2:
             raise ValueError(f"vector sum_rows: x must be a 2-D (batch, features) array, got shape {x.shape}")
-        rows, cols = x.shape
-        return self._run("sum_rows", role, [x], ew.sum_rows, ew.fused_sum_rows, (cols,), words_per_element=1,
-                         words=max(rows - 1, 0) * cols, out_elements=cols, names=names)[0]
+        cols = x.shape[1]
+        return self._run("sum_rows", role, [x], ew.sum_rows, ew.fused_sum_rows, (cols,), out_elements=cols,
+                         names=names)[0]
 
     # --- losses ----------------------------------------------------------------------------------
 
@@ -233,14 +200,14 @@ class VectorUnit:
               names: Names | None = None) -> tuple[float, np.ndarray]:
         """Mean Huber loss and its gradient with respect to ``pred`` (SB3's smooth-L1 for delta = 1)."""
         loss, grad = self._run("huber", role, [self._as_float("pred", pred), self._as_float("target", target)],
-                               ew.huber, ew.fused_huber, (float(delta),), words_per_element=7, words=3, outputs=2,
+                               ew.huber, ew.fused_huber, (float(delta),), outputs=2,
                                names=names)
         return float(np.mean(loss, dtype=np.float64)), grad
 
     def mse(self, pred, target, role: str = "gradient", names: Names | None = None) -> tuple[float, np.ndarray]:
         """Mean squared error and its gradient with respect to ``pred``."""
         loss, grad = self._run("mse", role, [self._as_float("pred", pred), self._as_float("target", target)],
-                               ew.mse, ew.fused_mse, words_per_element=6, outputs=2, names=names)
+                               ew.mse, ew.fused_mse, outputs=2, names=names)
         return float(np.mean(loss, dtype=np.float64)), grad
 
     # --- formats ---------------------------------------------------------------------------------
@@ -262,8 +229,8 @@ class VectorUnit:
         """v ← μ·v + g; w ← w − lr·v (in the master-weight format). Returns (w, v)."""
         return tuple(self._run("sgd_momentum", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                              self._as_float("velocity", velocity)],
-                               ew.sgd_momentum, ew.fused_sgd_momentum, (float(lr), float(momentum)),
-                               words_per_element=7, words=2, outputs=2, names=names))
+                               ew.sgd_momentum, ew.fused_sgd_momentum, (float(lr), float(momentum)), outputs=2,
+                               names=names))
 
     def adam(self, w, g, m, v, step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
              eps: float = 1e-8, names: Names | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -283,15 +250,12 @@ class VectorUnit:
                 ew.adam(*args)
         return tuple(self._run("adam", UPDATE_ROLE, [self._as_float("w", w), self._as_float("g", g),
                                                      self._as_float("m", m), self._as_float("v", v)],
-                               staged, fused, consts, words_per_element=18, words=8, outputs=3, names=names))
+                               staged, fused, consts, outputs=3, names=names))
 
     def polyak(self, target, online, tau: float, names: Names | None = None) -> np.ndarray:
         """target ← (1 − τ)·target + τ·online (in the master-weight format)."""
         return self._run("polyak", UPDATE_ROLE, [self._as_float("target", target), self._as_float("online", online)],
-                         ew.polyak, ew.fused_polyak, (float(tau),), words_per_element=5, words=2,
-                         names=names)[0]
+                         ew.polyak, ew.fused_polyak, (float(tau),), names=names)[0]
 
 
-_NO_WORDS = np.zeros(0, np.uint64)
-_PERIOD = 2**128
-"""PCG64's period: advancing by ``_PERIOD − n`` winds the generator back ``n`` words."""
+_NO_STREAM = np.zeros(2, np.uint64)

@@ -9,13 +9,12 @@ power-of-two scale that the rounded tensor's own peak picks under ``tensor_pow2`
 otherwise; ±inf to the extreme codes, NaN to 0). A step counts the values that lie beyond the
 format's range before rounding (saturations). One jitted kernel runs a whole operation.
 
-Stochastic rounding consumes the chip's generator exactly as ``round_into`` does: for every step
-in program order, one 64-bit word per element (``random_raw``, the stream of
-``integers(0, 2**64)``), then, for the elements whose decision the first word left open (a
-probability of 2**-64 each), the further words ``resolve_undecided`` draws, in element order.
-The caller draws the words of the whole program at once; a kernel reads them with a cursor and
-reports how many it used, so the rare program that needs more is run again with more
-(``run_program``).
+Stochastic rounding uses the chip's Philox stream exactly as ``round_into`` does: for every step
+in program order, one main word per element (``accel.numerics.philox``), the decisions that word
+leaves open finished from their own further words. A program takes ``stream = [key, first
+word]`` and reads main word ``first + cursor + i`` for element ``i`` of the step at the cursor,
+computing the words itself; the cursor (``state``) says how many it used, a fixed count for the
+operation and its size, by which the caller advances the chip's counter.
 """
 
 import math
@@ -24,6 +23,7 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
+from accel.numerics.philox import CHUNK, fill_words, main_word
 from accel.numerics.rounding import float_quantum_exponent, pow2, round_by
 
 _U64 = np.uint64
@@ -48,32 +48,6 @@ def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool) -> tu
 
 
 @njit
-def _word(words, i):
-    """The ``i``-th drawn word, or 0 past the end (the program then reports that it needs more)."""
-    return words[i] if i < words.size else _U64(0)
-
-
-@njit
-def _resolve(rem, shift, words, state):
-    """``resolve_undecided`` reading its further words at the cursor: after the first word tied
-    with the leading 64 bits of the threshold, compare the next 64 bits, and so on."""
-    shift -= 64
-    if shift < 63:
-        rem &= (np.int64(1) << shift) - 1
-    while True:
-        word = _word(words, state[_CURSOR])
-        state[_CURSOR] += 1
-        if shift <= 64:
-            return (word >> _U64(64 - shift)) < _U64(rem)
-        lead = _U64(rem >> (shift - 64)) if shift - 64 < 63 else _U64(0)
-        if word != lead:
-            return word < lead
-        if shift - 64 < 63:
-            rem &= (np.int64(1) << (shift - 64)) - 1
-        shift -= 64
-
-
-@njit
 def _nearest_float(v, p):
     """``v`` rounded half to even into the float format ``p`` (bit trick above the smallest
     normal, where a carry out of the fraction lands in the exponent; fixed step below it)."""
@@ -88,47 +62,44 @@ def _nearest_float(v, p):
 
 
 @njit
-def _stochastic_float(v, word, p):
-    """``v`` rounded stochastically into the float format ``p`` with its first random word, as
-    ``round_pairs`` rounds the float64 pair of ``v``; also whether the decision is still open."""
+def _stochastic_float(v, word, p, key, w):
+    """``v`` rounded stochastically into the float format ``p`` with main word ``w`` of the stream
+    ``key`` (``word``: its value), as ``round_pairs`` rounds the float64 pair of ``v``."""
     if v != v:
-        return v, False
+        return v
     if math.isinf(v):
-        return (v if p[5] else math.copysign(p[4], v)), False
+        return v if p[5] else math.copysign(p[4], v)
     if v == 0.0:
-        return 0.0, False
+        return 0.0
     m, e = math.frexp(abs(v))
     sig = np.int64(m * 9007199254740992.0)  # m · 2**53, exact
     qexp = float_quantum_exponent(e - 1, p[2], p[3])
-    undecided = False
     value = abs(v)
     if qexp > e - 53:
-        k, undecided = round_by(sig, qexp - (e - 53), True, word)
-        value = np.float64(k) * pow2(qexp)
+        value = np.float64(round_by(sig, qexp - (e - 53), True, word, key, w)) * pow2(qexp)
     if value > p[4]:
         value = math.inf if p[5] else p[4]
-    return (-value if v < 0.0 else value), undecided
+    return -value if v < 0.0 else value
 
 
 @njit
-def _fixed_code(v, word, stochastic, scale, p):
+def _fixed_code(v, word, stochastic, scale, p, key, w):
     """The code of ``v`` in the fixed-point format ``p`` at the scale ``2**scale`` (``round_pairs``
-    of its float64 pair, ±inf at the extremes, NaN 0); also whether the decision is still open."""
+    of its float64 pair, ±inf at the extremes, NaN 0); stochastic rounding with main word ``w``."""
     if v != v or v == 0.0:
-        return np.int64(0), False
+        return np.int64(0)
     top = p[12] if v > 0.0 else p[11]
     if math.isinf(v):
-        return top, False
+        return top
     m, e = math.frexp(abs(v))
     sig = np.int64(m * 9007199254740992.0)
     if e - 1 >= p[10] - 1 + scale:  # |v| ≥ 2**(W−1) steps
-        return top, False
-    undecided = False
+        return top
     if scale <= e - 53:
         k = sig << (e - 53 - scale)
     else:
-        k, undecided = round_by(sig, scale - (e - 53), stochastic, word)
-    return (-k if v < 0.0 else min(k, p[12])), undecided
+        k = round_by(sig, scale - (e - 53), stochastic, word, key, w)
+    return -k if v < 0.0 else min(k, p[12])
 
 
 @njit
@@ -152,19 +123,19 @@ def _pow2_scale(peak, p):
 
 
 @njit
-def round_step(x, p, words, state):
+def round_step(x, p, stream, state):
     """Rounds the float64 array ``x`` in place into the format ``p`` as ``round_into`` does;
-    counts its saturations and advances the word cursor in ``state``."""
+    counts its saturations and advances the word cursor in ``state`` by ``x.size`` (stochastic
+    rounding: element ``i`` uses main word ``stream[1] + cursor + i`` of the key ``stream[0]``)."""
     n = x.size
     stochastic = p[1]
-    base = state[_CURSOR]
+    key = stream[0] if stochastic else _U64(0)
+    first = stream[1] + _U64(state[_CURSOR]) if stochastic else _U64(0)
     if stochastic:
         state[_CURSOR] += n
-    step_words = words[base:base + n] if stochastic else words[:0]
-    if step_words.size < n and stochastic:  # past the words drawn: zeros (the program is run again)
-        step_words = np.concatenate((step_words, np.zeros(n - step_words.size, np.uint64)))
-    open_ = np.zeros(n if stochastic else 0, np.bool_)
-    original = x.copy() if stochastic else x[:0]  # an open decision is finished from the exact value
+    words = np.empty(CHUNK if stochastic else 0, np.uint64)
+    original = np.empty(CHUNK if stochastic else 0)  # an open decision is finished from the exact value
+    open_ = np.zeros(CHUNK if stochastic else 0, np.bool_)
     saturations = 0
     if p[0]:
         for i in range(n):
@@ -177,23 +148,27 @@ def round_step(x, p, words, state):
             # by ``_stochastic_float`` after the loop.
             drop = p[6]
             low = (np.int64(1) << drop) - 1
-            for i in range(n):
-                v = x[i]
-                a = abs(v)
-                bits = np.float64(a).view(np.int64)
-                rem = bits & low
-                up = (step_words[i] >> _U64(64 - drop)) < _U64(rem)
-                r = np.int64((bits - rem) + (np.int64(up) << drop)).view(np.float64)
-                r = (math.inf if p[5] else p[4]) if r > p[4] else r
-                x[i] = -r if v < 0.0 else r
-                open_[i] = not (p[9] <= a < math.inf or a == 0.0)
-            for i in range(n):
-                if open_[i]:
-                    x[i], open_[i] = _stochastic_float(original[i], step_words[i], p)
+            for start in range(0, n, CHUNK):
+                size = min(CHUNK, n - start)
+                fill_words(key, first + _U64(start), words, 0, size)
+                xc = x[start:start + size]  # a view indexed from 0: no wraparound checks, the loop vectorises
+                for j in range(size):
+                    v = xc[j]
+                    original[j] = v
+                    a = abs(v)
+                    bits = np.float64(a).view(np.int64)
+                    rem = bits & low
+                    up = (words[j] >> _U64(64 - drop)) < _U64(rem)
+                    r = np.int64((bits - rem) + (np.int64(up) << drop)).view(np.float64)
+                    r = (math.inf if p[5] else p[4]) if r > p[4] else r
+                    xc[j] = -r if v < 0.0 else r
+                    open_[j] = not (p[9] <= a < math.inf or a == 0.0)
+                for j in range(size):
+                    if open_[j]:
+                        xc[j] = _stochastic_float(original[j], words[j], p, key, first + _U64(start + j))
         else:
             for i in range(n):
                 x[i] = _nearest_float(x[i], p)
-        step, quantum = p[15], p[3] - p[2]
     else:
         peak = 0.0
         for i in range(n):
@@ -217,41 +192,42 @@ def round_step(x, p, words, state):
             # (|x| ≥ 2**(scale − 12)), round_by's decision is word < frac(t) · 2**64, an exact
             # integer. Zero gives code 0; the rest is marked and rounded by ``_fixed_code``.
             inv, top, least = pow2(-scale), pow2(p[10] - 1), pow2(scale - 12)
-            for i in range(n):
-                v = x[i]
-                a = abs(v)
-                t = a * inv
-                k = np.floor(t)
-                threshold = _U64((t - k) * 18446744073709551616.0) if t < top else _U64(0)
-                code = k + (step_words[i] < threshold)
-                code = -code if v < 0.0 else min(code, np.float64(p[12]))
-                x[i] = (code + 0.0) * unit
-                open_[i] = not ((least <= a and t < top) or a == 0.0)
-            for i in range(n):
-                if open_[i]:
-                    code, open_[i] = _fixed_code(original[i], step_words[i], True, scale, p)
-                    x[i] = np.float64(code) * unit
+            for start in range(0, n, CHUNK):
+                size = min(CHUNK, n - start)
+                fill_words(key, first + _U64(start), words, 0, size)
+                xc = x[start:start + size]
+                for j in range(size):
+                    v = xc[j]
+                    original[j] = v
+                    a = abs(v)
+                    t = a * inv
+                    k = np.floor(t)
+                    threshold = _U64((t - k) * 18446744073709551616.0) if t < top else _U64(0)
+                    code = k + (words[j] < threshold)
+                    code = -code if v < 0.0 else min(code, np.float64(p[12]))
+                    xc[j] = (code + 0.0) * unit
+                    open_[j] = not ((least <= a and t < top) or a == 0.0)
+                for j in range(size):
+                    if open_[j]:
+                        code = _fixed_code(original[j], words[j], True, scale, p, key, first + _U64(start + j))
+                        xc[j] = np.float64(code) * unit
         else:
-            for i in range(n):
-                code, undecided = _fixed_code(x[i], step_words[i] if stochastic else _U64(0), stochastic, scale, p)
+            for start in range(0, n, CHUNK):
+                size = min(CHUNK, n - start)
                 if stochastic:
-                    open_[i] = undecided
-                x[i] = np.float64(code) * unit
-        step, quantum = unit, scale
-    for i in range(open_.size):
-        if open_[i]:  # every significand bit was discarded: the value is 0 or ±step
-            v = original[i]
-            m, e = math.frexp(abs(v))
-            if _resolve(np.int64(m * 9007199254740992.0), quantum - (e - 53), words, state):
-                x[i] = -step if v < 0.0 else step
+                    fill_words(key, first + _U64(start), words, 0, size)
+                for j in range(size):
+                    word = words[j] if stochastic else _U64(0)
+                    code = _fixed_code(x[start + j], word, stochastic, scale, p, key, first + _U64(start + j))
+                    x[start + j] = np.float64(code) * unit
     state[_SATURATIONS] += saturations
 
 
 @njit
-def round_scalar(c, p, words, state):
+def round_scalar(c, p, stream, state):
     """``c`` rounded as a one-element tensor (a constant of the program)."""
     x = np.full(1, np.float64(c))
-    round_step(x, p, words, state)
+    round_step(x, p, stream, state)
     return x[0]
 
 
@@ -262,18 +238,18 @@ def round_scalar(c, p, words, state):
 
 _NONFINITE = 2
 STATE_SIZE = 3
-"""Length of a program's ``state``: saturations, words used, NaN/inf results."""
+"""Length of a program's ``state``: saturations, stream used, NaN/inf results."""
 
 
 @njit
-def _r(t, p, words, state):
-    round_step(t, p, words, state)
+def _r(t, p, stream, state):
+    round_step(t, p, stream, state)
     return t
 
 
 @njit
-def _load(x, p, words, state):
-    return _r(x.astype(np.float64), p, words, state)
+def _load(x, p, stream, state):
+    return _r(x.astype(np.float64), p, stream, state)
 
 
 @njit
@@ -298,138 +274,138 @@ def _minimum(x, y):
 
 
 @njit
-def relu(x, p, words, state, out):
-    x = _load(x, p, words, state)
+def relu(x, p, stream, state, out):
+    x = _load(x, p, stream, state)
     for i in range(x.size):
         x[i] = _maximum(x[i], 0.0)
     _store(x, out, state)
 
 
 @njit
-def relu_grad(x, dy, p, words, state, out):
-    x, dy = _load(x, p, words, state), _load(dy, p, words, state)
+def relu_grad(x, dy, p, stream, state, out):
+    x, dy = _load(x, p, stream, state), _load(dy, p, stream, state)
     _store(np.where(x > 0.0, dy, 0.0), out, state)
 
 
 @njit
-def load(x, p, words, state):
+def load(x, p, stream, state):
     """The input rounded into the format (float64): the first step of ``tanh``, whose float64
     ``np.tanh`` is numpy's (libm's may differ in the last bit), between two kernels."""
-    return _load(x, p, words, state)
+    return _load(x, p, stream, state)
 
 
 @njit
-def store_rounded(t, p, words, state, out):
-    _store(_r(t, p, words, state), out, state)
+def store_rounded(t, p, stream, state, out):
+    _store(_r(t, p, stream, state), out, state)
 
 
 @njit
-def tanh_grad(y, dy, p, words, state, out):
-    y, dy = _load(y, p, words, state), _load(dy, p, words, state)
-    _store(_r(dy * _r(1.0 - _r(y * y, p, words, state), p, words, state), p, words, state), out, state)
+def tanh_grad(y, dy, p, stream, state, out):
+    y, dy = _load(y, p, stream, state), _load(dy, p, stream, state)
+    _store(_r(dy * _r(1.0 - _r(y * y, p, stream, state), p, stream, state), p, stream, state), out, state)
 
 
 @njit
-def add(x, y, p, words, state, out):
-    x, y = _load(x, p, words, state), _load(y, p, words, state)
-    _store(_r(x + y, p, words, state), out, state)
+def add(x, y, p, stream, state, out):
+    x, y = _load(x, p, stream, state), _load(y, p, stream, state)
+    _store(_r(x + y, p, stream, state), out, state)
 
 
 @njit
-def mul(x, y, p, words, state, out):
-    x, y = _load(x, p, words, state), _load(y, p, words, state)
-    _store(_r(x * y, p, words, state), out, state)
+def mul(x, y, p, stream, state, out):
+    x, y = _load(x, p, stream, state), _load(y, p, stream, state)
+    _store(_r(x * y, p, stream, state), out, state)
 
 
 @njit
-def fma(x, y, z, p, words, state, out):
-    x, y, z = _load(x, p, words, state), _load(y, p, words, state), _load(z, p, words, state)
-    _store(_r(_r(x * y, p, words, state) + z, p, words, state), out, state)
+def fma(x, y, z, p, stream, state, out):
+    x, y, z = _load(x, p, stream, state), _load(y, p, stream, state), _load(z, p, stream, state)
+    _store(_r(_r(x * y, p, stream, state) + z, p, stream, state), out, state)
 
 
 @njit
-def scale(x, factor, p, words, state, out):
-    x = _load(x, p, words, state)
-    _store(_r(x * round_scalar(factor, p, words, state), p, words, state), out, state)
+def scale(x, factor, p, stream, state, out):
+    x = _load(x, p, stream, state)
+    _store(_r(x * round_scalar(factor, p, stream, state), p, stream, state), out, state)
 
 
 @njit
-def maximum(x, y, p, words, state, out):
-    x, y = _load(x, p, words, state), _load(y, p, words, state)
+def maximum(x, y, p, stream, state, out):
+    x, y = _load(x, p, stream, state), _load(y, p, stream, state)
     for i in range(x.size):
         x[i] = _maximum(x[i], y[i])
     _store(x, out, state)
 
 
 @njit
-def minimum(x, y, p, words, state, out):
-    x, y = _load(x, p, words, state), _load(y, p, words, state)
+def minimum(x, y, p, stream, state, out):
+    x, y = _load(x, p, stream, state), _load(y, p, stream, state)
     for i in range(x.size):
         x[i] = _minimum(x[i], y[i])
     _store(x, out, state)
 
 
 @njit
-def sum_rows(x, cols, p, words, state, out):
+def sum_rows(x, cols, p, stream, state, out):
     """Column sums of the row-major ``(x.size // cols, cols)`` matrix ``x``, row 0 first."""
-    x = _load(x, p, words, state)
+    x = _load(x, p, stream, state)
     total = x[:cols].copy()
     for row in range(1, x.size // cols):
-        total = _r(total + x[row * cols:(row + 1) * cols], p, words, state)
+        total = _r(total + x[row * cols:(row + 1) * cols], p, stream, state)
     _store(total, out, state)
 
 
 @njit
-def huber(pred, target, delta, p, words, state, loss_out, grad_out):
-    pred, target = _load(pred, p, words, state), _load(target, p, words, state)
-    d = _r(pred - target, p, words, state)
-    dlt = round_scalar(delta, p, words, state)
+def huber(pred, target, delta, p, stream, state, loss_out, grad_out):
+    pred, target = _load(pred, p, stream, state), _load(target, p, stream, state)
+    d = _r(pred - target, p, stream, state)
+    dlt = round_scalar(delta, p, stream, state)
     small = np.abs(d) <= dlt
-    quadratic = _r(round_scalar(0.5, p, words, state) * _r(d * d, p, words, state), p, words, state)
-    half_delta = round_scalar(0.5 * dlt, p, words, state)
-    linear = _r(dlt * _r(np.abs(d) - half_delta, p, words, state), p, words, state)
+    quadratic = _r(round_scalar(0.5, p, stream, state) * _r(d * d, p, stream, state), p, stream, state)
+    half_delta = round_scalar(0.5 * dlt, p, stream, state)
+    linear = _r(dlt * _r(np.abs(d) - half_delta, p, stream, state), p, stream, state)
     _store(np.where(small, quadratic, linear), loss_out, state)
-    _store(_r(np.where(small, d, dlt * np.sign(d)) / d.size, p, words, state), grad_out, state)
+    _store(_r(np.where(small, d, dlt * np.sign(d)) / d.size, p, stream, state), grad_out, state)
 
 
 @njit
-def mse(pred, target, p, words, state, loss_out, grad_out):
-    pred, target = _load(pred, p, words, state), _load(target, p, words, state)
-    d = _r(pred - target, p, words, state)
-    _store(_r(d * d, p, words, state), loss_out, state)
-    _store(_r(_r(2.0 * d, p, words, state) / d.size, p, words, state), grad_out, state)
+def mse(pred, target, p, stream, state, loss_out, grad_out):
+    pred, target = _load(pred, p, stream, state), _load(target, p, stream, state)
+    d = _r(pred - target, p, stream, state)
+    _store(_r(d * d, p, stream, state), loss_out, state)
+    _store(_r(_r(2.0 * d, p, stream, state) / d.size, p, stream, state), grad_out, state)
 
 
 @njit
-def sgd_momentum(w, g, v, lr, momentum, p, words, state, w_out, v_out):
-    w, g, v = _load(w, p, words, state), _load(g, p, words, state), _load(v, p, words, state)
-    v = _r(_r(round_scalar(momentum, p, words, state) * v, p, words, state) + g, p, words, state)
-    _store(_r(w - _r(round_scalar(lr, p, words, state) * v, p, words, state), p, words, state), w_out, state)
+def sgd_momentum(w, g, v, lr, momentum, p, stream, state, w_out, v_out):
+    w, g, v = _load(w, p, stream, state), _load(g, p, stream, state), _load(v, p, stream, state)
+    v = _r(_r(round_scalar(momentum, p, stream, state) * v, p, stream, state) + g, p, stream, state)
+    _store(_r(w - _r(round_scalar(lr, p, stream, state) * v, p, stream, state), p, stream, state), w_out, state)
     _store(v, v_out, state)
 
 
 @njit
-def adam(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, words, state, w_out, m_out, v_out):
-    w, g = _load(w, p, words, state), _load(g, p, words, state)
-    m, v = _load(m, p, words, state), _load(v, p, words, state)
-    b1, b2 = round_scalar(beta1, p, words, state), round_scalar(beta2, p, words, state)
-    k1, k2 = round_scalar(1.0 - beta1, p, words, state), round_scalar(1.0 - beta2, p, words, state)
-    m = _r(_r(b1 * m, p, words, state) + _r(k1 * g, p, words, state), p, words, state)
-    v = _r(_r(b2 * v, p, words, state) + _r(k2 * _r(g * g, p, words, state), p, words, state), p, words, state)
-    root = _r(np.sqrt(_r(v / round_scalar(c2, p, words, state), p, words, state)), p, words, state)
-    denom = _r(root + round_scalar(eps, p, words, state), p, words, state)
-    lr_r = round_scalar(lr, p, words, state)
-    step = _r(lr_r * _r(m / round_scalar(c1, p, words, state), p, words, state), p, words, state)
-    _store(_r(w - _r(step / denom, p, words, state), p, words, state), w_out, state)
+def adam(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, stream, state, w_out, m_out, v_out):
+    w, g = _load(w, p, stream, state), _load(g, p, stream, state)
+    m, v = _load(m, p, stream, state), _load(v, p, stream, state)
+    b1, b2 = round_scalar(beta1, p, stream, state), round_scalar(beta2, p, stream, state)
+    k1, k2 = round_scalar(1.0 - beta1, p, stream, state), round_scalar(1.0 - beta2, p, stream, state)
+    m = _r(_r(b1 * m, p, stream, state) + _r(k1 * g, p, stream, state), p, stream, state)
+    v = _r(_r(b2 * v, p, stream, state) + _r(k2 * _r(g * g, p, stream, state), p, stream, state), p, stream, state)
+    root = _r(np.sqrt(_r(v / round_scalar(c2, p, stream, state), p, stream, state)), p, stream, state)
+    denom = _r(root + round_scalar(eps, p, stream, state), p, stream, state)
+    lr_r = round_scalar(lr, p, stream, state)
+    step = _r(lr_r * _r(m / round_scalar(c1, p, stream, state), p, stream, state), p, stream, state)
+    _store(_r(w - _r(step / denom, p, stream, state), p, stream, state), w_out, state)
     _store(m, m_out, state)
     _store(v, v_out, state)
 
 
 @njit
-def polyak(target, online, tau, p, words, state, out):
-    target, online = _load(target, p, words, state), _load(online, p, words, state)
-    kept = _r(round_scalar(1.0 - tau, p, words, state) * target, p, words, state)
-    _store(_r(kept + _r(round_scalar(tau, p, words, state) * online, p, words, state), p, words, state), out, state)
+def polyak(target, online, tau, p, stream, state, out):
+    target, online = _load(target, p, stream, state), _load(online, p, stream, state)
+    kept = _r(round_scalar(1.0 - tau, p, stream, state) * target, p, stream, state)
+    _store(_r(kept + _r(round_scalar(tau, p, stream, state) * online, p, stream, state), p, stream, state), out, state)
 
 
 # --- fused programs: float formats rounded to nearest ------------------------------------------------------------
@@ -805,9 +781,10 @@ def fused_adam_fp32(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, 
 # --- float formats rounded stochastically: Adam in one pass -------------------------------------------------------
 # Every rounding of a float format needs one word, and the words of a program lie in program order
 # (``adam``'s: w, g, m, v, four constants, then its fourteen steps, two more constants among them),
-# so each element's word of each step is at a fixed offset: the whole update can run element by
-# element. In the format's normal range (and at zero) the decision is branch-free on the bits, as
-# in ``round_step``; a run that meets any other value (NaN, inf, the format's subnormal steps)
+# so each element's word of each step is at a fixed offset of the stream: the whole update runs
+# element by element, a chunk of elements at a time with each step's words computed into a buffer.
+# In the format's normal range (and at zero) the decision is branch-free on the bits, as in
+# ``round_step``; a run that meets any other value (NaN, inf, the format's subnormal steps)
 # reports it and the staged ``adam`` runs instead, which also finishes open decisions.
 
 
@@ -827,53 +804,66 @@ def _stochastic_bits(v, word, p):
 
 
 @njit
-def fused_adam_stochastic(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, words, state, w_out, m_out, v_out):
+def fused_adam_stochastic(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, stream, state, w_out, m_out, v_out):
     """``adam`` for a float format rounded stochastically; returns False (state untouched) where
     the staged program must run instead."""
     n = w.size
+    key, first = stream[0], stream[1] + _U64(state[_CURSOR])
     consts = (beta1, beta2, 1.0 - beta1, 1.0 - beta2, c2, eps, lr, c1)
     offsets = (4 * n, 4 * n + 1, 4 * n + 2, 4 * n + 3, 11 * n + 4, 13 * n + 5, 14 * n + 6, 14 * n + 7)
     rounded = np.empty(8)
     sat = 0
     for j in range(8):
-        rounded[j], s, slow = _stochastic_bits(np.float64(consts[j]), words[offsets[j]], p)
+        rounded[j], s, slow = _stochastic_bits(np.float64(consts[j]), main_word(key, first + _U64(offsets[j])), p)
         sat += s
         if slow:
             return False
     b1, b2, k1, k2, r2, e, rate, r1 = rounded
+    # where each step's words start: w, g, m, v, the ten steps of m and v, then w's seven
+    steps = (0, n, 2 * n, 3 * n, 4 * n + 4, 5 * n + 4, 6 * n + 4, 7 * n + 4, 8 * n + 4, 9 * n + 4, 10 * n + 4,
+             11 * n + 5, 12 * n + 5, 13 * n + 6, 14 * n + 8, 15 * n + 8, 16 * n + 8, 17 * n + 8)
+    words = np.empty(18 * CHUNK, np.uint64)  # step k's words of the chunk from k · CHUNK on
     slow = 0
-    # two passes, so that each loop touches few enough arrays for LLVM to prove them apart and vectorise
-    for i in range(n):
-        gi, s0, f0 = _stochastic_bits(np.float64(g[i]), words[n + i], p)
-        mi, s1, f1 = _stochastic_bits(np.float64(m[i]), words[2 * n + i], p)
-        vi, s2, f2 = _stochastic_bits(np.float64(v[i]), words[3 * n + i], p)
-        x0, s3, f3 = _stochastic_bits(b1 * mi, words[4 * n + 4 + i], p)
-        x1, s4, f4 = _stochastic_bits(k1 * gi, words[5 * n + 4 + i], p)
-        mi, s5, f5 = _stochastic_bits(x0 + x1, words[6 * n + 4 + i], p)
-        x2, s6, f6 = _stochastic_bits(b2 * vi, words[7 * n + 4 + i], p)
-        x3, s7, f7 = _stochastic_bits(gi * gi, words[8 * n + 4 + i], p)
-        x4, s8, f8 = _stochastic_bits(k2 * x3, words[9 * n + 4 + i], p)
-        vi, s9, f9 = _stochastic_bits(x2 + x4, words[10 * n + 4 + i], p)
-        m_out[i], v_out[i] = mi, vi
-        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9
-        slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9
     bad = 0
-    for i in range(n):
-        wi, s0, f0 = _stochastic_bits(np.float64(w[i]), words[i], p)
-        mi, vi = np.float64(m_out[i]), np.float64(v_out[i])
-        x5, s1, f1 = _stochastic_bits(vi / r2, words[11 * n + 5 + i], p)
-        x6, s2, f2 = _stochastic_bits(np.sqrt(x5), words[12 * n + 5 + i], p)
-        denom, s3, f3 = _stochastic_bits(x6 + e, words[13 * n + 6 + i], p)
-        x7, s4, f4 = _stochastic_bits(mi / r1, words[14 * n + 8 + i], p)
-        step, s5, f5 = _stochastic_bits(rate * x7, words[15 * n + 8 + i], p)
-        x8, s6, f6 = _stochastic_bits(step / denom, words[16 * n + 8 + i], p)
-        wi, s7, f7 = _stochastic_bits(wi - x8, words[17 * n + 8 + i], p)
-        w_out[i] = wi
-        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
-        slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7
-        bad += np.int64(not np.isfinite(wi)) + np.int64(not np.isfinite(mi)) + np.int64(not np.isfinite(vi))
-    if slow:
-        return False
+    for start in range(0, n, CHUNK):
+        size = min(CHUNK, n - start)
+        for k in range(18):
+            fill_words(key, first + _U64(steps[k] + start), words, k * CHUNK, size)
+        # the chunk's elements as views indexed from 0 (LLVM then sees every index ≥ 0, no wraparound),
+        # and two passes, so that each loop touches few enough arrays for LLVM to prove them apart
+        stop = start + size
+        wc, gc, mc, vc = w[start:stop], g[start:stop], m[start:stop], v[start:stop]
+        w_c, m_c, v_c = w_out[start:stop], m_out[start:stop], v_out[start:stop]
+        for j in range(size):
+            gi, s0, f0 = _stochastic_bits(np.float64(gc[j]), words[1 * CHUNK + j], p)
+            mi, s1, f1 = _stochastic_bits(np.float64(mc[j]), words[2 * CHUNK + j], p)
+            vi, s2, f2 = _stochastic_bits(np.float64(vc[j]), words[3 * CHUNK + j], p)
+            x0, s3, f3 = _stochastic_bits(b1 * mi, words[4 * CHUNK + j], p)
+            x1, s4, f4 = _stochastic_bits(k1 * gi, words[5 * CHUNK + j], p)
+            mi, s5, f5 = _stochastic_bits(x0 + x1, words[6 * CHUNK + j], p)
+            x2, s6, f6 = _stochastic_bits(b2 * vi, words[7 * CHUNK + j], p)
+            x3, s7, f7 = _stochastic_bits(gi * gi, words[8 * CHUNK + j], p)
+            x4, s8, f8 = _stochastic_bits(k2 * x3, words[9 * CHUNK + j], p)
+            vi, s9, f9 = _stochastic_bits(x2 + x4, words[10 * CHUNK + j], p)
+            m_c[j], v_c[j] = mi, vi
+            sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9
+            slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9
+        for j in range(size):
+            wi, s0, f0 = _stochastic_bits(np.float64(wc[j]), words[j], p)
+            mi, vi = np.float64(m_c[j]), np.float64(v_c[j])
+            x5, s1, f1 = _stochastic_bits(vi / r2, words[11 * CHUNK + j], p)
+            x6, s2, f2 = _stochastic_bits(np.sqrt(x5), words[12 * CHUNK + j], p)
+            denom, s3, f3 = _stochastic_bits(x6 + e, words[13 * CHUNK + j], p)
+            x7, s4, f4 = _stochastic_bits(mi / r1, words[14 * CHUNK + j], p)
+            step, s5, f5 = _stochastic_bits(rate * x7, words[15 * CHUNK + j], p)
+            x8, s6, f6 = _stochastic_bits(step / denom, words[16 * CHUNK + j], p)
+            wi, s7, f7 = _stochastic_bits(wi - x8, words[17 * CHUNK + j], p)
+            w_c[j] = wi
+            sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+            slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7
+            bad += np.int64(not np.isfinite(wi)) + np.int64(not np.isfinite(mi)) + np.int64(not np.isfinite(vi))
+        if slow:
+            return False
     state[_SATURATIONS] += sat
     state[_CURSOR] += 18 * n + 8
     state[_NONFINITE] += bad

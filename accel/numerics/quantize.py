@@ -14,7 +14,8 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat, get_format
-from accel.numerics.rounding import float_quantum_exponent, pow2, random_words, resolve_undecided, round_by
+from accel.numerics.philox import CHUNK, RandomStream, chunk_words
+from accel.numerics.rounding import float_quantum_exponent, pow2, round_by
 
 ROUNDING_MODES = ("nearest", "stochastic")
 _U32 = np.uint32
@@ -89,54 +90,60 @@ def _nearest_float_params(f: NumberFormat) -> tuple:
 
 
 @njit
-def _to_float_stochastic(bits, out, mantissa_bits, min_exponent, max_value, has_inf, words, undecided):
-    for i in range(bits.size):
-        u = np.int64(bits[i])
-        a = u & 0x7FFFFFFF
-        negative = u >> 31 == 1
-        if a == 0:
-            out[i] = -0.0 if negative else 0.0
-            continue
-        if a > 0x7F800000:
-            out[i] = np.nan
-            continue
-        if a == 0x7F800000:
-            mag = math.inf if has_inf else max_value
-        else:
-            sig, sig_exp, exponent = _f32_parts(a)
-            qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
-            shift = qexp - sig_exp
-            if shift > 0:
-                sig, undecided[i] = round_by(sig, shift, True, words[i])
-            mag = np.float64(sig) * pow2(qexp)
-            if mag > max_value:
+def _to_float_stochastic(bits, out, mantissa_bits, min_exponent, max_value, has_inf, key, first):
+    """Stochastic rounding of float32 patterns into a float format; element ``i`` uses main word
+    ``first + i`` of the stream ``key``."""
+    words = np.empty(CHUNK, np.uint64)
+    for start in range(0, bits.size, CHUNK):
+        for i in range(start, chunk_words(key, first, start, bits.size, words, True)):
+            u = np.int64(bits[i])
+            a = u & 0x7FFFFFFF
+            negative = u >> 31 == 1
+            if a == 0:
+                out[i] = -0.0 if negative else 0.0
+                continue
+            if a > 0x7F800000:
+                out[i] = np.nan
+                continue
+            if a == 0x7F800000:
                 mag = math.inf if has_inf else max_value
-        out[i] = -mag if negative else mag
+            else:
+                sig, sig_exp, exponent = _f32_parts(a)
+                qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
+                shift = qexp - sig_exp
+                if shift > 0:
+                    sig = round_by(sig, shift, True, words[i - start], key, first + np.uint64(i))
+                mag = np.float64(sig) * pow2(qexp)
+                if mag > max_value:
+                    mag = math.inf if has_inf else max_value
+            out[i] = -mag if negative else mag
 
 
 @njit
-def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, stochastic, words, undecided):
+def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, stochastic, key, first):
+    """Codes of float32 patterns in a fixed-point format; stochastic rounding of element ``i``
+    uses main word ``first + i`` of the stream ``key``."""
     top = width_bits - 1 - frac_bits  # |x| ≥ 2**top lies outside the range
-    for i in range(bits.size):
-        u = np.int64(bits[i])
-        a = u & 0x7FFFFFFF
-        negative = u >> 31 == 1
-        nan_mask[i] = a > 0x7F800000
-        if a == 0 or a > 0x7F800000:
-            codes[i] = 0
-            continue
-        sig, sig_exp, exponent = _f32_parts(a)
-        if a == 0x7F800000 or exponent >= top:
-            codes[i] = min_code if negative else max_code
-            continue
-        shift = -frac_bits - sig_exp
-        if shift <= 0:
-            k = sig << -shift
-        else:
-            k, open_ = round_by(sig, shift, stochastic, words[i] if stochastic else np.uint64(0))
-            if open_:  # only stochastic rounding leaves a decision open (``undecided`` is empty otherwise)
-                undecided[i] = True
-        codes[i] = -k if negative else min(k, max_code)
+    words = np.zeros(CHUNK, np.uint64)
+    for start in range(0, bits.size, CHUNK):
+        for i in range(start, chunk_words(key, first, start, bits.size, words, stochastic)):
+            u = np.int64(bits[i])
+            a = u & 0x7FFFFFFF
+            negative = u >> 31 == 1
+            nan_mask[i] = a > 0x7F800000
+            if a == 0 or a > 0x7F800000:
+                codes[i] = 0
+                continue
+            sig, sig_exp, exponent = _f32_parts(a)
+            if a == 0x7F800000 or exponent >= top:
+                codes[i] = min_code if negative else max_code
+                continue
+            shift = -frac_bits - sig_exp
+            if shift <= 0:
+                k = sig << -shift
+            else:
+                k = round_by(sig, shift, stochastic, words[i - start], key, first + np.uint64(i))
+            codes[i] = -k if negative else min(k, max_code)
 
 
 @njit
@@ -157,18 +164,6 @@ def _to_fixed_nearest(x, codes, nan_mask, scale, min_code, max_code):
         nan_mask[i] = nan
 
 
-def _finish_undecided(undecided, rng, bits, out, step, quantum_exponent) -> None:
-    """Finishes the stochastic decisions that the first random word left open.
-
-    They all lie far below one step (every significand bit was discarded, so they hold 0), and
-    rounding up gives ±step. ``quantum_exponent(exponent)`` is the format's step exponent there.
-    """
-    for i in np.flatnonzero(undecided):
-        sig, sig_exp, exponent = _f32_parts(np.int64(bits[i]) & 0x7FFFFFFF)
-        if resolve_undecided(int(sig), int(quantum_exponent(exponent) - sig_exp), rng):
-            out[i] = -step if bits[i] >> 31 else step
-
-
 def _float32_bits(x) -> tuple[np.ndarray, tuple[int, ...]]:
     arr = np.asarray(x)
     if not np.issubdtype(arr.dtype, np.floating):
@@ -180,20 +175,23 @@ def _float32_bits(x) -> tuple[np.ndarray, tuple[int, ...]]:
     return flat.view(np.uint32), arr.shape
 
 
-def _random_words(n: int, rounding: str, rng: np.random.Generator | None):
-    """The first random word of every element, the generator for further words, and the mode."""
+def stream_of(rounding: str, rng) -> RandomStream | None:
+    """The Philox stream a call rounds with: None for nearest rounding; the chip's ``RandomStream``
+    itself; for a ``numpy.random.Generator`` (``None``: a fresh default one) a stream keyed by one
+    64-bit word drawn from it (``RandomStream.from_generator``)."""
     if rounding not in ROUNDING_MODES:
         raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {rounding!r}")
-    if rng is not None and not isinstance(rng, np.random.Generator):
+    if rng is not None and not isinstance(rng, np.random.Generator | RandomStream):
         raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
     if rounding == "nearest":
-        return np.zeros(0, np.uint64), rng, False
-    rng = np.random.default_rng() if rng is None else rng
-    return random_words(rng, n), rng, True
+        return None
+    if isinstance(rng, RandomStream):
+        return rng
+    return RandomStream.from_generator(np.random.default_rng() if rng is None else rng)
 
 
 def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
-                   rng: np.random.Generator | None = None,
+                   rng: np.random.Generator | RandomStream | None = None,
                    scale_exp: int | None = None, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
     """Rounds ``x`` into a fixed-point format and returns its integer codes.
 
@@ -201,7 +199,9 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
         x: Floating-point array, converted to float32 first as in ``quantize``.
         fmt: A fixed-point format (``"int8"``, ``"fixed16_8"``, ...).
         rounding: ``"nearest"`` (half to even) or ``"stochastic"``.
-        rng: Generator for stochastic rounding (``None``: a fresh default generator).
+        rng: For stochastic rounding: a Generator (one word drawn from it keys the call's Philox
+            stream, see ``stream_of``; ``None``: a fresh default generator), or the chip's
+            ``RandomStream``, whose next ``x.size`` words the call uses.
         scale_exp: Exponent of one code (value = code · 2**scale_exp), e.g. a per-tensor
             power-of-two scale; ``None``: the format's binary point, ``-F``.
         dtype: ``np.int64``, or ``np.float32`` for formats of at most 25 bits, whose codes are
@@ -220,22 +220,22 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
                          f"for {f.name}")
     frac_bits = f.frac_bits if scale_exp is None else -int(scale_exp)
     bits, shape = _float32_bits(x)
-    words, rng, stochastic = _random_words(bits.size, rounding, rng)
+    stream = stream_of(rounding, rng)
     codes = np.empty(bits.size, dtype)
     nan_mask = np.empty(bits.size, np.bool_)
-    if not stochastic and f.width_bits <= 53 and abs(frac_bits) < 800:
+    if stream is None and f.width_bits <= 53 and abs(frac_bits) < 800:
         _to_fixed_nearest(bits.view(np.float32), codes, nan_mask, 2.0**frac_bits, float(f.min_code),
                           float(f.max_code))
         return codes.reshape(shape), nan_mask.reshape(shape)
-    undecided = np.zeros(words.size, np.bool_)
     int_codes = np.empty(bits.size, np.int64)
-    _to_fixed(bits, int_codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stochastic, words,
-              undecided)
-    _finish_undecided(undecided, rng, bits, int_codes, 1, lambda exponent: -frac_bits)
+    key, first = stream.take(bits.size) if stream is not None else (np.uint64(0), np.uint64(0))
+    _to_fixed(bits, int_codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stream is not None, key,
+              first)
     return int_codes.astype(dtype, copy=False).reshape(shape), nan_mask.reshape(shape)
 
 
-def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | None = None) -> np.ndarray:
+def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | RandomStream | None = None
+             ) -> np.ndarray:
     """Returns the values of ``x`` rounded into the number format ``fmt``.
 
     Args:
@@ -245,8 +245,10 @@ def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | 
             ``"int8"``, ``"int16"`` or ``"int32"``.
         rounding: ``"nearest"`` rounds half to even; ``"stochastic"`` rounds away from the lower
             neighbour with probability equal to the distance to it, in units of the step there.
-        rng: Generator for stochastic rounding; every call draws fresh words from it. ``None``: a
-            fresh default generator.
+        rng: Generator for stochastic rounding: every call draws one 64-bit word from it, the key
+            of a Philox4x32-10 stream whose words ``0 … x.size − 1`` round the elements in order
+            (``accel.numerics.philox``), so the same generator state gives the same bits. ``None``:
+            a fresh default generator. The chip passes its own ``RandomStream`` instead.
 
     Returns:
         An array of the same shape: float32, or float64 for fixed point wider than 24 bits (for
@@ -265,13 +267,10 @@ def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | 
             out[nan_mask] = np.nan
         return out
     bits, shape = _float32_bits(x)
-    words, rng, stochastic = _random_words(bits.size, rounding, rng)
+    stream = stream_of(rounding, rng)
     out = np.empty(bits.size, np.float32)
-    if not stochastic:
+    if stream is None:
         _to_float_nearest(bits, out.view(np.uint32), *_nearest_float_params(f))
         return out.reshape(shape)
-    undecided = np.zeros(words.size, np.bool_)
-    _to_float_stochastic(bits, out, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf, words, undecided)
-    _finish_undecided(undecided, rng, bits, out, f.smallest_step,
-                      lambda exponent: float_quantum_exponent(exponent, f.mantissa_bits, f.min_exponent))
+    _to_float_stochastic(bits, out, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf, *stream.take(bits.size))
     return out.reshape(shape)

@@ -12,48 +12,78 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
-from accel.numerics.rounding import float_quantum_exponent, pow2, random_words, resolve_undecided, round_by
+from accel.numerics.philox import CHUNK, RandomStream, chunk_words
+from accel.numerics.rounding import float_quantum_exponent, pow2, round_by
 
 SIG_LIMIT = 2**53
 """Significands must be below this in magnitude (every accumulator of a valid chip is)."""
 
 
 @njit
-def _pairs_to_float(sig, exp, out, mantissa_bits, min_exponent, max_value, has_inf, stochastic, words, undecided):
-    for i in range(sig.size):
-        mag = abs(sig[i])
-        if mag == 0:
-            out[i] = 0.0
-            continue
-        exponent = math.frexp(np.float64(mag))[1] - 1 + exp[i]
-        qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
-        if qexp <= exp[i]:
-            value = np.float64(mag) * pow2(exp[i])
-        else:
-            k, undecided[i] = round_by(mag, qexp - exp[i], stochastic, words[i] if stochastic else np.uint64(0))
-            value = np.float64(k) * pow2(qexp)
-        if value > max_value:
-            value = math.inf if has_inf else max_value
-        out[i] = -value if sig[i] < 0 else value
+def _pairs_to_float(sig, exp, out, mantissa_bits, min_exponent, max_value, has_inf, stochastic, key, first):
+    words = np.zeros(CHUNK, np.uint64)
+    for start in range(0, sig.size, CHUNK):
+        for i in range(start, chunk_words(key, first, start, sig.size, words, stochastic)):
+            mag = abs(sig[i])
+            if mag == 0:
+                out[i] = 0.0
+                continue
+            exponent = math.frexp(np.float64(mag))[1] - 1 + exp[i]
+            qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
+            if qexp <= exp[i]:
+                value = np.float64(mag) * pow2(exp[i])
+            else:
+                k = round_by(mag, qexp - exp[i], stochastic, words[i - start], key, first + np.uint64(i))
+                value = np.float64(k) * pow2(qexp)
+            if value > max_value:
+                value = math.inf if has_inf else max_value
+            out[i] = -value if sig[i] < 0 else value
 
 
 @njit
-def _pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, stochastic, words, undecided):
-    for i in range(sig.size):
-        mag = abs(sig[i])
-        if mag == 0:
-            codes[i] = 0
-            continue
-        exponent = math.frexp(np.float64(mag))[1] - 1 + exp[i]
-        if exponent >= width_bits - 1 + scale_exp:  # |value| ≥ 2**(W-1) steps: the extreme codes
-            codes[i] = min_code if sig[i] < 0 else max_code
-            continue
-        if scale_exp <= exp[i]:
-            k = mag << (exp[i] - scale_exp)
-        else:
-            k, undecided[i] = round_by(mag, scale_exp - exp[i], stochastic,
-                                       words[i] if stochastic else np.uint64(0))
-        codes[i] = -k if sig[i] < 0 else min(k, max_code)
+def _pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, stochastic, key, first):
+    words = np.zeros(CHUNK, np.uint64)
+    for start in range(0, sig.size, CHUNK):
+        for i in range(start, chunk_words(key, first, start, sig.size, words, stochastic)):
+            mag = abs(sig[i])
+            if mag == 0:
+                codes[i] = 0
+                continue
+            e = exp[min(i, exp.size - 1)]  # one exponent for all, or one each
+            exponent = math.frexp(np.float64(mag))[1] - 1 + e
+            if exponent >= width_bits - 1 + scale_exp:  # |value| ≥ 2**(W-1) steps: the extreme codes
+                codes[i] = min_code if sig[i] < 0 else max_code
+                continue
+            if scale_exp <= e:
+                k = mag << (e - scale_exp)
+            else:
+                k = round_by(mag, scale_exp - e, stochastic, words[i - start], key, first + np.uint64(i))
+            codes[i] = -k if sig[i] < 0 else min(k, max_code)
+
+
+@njit
+def _shifted_to_fixed(codes, shift, min_code, max_code, stochastic, key, first, out):
+    """``_pairs_to_fixed`` for one exponent ``shift`` bits above the codes' (1 ≤ shift ≤ 63), branch-free:
+    ``round_by``'s decision on the ``shift`` low bits (half to even, or below the word's leading
+    ``shift`` bits), then the clamp to the extreme codes, which is the saturation (a magnitude of
+    2**(W−1) steps or more clamps, one below keeps its code)."""
+    mask = (np.int64(1) << shift) - 1
+    half = np.int64(1) << (shift - 1)
+    words = np.zeros(CHUNK, np.uint64)
+    for start in range(0, codes.size, CHUNK):
+        stop = chunk_words(key, first, start, codes.size, words, stochastic)
+        c, o = codes[start:stop], out[start:stop]  # views indexed from 0: the loop vectorises
+        for j in range(stop - start):
+            v = c[j]
+            mag = abs(v)
+            k = mag >> shift
+            rem = mag & mask
+            if stochastic:
+                up = (words[j] >> np.uint64(64 - shift)) < np.uint64(rem)
+            else:
+                up = (rem > half) | ((rem == half) & ((k & 1) == 1))
+            k += np.int64(up)
+            o[j] = min(max(-k if v < 0 else k, min_code), max_code)
 
 
 def float_pairs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,16 +112,32 @@ def pow2_scale(max_abs_sig: int, exp: int, fmt: NumberFormat) -> int:
     return exp + d
 
 
-def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stochastic: bool,
-                rng: np.random.Generator | None, scale_exp: int = 0) -> np.ndarray:
+def codes_to_fixed(codes: np.ndarray, exp: int, scale_exp: int, fmt: NumberFormat,
+                   stream: RandomStream | None) -> np.ndarray:
+    """``round_pairs`` of int64 codes ``codes · 2**exp`` that share one exponent (a GEMM's accumulators)
+    into the fixed-point ``fmt`` at the scale ``2**scale_exp``: the same codes, from the same words."""
+    flat = codes.reshape(-1)
+    stochastic = stream is not None
+    key, first = stream.take(flat.size) if stochastic else (np.uint64(0), np.uint64(0))
+    out = np.empty(flat.size, np.int64)
+    if 1 <= scale_exp - exp <= 63:
+        _shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
+    else:
+        _pairs_to_fixed(flat, np.full(1, exp, np.int64), out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code,
+                        stochastic, key, first)
+    return out
+
+
+def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stream: RandomStream | None,
+                scale_exp: int = 0) -> np.ndarray:
     """Rounds exact values ``sig · 2**exp`` once into ``fmt``.
 
     Args:
         sig: int64 significands, ``|sig| < 2**53``.
         exp: int64 exponents, same shape (or broadcastable).
         fmt: Target format.
-        stochastic: Stochastic rounding (draws from ``rng``) instead of half to even.
-        rng: Generator for stochastic rounding.
+        stream: The Philox stream of stochastic rounding (element ``i`` uses its next words in
+            order; ``sig.size`` of them), or None: half to even.
         scale_exp: For a fixed-point ``fmt``: the exponent of one code (value = code · 2**scale_exp).
 
     Returns:
@@ -102,20 +148,13 @@ def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stochastic:
     sig = np.ascontiguousarray(sig, np.int64).reshape(-1)
     if sig.size and int(np.abs(sig).max()) >= SIG_LIMIT:
         raise ValueError("round_pairs takes significands below 2**53 in magnitude")
-    words = random_words(rng, sig.size) if stochastic else np.zeros(0, np.uint64)
-    undecided = np.zeros(sig.size, np.bool_)
+    stochastic = stream is not None
+    key, first = stream.take(sig.size) if stochastic else (np.uint64(0), np.uint64(0))
     if fmt.is_float:
         out = np.empty(sig.size, np.float64)
         _pairs_to_float(sig, exp, out, fmt.mantissa_bits, fmt.min_exponent, fmt.max_value, fmt.has_inf,
-                        stochastic, words, undecided)
-        step = fmt.smallest_step
-        quantum = [float_quantum_exponent(fmt.min_exponent, fmt.mantissa_bits, fmt.min_exponent)] * sig.size
+                        stochastic, key, first)
     else:
         out = np.empty(sig.size, np.int64)
-        _pairs_to_fixed(sig, exp, out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code,
-                                      stochastic, words, undecided)
-        step, quantum = 1, [scale_exp] * sig.size
-    for i in np.flatnonzero(undecided):  # every bit discarded: the value is 0 or ±step
-        if resolve_undecided(abs(int(sig[i])), int(quantum[i] - exp[i]), rng):
-            out[i] = -step if sig[i] < 0 else step
+        _pairs_to_fixed(sig, exp, out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, key, first)
     return out

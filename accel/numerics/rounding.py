@@ -4,11 +4,12 @@ Every rounding decision is made in integer arithmetic on the significand bits, n
 0.5 in floating point. ``round_float`` rounds the exact value ``s + e`` (two float64, the pair
 ``two_sum`` returns for a sum), so the same routine rounds an accumulator update correctly.
 
-Stochastic rounding compares the discarded bits with a uniform random 64-bit word: the magnitude
-rounds up with probability exactly ``discarded / 2**shift``. When the discarded part lies more
-than 64 bits below the rounding point and the word ties with its leading bits, the decision is
-finished by ``resolve_undecided`` with further words, so the probability is exact, not
-truncated to 64 bits.
+Stochastic rounding compares the discarded bits with a uniform ``U`` in [0, 1) whose first 64
+bits are a word of the chip's Philox stream (``accel.numerics.philox``): the magnitude rounds up
+with probability exactly ``discarded / 2**shift``. When the discarded part lies more than 64 bits
+below the rounding point and the word ties with its leading bits, ``resolve`` reads the next
+bits of ``U`` from the stream's further words of that decision, so the probability is exact,
+not truncated to 64 bits, and the main counter never depends on the values.
 """
 
 import math
@@ -16,6 +17,7 @@ import math
 import numpy as np
 
 from accel.jit import njit
+from accel.numerics.philox import further_word
 
 UNDECIDED = -1
 POW2 = np.ldexp(1.0, np.arange(-1100, 1000))  # POW2[e + 1100] == 2.0**e (exact, subnormals included)
@@ -47,7 +49,7 @@ def stochastic_up(rem, shift, word):
 
     Returns:
         1 (round up), 0 (down), or ``UNDECIDED`` when the threshold lies more than 64 bits down
-        and its leading 64 bits equal ``word`` (probability 2**-64): ``resolve_undecided`` goes on.
+        and its leading 64 bits equal ``word`` (probability 2**-64): ``resolve`` goes on.
     """
     if shift > 64:
         drop = shift - 64
@@ -58,26 +60,25 @@ def stochastic_up(rem, shift, word):
     return 1 if (word >> np.uint64(64 - shift)) < np.uint64(rem) else 0
 
 
-def random_words(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` uniform 64-bit words: ``rng.integers(0, 2**64, size=n, dtype=np.uint64)``, drawn from the
-    bit generator's raw output where that is the same stream (PCG64, numpy's default: its raw output
-    is the next 64-bit word), which skips the bounded-integer machinery."""
-    if isinstance(rng.bit_generator, np.random.PCG64):
-        return rng.bit_generator.random_raw(n)
-    return rng.integers(0, 2**64, size=n, dtype=np.uint64)
-
-
-def resolve_undecided(rem: int, shift: int, rng: np.random.Generator) -> bool:
-    """Finishes ``stochastic_up`` after its first word tied: compares further words from ``rng``."""
-    rem, shift = rem % (1 << (shift - 64)), shift - 64
+@njit
+def resolve(rem, shift, key, w):
+    """Finishes ``stochastic_up`` after its first word tied: compares the next bits of ``U``, the
+    further words of the decision whose main word is ``w`` in the stream ``key``; returns 1 or 0."""
+    shift -= 64
+    if shift < 63:
+        rem &= (np.int64(1) << shift) - 1
+    t = 0
     while True:
-        word = int(rng.integers(0, 2**64, dtype=np.uint64))
+        word = further_word(key, w, t)
+        t += 1
         if shift <= 64:
-            return (word >> (64 - shift)) < rem
-        lead = rem >> (shift - 64)
+            return 1 if (word >> np.uint64(64 - shift)) < np.uint64(rem) else 0
+        lead = np.uint64(rem >> (shift - 64)) if shift - 64 < 63 else np.uint64(0)
         if word != lead:
-            return word < lead
-        rem, shift = rem % (1 << (shift - 64)), shift - 64
+            return 1 if word < lead else 0
+        if shift - 64 < 63:
+            rem &= (np.int64(1) << (shift - 64)) - 1
+        shift -= 64
 
 
 @njit
@@ -108,18 +109,14 @@ def round_nearest(sig, shift, toward):
 
 
 @njit
-def round_by(sig, shift, stochastic, word):
-    """Rounds the magnitude ``sig * 2**-shift`` (shift ≥ 1) half to even or stochastically.
-
-    Returns:
-        ``(k, undecided)``: the integer, and whether the stochastic decision needs more than its
-        first random word (``k`` is then the value rounded down; ``resolve_undecided`` finishes it).
-    """
+def round_by(sig, shift, stochastic, word, key, w):
+    """Rounds the magnitude ``sig * 2**-shift`` (shift ≥ 1) half to even, or stochastically with
+    the main word ``w`` of the stream ``key`` (``word``: its value, which the caller computed)."""
     if not stochastic:
-        return round_nearest(sig, shift, 0), False
+        return round_nearest(sig, shift, 0)
     k, rem = split_at(sig, shift)
     up = stochastic_up(rem, shift, word)
-    return (k, True) if up == UNDECIDED else (k + up, False)
+    return k + (resolve(rem, shift, key, w) if up == UNDECIDED else up)
 
 
 @njit

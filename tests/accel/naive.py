@@ -1,4 +1,5 @@
-"""Slow, obvious references for the numerics kernels: exact rational arithmetic, one element at a time."""
+"""Slow, obvious references for the numerics kernels: exact rational arithmetic, one element at a time,
+and the chip's Philox4x32-10 stream in plain NumPy uint64 arithmetic."""
 
 import math
 from fractions import Fraction
@@ -84,7 +85,9 @@ def gemm_float_ref(a: np.ndarray, b: np.ndarray, acc_fmt: str) -> np.ndarray:
             acc = 0.0
             for k in range(kk):
                 p = float(a[i, k]) * float(b[k, j])  # exact: the operands' significands fit in 53 bits
-                if math.isfinite(acc) and math.isfinite(p):
+                if acc == 0.0 and p == 0.0:  # IEEE: −0 only when both zeros are −0
+                    acc = acc + p
+                elif math.isfinite(acc) and math.isfinite(p):
                     acc = round_exact(Fraction(acc) + Fraction(p), acc_fmt)
                 else:
                     acc = acc + p
@@ -107,3 +110,76 @@ def gemm_fixed_ref(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -
                     acc = min(max(acc, f.min_code), f.max_code)
             c[i, j] = acc
     return c, saturations
+
+
+# --- the chip's random stream (accel.numerics.philox), written out from Salmon et al. (SC 2011) ------------------
+
+def philox4x32_10(counters: np.ndarray, key: int) -> np.ndarray:
+    """Philox4x32-10 of an (n, 4) array of 32-bit counter lanes under a 64-bit key: (n, 4) lanes out."""
+    mask = np.uint64(0xFFFFFFFF)
+    c = [np.asarray(counters, np.uint64)[:, lane].copy() for lane in range(4)]
+    k0, k1 = np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32)
+    for _ in range(10):
+        hi0, lo0 = divmod(np.uint64(0xD2511F53) * c[0], np.uint64(2**32))
+        hi1, lo1 = divmod(np.uint64(0xCD9E8D57) * c[2], np.uint64(2**32))
+        c = [hi1 ^ c[1] ^ k0, lo1, hi0 ^ c[3] ^ k1, lo0]
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & mask, (k1 + np.uint64(0xBB67AE85)) & mask
+    return np.stack(c, axis=1)
+
+
+def _words_of_blocks(lanes: np.ndarray) -> np.ndarray:
+    """Each block's two 64-bit words, in order: lanes 0·2**32 + 1, then 2·2**32 + 3."""
+    return np.stack([(lanes[:, 0] << np.uint64(32)) | lanes[:, 1], (lanes[:, 2] << np.uint64(32)) | lanes[:, 3]],
+                    axis=1).reshape(-1)
+
+
+def philox_words(key: int, first: int, n: int) -> np.ndarray:
+    """Main words ``first … first + n − 1`` of the stream ``key``: word ``w`` is half ``w mod 2`` of the
+    block of counter ``(w // 2, 0)``."""
+    blocks = np.arange(first // 2, (first + n + 1) // 2 + 1, dtype=np.uint64)
+    counters = np.stack([blocks & np.uint64(0xFFFFFFFF), blocks >> np.uint64(32), 0 * blocks, 0 * blocks], axis=1)
+    words = _words_of_blocks(philox4x32_10(counters, key))
+    return words[first % 2:first % 2 + n]
+
+
+def further_words(key: int, w: int, n: int) -> list[int]:
+    """The first ``n`` further words of the decision whose main word is ``w``: blocks of counter ``(w, j)``,
+    ``j = 1, 2, …``."""
+    j = np.arange(1, n // 2 + 2, dtype=np.uint64)
+    counters = np.stack([0 * j + np.uint64(w & 0xFFFFFFFF), 0 * j + np.uint64(w >> 32), j, 0 * j], axis=1)
+    return [int(x) for x in _words_of_blocks(philox4x32_10(counters, key))[:n]]
+
+
+def rounds_up(frac: Fraction, key: int, w: int) -> bool:
+    """Whether ``U < frac`` for the uniform ``U`` whose bits are main word ``w`` then its further words."""
+    word, t = int(philox_words(key, w, 1)[0]), 0
+    while True:
+        scaled = frac * 2**64
+        lead = math.floor(scaled)
+        if word != lead:
+            return word < lead
+        frac = scaled - lead
+        word, t = further_words(key, w, t + 1)[t], t + 1
+
+
+def stochastic_ref(x: np.ndarray, fmt: str, key: int, first: int = 0) -> np.ndarray:
+    """Stochastic rounding of every element of a float array (element ``i`` with main word ``first + i``):
+    the magnitude goes up to the next step when ``U < (|v| − lower) / step``, exactly, the sign is kept
+    (fixed point: +0.0 for zero); saturation and special values as ``quantize_ref``."""
+    f = get_format(fmt)
+    out = []
+    for i, v in enumerate(np.asarray(x).ravel().tolist()):
+        if not math.isfinite(v) or v == 0.0:
+            out.append(float(quantize_ref(np.array([v], np.float32), fmt)[0]))
+            continue
+        lower, upper = neighbours(abs(v), fmt)
+        up = lower != upper and rounds_up((Fraction(abs(v)) - Fraction(lower)) / (Fraction(upper) - Fraction(lower)),
+                                          key, first + i)
+        mag = upper if up else lower
+        if not f.is_float:
+            out.append(0.0 if mag == 0 else min(max(math.copysign(mag, v), f.min_value), f.max_value))
+            continue
+        if mag > f.max_value:
+            mag = math.inf if f.has_inf else f.max_value
+        out.append(math.copysign(mag, v))
+    return np.array(out, dtype=f.value_dtype).reshape(np.shape(x))

@@ -8,10 +8,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from naive import neighbours, quantize_ref
+from naive import further_words, neighbours, quantize_ref
 
 from accel.numerics import FORMAT_NAMES, get_format, quantize, quantize_codes
-from accel.numerics.rounding import UNDECIDED, resolve_undecided, stochastic_up
+from accel.numerics.rounding import UNDECIDED, resolve, stochastic_up
 
 FLOATS = ["fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2"]
 FIXED = ["int8", "int16", "int32", "fixed16_8", "fixed8_7", "fixed12_12", "fixed2_0", "fixed32_16",
@@ -181,9 +181,9 @@ def test_stochastic_decision_beyond_the_first_word_is_exact():
     # threshold 2**-100 · (2**35 + 5): its leading 64 bits are 0, so a first word of 0 ties
     rem, shift = 2**35 + 5, 100
     assert stochastic_up(rem, shift, np.uint64(1)) == 0 and stochastic_up(rem, shift, np.uint64(0)) == UNDECIDED
-    rng, twin = np.random.default_rng(11), np.random.default_rng(11)
-    word = int(twin.integers(0, 2**64, dtype=np.uint64))  # the next 64 bits of U
-    assert resolve_undecided(rem, shift, rng) == ((word >> 28) < 5 + 2**35 % 2**36)
+    for key, w in [(11, 0), (3, 2**40 + 1), (2**64 - 1, 7)]:
+        word = further_words(key, w, 1)[0]  # the next 64 bits of U
+        assert resolve(rem, shift, np.uint64(key), np.uint64(w)) == ((word >> 28) < 5 + 2**35 % 2**36)
 
 
 def test_stochastic_rounding_of_tiny_values_has_tiny_probability():

@@ -1,6 +1,6 @@
 """The vector unit's jitted programs against its step-by-step definition, bit for bit.
 
-Values, every count (saturations and NaN/inf included) and the chip's random generator after
+Values, every count (saturations and NaN/inf included) and the chip's random stream after
 the operation must equal what ``vector_reference.ReferenceVectorUnit`` (each step rounded by
 ``Accelerator.round_into``) gives, on the formats of every preset, both roundings, both scalings.
 """
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from naive import philox_words, stochastic_ref
 from test_quantize import same_bits
 from vector_reference import ReferenceVectorUnit
 
@@ -16,6 +17,7 @@ from accel import Accelerator, list_presets, load_config
 from accel.config import with_overrides
 from accel.numerics import elementwise as ew
 from accel.numerics import get_format
+from accel.numerics.philox import RandomStream
 from accel.numerics.requantize import round_pairs
 
 PRESETS = list_presets()
@@ -55,7 +57,7 @@ def assert_same_as_reference(cfg, op: str, xs: list[np.ndarray], step: int = 1, 
         else:
             assert same_bits(g, w), (op, g, w)
     assert chip.counts == ref.counts
-    assert chip._rng.bit_generator.state == ref._rng.bit_generator.state
+    assert chip.rng.state() == ref.rng.state()
 
 
 @st.composite
@@ -102,58 +104,47 @@ def test_float64_inputs_and_wide_fixed_point_outputs():
     assert Accelerator(cfg).vector.add(xs[0], xs[1]).dtype == np.float64
 
 
-class _Words:
-    """A stand-in generator that hands out given words, as ``integers(0, 2**64)`` would."""
-
-    bit_generator = None  # not PCG64: random_words asks integers()
-
-    def __init__(self, words):
-        self.words = list(words)
-
-    def integers(self, low, high, size=None, dtype=None):
-        if size is None:
-            return np.uint64(self.words.pop(0))
-        out, self.words = np.array(self.words[:size], np.uint64), self.words[size:]
-        return out
+def _tied_word(key: int) -> tuple[int, int]:
+    """A main word ``w`` of the stream ``key`` below 2**52 (about one in 4096), and its value."""
+    words = philox_words(key, 0, 1 << 16)
+    w = int(np.flatnonzero(words < np.uint64(2**52))[0])
+    return w, int(words[w])
 
 
-@pytest.mark.parametrize("fmt, value, lead", [("fp32", 2.0**-200, 2**13), ("fp32", -(2.0**-200), 2**13),
-                                              ("bf16", 3 * 2.0**-190, 3 * 2**26), ("int8", 2.0**-90, 2**21)])
-@pytest.mark.parametrize("follow", [0, 2**63, 2**64 - 1])
-def test_open_stochastic_decisions_read_further_words_in_order(fmt, value, lead, follow):
-    # a value far below the format's step whose first word ties with the threshold's leading bits
+@pytest.mark.parametrize("fmt, step", [("fp32", 2.0**-149), ("bf16", 2.0**-133), ("int8", 1.0)])
+@pytest.mark.parametrize("key", [1, 2, 3])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_open_stochastic_decisions_read_their_further_words(fmt, step, key, sign):
+    # a value far below the format's step whose first 64 bits (in units of the step) are its main word:
+    # the decision goes on with the further words of that word (round_step and round_pairs both)
     f = get_format(fmt)
-    x = np.array([value, 1.0 + 2.0**-30, value])
-    words = [lead, 5, lead, follow, follow ^ 1, 12345, 2**62, 7]
+    w, word = _tied_word(key)
+    tied = sign * (2 * word + 1) * 2.0**-65 * step  # 53 bits: exact in float64
+    x = np.array([tied, 1.0 + 2.0**-30, -tied, tied])
+    want = stochastic_ref(x, fmt, key, w).astype(np.float64)
     params = ew.format_params(f, False, True)
     state = np.zeros(ew.STATE_SIZE, np.int64)
     got = x.copy()
-    ew.round_step(got, params, np.array(words, np.uint64), state)
-    rng = _Words(words)
-    scale = -f.frac_bits if not f.is_float else 0
+    ew.round_step(got, params, np.array([key, w], np.uint64), state)
+    assert same_bits(got, want) and int(state[1]) == x.size
     sig, exp = np.frexp(x)
-    want = round_pairs(np.ldexp(sig, 53).astype(np.int64), exp.astype(np.int64) - 53, f, True, rng, scale)
-    if not f.is_float:
-        want = want * 2.0**scale
-    assert same_bits(got, want) and int(state[1]) == len(words) - len(rng.words)
+    pairs = round_pairs(np.ldexp(sig, 53).astype(np.int64), exp.astype(np.int64) - 53, f, RandomStream(key, w))
+    assert same_bits(pairs * (1.0 if f.is_float else step), want)
 
 
-@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937])
-def test_a_program_that_needs_more_words_runs_again_with_them(bit_generator):
-    chip, twin = Accelerator(load_config("edge-int8")), np.random.Generator(bit_generator(5))
-    chip._rng = np.random.Generator(bit_generator(5))
-    seen = []
-
-    def program(words, state):  # reads 7 words, though 3 were drawn for it
-        seen.append(words[:7].copy())
-        state[1] = 7
-
-    chip.vector._draw(program, 3)
-    assert np.array_equal(seen[-1], twin.integers(0, 2**64, size=7, dtype=np.uint64))
-    assert chip._rng.integers(0, 2**64, dtype=np.uint64) == twin.integers(0, 2**64, dtype=np.uint64)
-    chip.vector._draw(lambda words, state: state.__setitem__(1, 2), 6)  # used 2 of 6: 4 handed back
-    twin.integers(0, 2**64, size=2, dtype=np.uint64)
-    assert chip._rng.integers(0, 2**64, dtype=np.uint64) == twin.integers(0, 2**64, dtype=np.uint64)
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("preset", ["edge-int8", "edge-fp8"])
+def test_an_operation_uses_the_same_words_whatever_its_values(op, preset):
+    # one word per rounded element of every step and per rounded constant: a count fixed by the operation
+    cfg = _config(preset, "stochastic", "tensor_pow2", "fp32")
+    used = set()
+    for scale in (1e-3, 1.0, 1e30):
+        chip = Accelerator(cfg)
+        xs = [(np.random.default_rng(i).standard_normal((3, 5)) * scale).astype(np.float32) for i in range(4)]
+        with np.errstate(all="ignore"):
+            _call(chip.vector, op, xs, step=2)
+        used.add(chip.rng.counter)
+    assert len(used) == 1 and used.pop() > 0
 
 
 @pytest.mark.parametrize("preset, fmt", [("edge-bf16", "bf16"), ("edge-bf16", "fp32")])
@@ -179,10 +170,9 @@ def test_stochastic_adam_in_one_pass_equals_the_definition(preset):
     cfg = _config(preset, "stochastic", "tensor_pow2", "fp32")
     params = ew.format_params(get_format("fp32"), True, True)
     outs = [np.empty(xs[0].size, np.float32) for _ in range(3)]
-    words = np.random.default_rng(0).integers(0, 2**64, size=18 * xs[0].size + 8, dtype=np.uint64)
     flat = [x.reshape(-1) for x in xs]
     flat[3] = np.abs(flat[3])
-    assert ew.fused_adam_stochastic(*flat, 1e-3, 0.9, 0.999, 1e-8, 0.271, 0.003, params, words,
+    assert ew.fused_adam_stochastic(*flat, 1e-3, 0.9, 0.999, 1e-8, 0.271, 0.003, params, np.array([5, 3], np.uint64),
                                     np.zeros(ew.STATE_SIZE, np.int64), *outs)  # the one-pass kernel applies
     assert_same_as_reference(cfg, "adam", xs, step=3, seed=2)
 
@@ -202,7 +192,7 @@ def test_quantize_rounds_once_into_the_role_format(preset, rounding):
     fmt = chip.format_of("weight")
     got = chip.vector.quantize(x)
     assert same_bits(got, ref.round_into(x, fmt).astype(fmt.value_dtype))
-    assert chip._rng.bit_generator.state == ref._rng.bit_generator.state
+    assert chip.rng.state() == ref.rng.state()
     assert chip.counts.vector_ops[f"quantize:{fmt.name}"] == x.size
     if rounding == "stochastic":  # one of the two neighbours on the format's grid, not always the nearer
         assert not np.array_equal(got, Accelerator(with_overrides(cfg, {"formats.rounding": "nearest"})).vector
