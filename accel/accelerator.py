@@ -32,6 +32,7 @@ from accel.numerics.philox import RandomStream
 from accel.operands import Operand, to_format
 from accel.operands import zero_macs as count_zero_macs
 from accel.planner import (
+    ACCUMULATOR_ROLE,
     CODEC_FORMAT,
     ROLES,
     ArrayCounts,
@@ -91,7 +92,8 @@ class Accelerator:
         self._pending_writeback_bytes = 0
         compression = config.compression
         self._compressing = any(compression.scheme(role) != NONE for role in ROLES)
-        self._declared_steps = {role: declared_steps(config, (role, role), role)[0] for role in ROLES}
+        self._declared_steps = {role: declared_steps(config, (role, role), role)[0]
+                                for role in (*ROLES, ACCUMULATOR_ROLE)}
         self._vector_steps = {role: steps for role, steps in self._declared_steps.items()
                               if compression.scheme(role) != NONE}  # "master" tensors are not compressed
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse

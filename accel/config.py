@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
-from accel.compression import SCHEME_NAMES, SCHEMES
+from accel.compression import NONE, SCHEME_NAMES, SCHEMES
 from accel.numerics.formats import FORMAT_NAMES, NumberFormat, get_format
 
 PRESETS_DIR = resources.files("accel") / "presets"
@@ -214,8 +214,9 @@ class CompressionConfig:
     replay_ratio: float | str = NOMINAL
 
     def scheme(self, tensor_class: str) -> str:
-        """The scheme of a tensor class (one of :data:`COMPRESSION_CLASSES`)."""
-        return getattr(self, tensor_class)
+        """The scheme of a tensor class (one of :data:`COMPRESSION_CLASSES`); ``"none"`` for the
+        tensors no class holds (a GEMM output read out wide in the accumulator's format)."""
+        return getattr(self, tensor_class) if tensor_class in COMPRESSION_CLASSES else NONE
 
     @property
     def enabled(self) -> bool:

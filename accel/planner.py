@@ -64,7 +64,12 @@ from accel.timing import FoldPlan, ceil_div, gemm_shape, plan_gemm
 from accel.vector import UPDATE_ROLE, VECTOR_OPS
 
 ROLES = ("weight", "activation", "gradient")
-ROLE_BUFFER = {"weight": "weight", "activation": "activation", "gradient": "activation"}
+ACCUMULATOR_ROLE = "accumulator"
+"""A GEMM output role (and a vector role) besides ``ROLES``: C left in the accumulator's format, not
+rounded into a narrower one (a wide readout, e.g. a Q-network's head), held beside the activations
+at the accumulator's width."""
+ROLE_BUFFER = {"weight": "weight", "activation": "activation", "gradient": "activation",
+               ACCUMULATOR_ROLE: "activation"}
 """SRAM buffer of each operand role: gradients live beside the activations."""
 
 Block = tuple[int, int, int, int]
@@ -112,9 +117,11 @@ def buffer_bytes(cfg: AcceleratorConfig, buffer: str) -> int:
 
 def layout_gemm(cfg: AcceleratorConfig, m: int, k: int, n: int, roles: tuple[str, str], out_role: str) -> Layout:
     """Formats, word sizes and buffers of ``C[m,n] = A[m,k] · B[k,n]`` with the given roles."""
-    for role in (*roles, out_role):
+    for role in roles:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if out_role not in ROLES and out_role != ACCUMULATOR_ROLE:
+        raise ValueError(f"out_role must be one of {', '.join((*ROLES, ACCUMULATOR_ROLE))}, got {out_role!r}")
     formats = tuple(get_format(getattr(cfg.formats, role)) for role in (*roles, out_role))
     words = tuple(bytes_per_word(f) for f in formats)
     buffers = tuple(ROLE_BUFFER[role] for role in (*roles, out_role))
@@ -610,13 +617,14 @@ def plan_gemm_op(cfg: AcceleratorConfig, g: GemmRequest) -> GemmPlan:
 
 
 def vector_format(cfg: AcceleratorConfig, role: str) -> NumberFormat:
-    """Format a vector operation computes in: the role's, or for ``"master"`` (optimizer updates and
-    target networks) the master weights' (the weights' when there are none)."""
+    """Format a vector operation computes in: the role's (``"accumulator"``: the accumulator's), or for
+    ``"master"`` (optimizer updates and target networks) the master weights' (the weights' when there
+    are none)."""
     if role == UPDATE_ROLE:
         master = cfg.formats.master_weight
         return get_format(master if master != "none" else cfg.formats.weight)
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join((*ROLES, UPDATE_ROLE))}, got {role!r}")
+    if role not in ROLES and role != ACCUMULATOR_ROLE:
+        raise ValueError(f"role must be one of {', '.join((*ROLES, ACCUMULATOR_ROLE, UPDATE_ROLE))}, got {role!r}")
     return get_format(getattr(cfg.formats, role))
 
 

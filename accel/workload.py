@@ -119,7 +119,8 @@ def parameter_shapes(sizes: list[int]) -> list[tuple[int, ...]]:
     return shapes
 
 
-def mlp_forward(net: str, sizes: list[int], batch: int, input_name: str, out_act: str | None = None) -> list[Op]:
+def mlp_forward(net: str, sizes: list[int], batch: int, input_name: str, out_act: str | None = None,
+                out_role: str = "activation") -> list[Op]:
     """Forward pass of an MLP: per layer a GEMM, the bias add, ReLU on hidden layers.
 
     Args:
@@ -128,14 +129,17 @@ def mlp_forward(net: str, sizes: list[int], batch: int, input_name: str, out_act
         batch: Rows of the input.
         input_name: Name of the input tensor.
         out_act: Activation of the output layer: None (linear) or ``"tanh"``.
+        out_role: Role of the output layer's GEMM output and bias add: ``"activation"``, or
+            ``"accumulator"`` to read it out wide.
     """
     ops: list[Op] = []
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         y = names.output(net, i)
-        ops.append(GemmOp(batch, fan_in, fan_out,
-                          names=(names.layer_input(net, i, input_name), names.weight(net, i), y)))
-        ops.append(VectorOp("add", "activation", batch * fan_out, names=((y, None), (y,))))  # the bias: broadcast
         last = i == len(sizes) - 2
+        role = out_role if last else "activation"
+        ops.append(GemmOp(batch, fan_in, fan_out, out_role=role,
+                          names=(names.layer_input(net, i, input_name), names.weight(net, i), y)))
+        ops.append(VectorOp("add", role, batch * fan_out, names=((y, None), (y,))))  # the bias: broadcast
         if not last:
             ops.append(VectorOp("relu", "activation", batch * fan_out, names=((y,), (y,))))
         elif out_act:
@@ -245,9 +249,11 @@ def target_update(target: list[Parameter], online: list[Parameter], hard: bool) 
     return ops
 
 
-def greedy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op]:
-    """Batch-1 inference of a Q-network and the comparisons that pick its best action."""
-    return mlp_forward(net, sizes, 1, input_name) + [VectorOp("minmax", "activation", 1)] * (sizes[-1] - 1)
+def greedy_action(net: str, sizes: list[int], input_name: str = "obs", q_role: str = "activation") -> list[Op]:
+    """Batch-1 inference of a Q-network and the comparisons that pick its best action, the Q-values
+    in ``q_role``'s format (``mlp_forward``'s ``out_role``)."""
+    return (mlp_forward(net, sizes, 1, input_name, out_role=q_role)
+            + [VectorOp("minmax", q_role, 1)] * (sizes[-1] - 1))
 
 
 def noisy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op]:
@@ -257,10 +263,18 @@ def noisy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op
             VectorOp("minmax", "activation", act), VectorOp("minmax", "activation", act)]
 
 
-def loss_op(loss: str, net: str, layers: int, batch: int) -> VectorOp:
+def loss_role(q_role: str) -> str:
+    """The role a TD loss computes in: the gradient's, or with Q-values read out wide (``q_role``
+    ``"accumulator"``) the accumulator's, so that the TD error is taken between the wide values (the
+    backward GEMM then rounds the gradient into the gradient format with its own scale)."""
+    return "gradient" if q_role == "activation" else q_role
+
+
+def loss_op(loss: str, net: str, layers: int, batch: int, role: str = "gradient") -> VectorOp:
     """The ``"huber"`` or ``"mse"`` loss of ``batch`` predictions of ``net`` (taken from its output on
-    chip) against their targets, writing the per-sample loss and the gradient of the output."""
-    return VectorOp(loss, "gradient", batch, names=names.loss_tensors(net, layers))
+    chip) against their targets in ``role``'s format, writing the per-sample loss and the gradient
+    of the output."""
+    return VectorOp(loss, role, batch, names=names.loss_tensors(net, layers))
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -269,7 +283,8 @@ def _size(shape: tuple[int, ...]) -> int:
 
 def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, *,
              bytes_per_transition: int | None = None, double_q: bool = False, loss: str = "huber",
-             optimizer: str = "adam", max_grad_norm: float | None = None, master_weights: bool = True) -> Workload:
+             optimizer: str = "adam", max_grad_norm: float | None = None, master_weights: bool = True,
+             q_role: str = "activation") -> Workload:
     """One DQN update: sample a batch, the target r + γ·max Q_target(s'), Q(s), the TD loss,
     backward, the optimizer. The target network's copy is not part of it: it happens every
     ``target_update_interval`` environment steps (``target_update``).
@@ -286,20 +301,22 @@ def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, 
         max_grad_norm: Clip gradients to this global norm (None: no clipping).
         master_weights: The chip keeps master weights: each weight update rounds a working copy
             (``optimizer_step``). False for ``formats.master_weight = "none"``.
+        q_role: Role of the Q-values (the head's output, the maximum over actions, the TD target):
+            ``"activation"``, or ``"accumulator"`` for a wide readout.
     """
     sizes = [obs_dim, *hidden, n_actions]
     per_transition = bytes_per_transition if bytes_per_transition is not None else transition_bytes(obs_dim, 1)
     ops: list[Op] = [ReplayOp(read_bytes=batch * per_transition)]
     if double_q:
-        ops += mlp_forward("q", sizes, batch, "s_next")
-        ops += [VectorOp("minmax", "activation", batch)] * (n_actions - 1)  # argmax over actions
-        ops += mlp_forward("q_target", sizes, batch, "s_next")
+        ops += mlp_forward("q", sizes, batch, "s_next", out_role=q_role)
+        ops += [VectorOp("minmax", q_role, batch)] * (n_actions - 1)  # argmax over actions
+        ops += mlp_forward("q_target", sizes, batch, "s_next", out_role=q_role)
     else:
-        ops += mlp_forward("q_target", sizes, batch, "s_next")
-        ops += [VectorOp("minmax", "activation", batch)] * (n_actions - 1)  # max over actions
-    ops.append(VectorOp("fma", "activation", batch))  # y = γ (1 − done) · Q' + r
-    ops += mlp_forward("q", sizes, batch, "s")
-    ops.append(loss_op(loss, "q", len(sizes) - 1, batch))
+        ops += mlp_forward("q_target", sizes, batch, "s_next", out_role=q_role)
+        ops += [VectorOp("minmax", q_role, batch)] * (n_actions - 1)  # max over actions
+    ops.append(VectorOp("fma", q_role, batch))  # y = γ (1 − done) · Q' + r
+    ops += mlp_forward("q", sizes, batch, "s", out_role=q_role)
+    ops.append(loss_op(loss, "q", len(sizes) - 1, batch, loss_role(q_role)))
     ops += mlp_backward("q", sizes, batch, "s")
     ops += optimizer_step(parameters("q", sizes, master_weights), optimizer, max_grad_norm)
     return Workload(f"dqn {'-'.join(map(str, sizes))} batch {batch}", tuple(ops))

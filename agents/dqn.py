@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from accel import Accelerator
+from accel.workload import loss_role
 from agents import ops
 from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
@@ -53,8 +54,8 @@ class DQN:
         self.q, self.q_target = mlp(sizes), mlp(sizes)
         self.q_target.load_state_dict(self.q.state_dict())
         if accelerator is not None:
-            self.q, self.q_target = accelerate(self.q, accelerator, "q"), accelerate(self.q_target, accelerator,
-                                                                                     "q_target")
+            self.q, self.q_target = (accelerate(net, accelerator, name, settings.q_readout)
+                                     for net, name in ((self.q, "q"), (self.q_target, "q_target")))
         self.q_target.requires_grad_(False)
         self.optimizer = Optimizer(self.q.parameters(), settings.optimizer, settings.learning_rate, accelerator,
                                    settings.max_grad_norm, settings.momentum, settings.adam_eps)
@@ -87,7 +88,7 @@ class DQN:
         """The greedy action (batch-1 inference; on the chip, the comparisons too)."""
         with torch.no_grad():
             q = forward(self.q, torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1), "obs")
-            return int(ops.column_max(q, self.accelerator)[1][0])
+            return int(ops.column_max(q, self.accelerator, self.settings.q_readout)[1][0])
 
     # --- remembering -----------------------------------------------------------------------------
 
@@ -122,15 +123,15 @@ class DQN:
         next_obs = torch.from_numpy(batch.next_observations)
         with torch.no_grad():
             if s.double_q:
-                _, best = ops.column_max(forward(self.q, next_obs, "s_next"), acc)
+                _, best = ops.column_max(forward(self.q, next_obs, "s_next"), acc, s.q_readout)
                 next_q = forward(self.q_target, next_obs, "s_next").gather(1, best[:, None])[:, 0]
             else:
-                next_q, _ = ops.column_max(forward(self.q_target, next_obs, "s_next"), acc)
-            target = ops.td_target(batch.rewards, batch.dones, next_q, s.gamma, acc)
+                next_q, _ = ops.column_max(forward(self.q_target, next_obs, "s_next"), acc, s.q_readout)
+            target = ops.td_target(batch.rewards, batch.dones, next_q, s.gamma, acc, s.q_readout)
         q = forward(self.q, torch.from_numpy(batch.observations), "s")
         chosen = q.gather(1, torch.from_numpy(batch.actions.astype(np.int64)))[:, 0]
         self.optimizer.zero_grad()
-        loss = ops.loss_backward(s.loss, chosen, target, acc, "q", len(s.hidden) + 1)
+        loss = ops.loss_backward(s.loss, chosen, target, acc, "q", len(s.hidden) + 1, loss_role(s.q_readout))
         self.optimizer.step()
         self.train_steps += 1
         return loss

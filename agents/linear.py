@@ -45,8 +45,9 @@ class _LinearFunction(torch.autograd.Function):
         source = names.layer_input(net, i, layer.input_name)
         w = layer.gemm_weight()
         y_name = names.output(net, i)
-        y = acc.gemm(_numpy(x), w, names=(source, names.weight(net, i), y_name))
-        y = acc.vector.add(y, np.broadcast_to(_numpy(bias), y.shape), names=((y_name, None), (y_name,)))
+        y = acc.gemm(_numpy(x), w, out_role=layer.out_role, names=(source, names.weight(net, i), y_name))
+        y = acc.vector.add(y, np.broadcast_to(_numpy(bias), y.shape), role=layer.out_role,
+                           names=((y_name, None), (y_name,)))
         ctx.save_for_backward(x)
         ctx.layer, ctx.source, ctx.w = layer, source, w
         return _tensor(y)
@@ -115,14 +116,16 @@ class AccelLinear(nn.Module):
         accelerator: The chip.
         net: Name of the network the layer belongs to (``q``, ``pi`` …).
         index: Position of the layer in its network (0 = first).
+        out_role: Role of its output: ``"activation"``, or ``"accumulator"`` to leave it (and the
+            bias add) in the accumulator's format, a wide readout.
     """
 
     def __init__(self, in_features: int, out_features: int, accelerator: Accelerator, net: str = "net",
-                 index: int = 0) -> None:
+                 index: int = 0, out_role: str = "activation") -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(out_features))
-        self.accelerator, self.net, self.index = accelerator, net, index
+        self.accelerator, self.net, self.index, self.out_role = accelerator, net, index, out_role
         self.input_name = "x"
         """Name of the network's input (layer 0 only): ``s``, ``s_next``, ``obs`` …"""
         self._working = (np.zeros((in_features, out_features), accelerator.format_of("weight").value_dtype)
@@ -194,7 +197,8 @@ class AccelTanh(_Activation):
     kind = "tanh"
 
 
-def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net") -> nn.Sequential:
+def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net",
+               out_role: str = "activation") -> nn.Sequential:
     """The same network on the chip: each ``nn.Linear`` becomes an ``AccelLinear`` with its weights
     (transposed into the chip's (fan_in, fan_out) layout), each ``nn.ReLU``/``nn.Tanh`` its vector-unit twin.
 
@@ -202,6 +206,7 @@ def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net"
         module: An ``nn.Sequential`` of ``Linear`` (with bias), ``ReLU`` and ``Tanh`` layers.
         accelerator: The chip.
         net: Name of the network's tensors on the chip.
+        out_role: Role of the last ``Linear``'s output (``AccelLinear``): ``"accumulator"`` reads it out wide.
 
     Raises:
         TypeError: A layer of another kind, or a ``Linear`` without bias.
@@ -214,7 +219,9 @@ def accelerate(module: nn.Sequential, accelerator: Accelerator, net: str = "net"
             if layer.bias is None:
                 raise TypeError("accelerate: Linear layers need a bias, got one with bias=False")
             index = sum(isinstance(x, AccelLinear) for x in layers)
-            chip = AccelLinear(layer.in_features, layer.out_features, accelerator, net, index)
+            last = not any(isinstance(x, nn.Linear) for x in list(module)[len(layers) + 1:])
+            chip = AccelLinear(layer.in_features, layer.out_features, accelerator, net, index,
+                               out_role if last else "activation")
             with torch.no_grad():
                 chip.weight.copy_(layer.weight.T)
                 chip.bias.copy_(layer.bias)

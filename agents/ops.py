@@ -16,15 +16,17 @@ def _tensor(values) -> torch.Tensor:
     return torch.from_numpy(np.asarray(values, dtype=np.float32))
 
 
-def column_max(q: torch.Tensor, accelerator: Accelerator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row the largest value and its column (the first on ties), one comparison per extra column."""
+def column_max(q: torch.Tensor, accelerator: Accelerator | None,
+               role: str = "activation") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row the largest value and its column (the first on ties), one comparison per extra column
+    (in ``role``'s format: ``"accumulator"`` for Q-values read out wide)."""
     if accelerator is None:
         return q.max(dim=1)
     q = q.detach().numpy()
     best, index = q[:, 0], np.zeros(len(q), np.int64)
     for j in range(1, q.shape[1]):
         index = np.where(q[:, j] > best, j, index)
-        best = accelerator.vector.maximum(best, q[:, j])
+        best = accelerator.vector.maximum(best, q[:, j], role=role)
     return _tensor(best), torch.from_numpy(index)
 
 
@@ -38,12 +40,13 @@ def twin_min(values: list[torch.Tensor], accelerator: Accelerator | None) -> tor
 
 
 def td_target(rewards: np.ndarray, dones: np.ndarray, next_q: torch.Tensor, gamma: float,
-              accelerator: Accelerator | None) -> torch.Tensor:
-    """r + γ·(1 − done)·Q' (SB3's order of operations: the discount first, then one multiply-add)."""
+              accelerator: Accelerator | None, role: str = "activation") -> torch.Tensor:
+    """r + γ·(1 − done)·Q' (SB3's order of operations: the discount first, then one multiply-add), in
+    ``role``'s format on the chip."""
     discount = ((1.0 - dones) * np.float32(gamma)).astype(np.float32)
     if accelerator is None:
         return torch.from_numpy(rewards) + torch.from_numpy(discount) * next_q
-    return _tensor(accelerator.vector.fma(discount, next_q.numpy(), rewards))
+    return _tensor(accelerator.vector.fma(discount, next_q.numpy(), rewards, role=role))
 
 
 def clipped_add(x: torch.Tensor, noise: np.ndarray, accelerator: Accelerator | None) -> torch.Tensor:
@@ -56,14 +59,15 @@ def clipped_add(x: torch.Tensor, noise: np.ndarray, accelerator: Accelerator | N
 
 
 def loss_backward(kind: str, pred: torch.Tensor, target: torch.Tensor, accelerator: Accelerator | None,
-                  net: str, layers: int) -> float:
+                  net: str, layers: int, role: str = "gradient") -> float:
     """The mean ``"huber"`` (SB3's smooth L1) or ``"mse"`` loss of ``pred``, the output of the
-    ``layers``-layer network ``net``; its gradient sent back through ``pred``'s graph. Returns the loss."""
+    ``layers``-layer network ``net``, computed in ``role``'s format (``accel.workload.loss_role``); its
+    gradient sent back through ``pred``'s graph. Returns the loss."""
     if accelerator is None:
         loss = (F.smooth_l1_loss if kind == "huber" else F.mse_loss)(pred, target)
         loss.backward()
         return loss.item()
-    loss, grad = getattr(accelerator.vector, kind)(pred.detach().numpy(), target.numpy(),
+    loss, grad = getattr(accelerator.vector, kind)(pred.detach().numpy(), target.numpy(), role=role,
                                                    names=names.loss_tensors(net, layers))
     pred.backward(_tensor(grad))
     return loss

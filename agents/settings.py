@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("huber", "mse")
+Q_READOUTS = ("activation", "accumulator")
+"""Formats a Q-network's head can leave its values in: the activation format, or the accumulator's."""
 REPLAY_FORMATS = ("fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "int16", "int8")
 """Storage formats of observations in replay memory (integer ones with a per-field power-of-two scale)."""
 
@@ -61,6 +63,11 @@ class DQNSettings:
     """Momentum of ``"sgd"``."""
     adam_eps: float = 1e-8
     """Adam's ε (torch's default, as SB3's DQN uses)."""
+    q_readout: str = "activation"
+    """Format the Q-values leave the head in, one of ``Q_READOUTS``: ``"activation"`` (rounded into
+    the chip's activation format like every layer's output) or ``"accumulator"`` (a wide readout: the
+    head's GEMM output left in the accumulator's format, int32 on an int8 chip, and the bias add,
+    maximum over actions and TD target computed in it; priced at that width). No effect on torch fp32."""
 
     def __post_init__(self) -> None:
         name = "dqn"
@@ -76,6 +83,7 @@ class DQNSettings:
             raise ValueError(f"{name} setting tau must be in (0, 1], got {self.tau!r}")
         _choice(name, self, "loss", LOSSES)
         _choice(name, self, "optimizer", OPTIMIZERS)
+        _choice(name, self, "q_readout", Q_READOUTS)
         _common(name, self)
 
 

@@ -30,9 +30,10 @@ def dqn_workloads(settings: DQNSettings, obs_dim: int, n_actions: int,
     sizes = [obs_dim, *settings.hidden, n_actions]
     step = dqn_step(obs_dim, n_actions, settings.hidden, settings.batch_size, bytes_per_transition=bytes_per_transition,
                     double_q=settings.double_q, loss=settings.loss, optimizer=settings.optimizer,
-                    max_grad_norm=settings.max_grad_norm or None, master_weights=master_weights)
+                    max_grad_norm=settings.max_grad_norm or None, master_weights=master_weights,
+                    q_role=settings.q_readout)
     return {
-        "act": Workload("dqn act", tuple(greedy_action("q", sizes))),
+        "act": Workload("dqn act", tuple(greedy_action("q", sizes, q_role=settings.q_readout))),
         "store": Workload("dqn store", (ReplayOp(write_bytes=bytes_per_transition),)),
         "train_step": step,
         "target_update": Workload("dqn target update", tuple(target_update(
