@@ -94,7 +94,7 @@ def test_property_both_fidelities_give_the_same_values_and_counts(mkn, preset, d
                                                                    seed, transpose):
     m, k, n = mkn
     cfg = with_overrides(load_config(preset), {"array.dataflow": dataflow, "array.rows": rows, "array.cols": cols,
-                                               "array.double_buffered_weights": double,
+                                               "array.double_buffered_weights": double, "sparsity.group": 1,
                                                "sram.weight_bytes": 1 << 20, "sram.activation_bytes": 1 << 20,
                                                "sram.output_bytes": 1 << 20})
     rng = np.random.default_rng(seed)

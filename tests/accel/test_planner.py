@@ -26,7 +26,7 @@ def chips(draw):
     rows, cols = draw(st.integers(1, 24)), draw(st.integers(1, 24))
     factor = st.sampled_from([1, 2, 3, 8, 64])
     return with_overrides(load_config(draw(st.sampled_from(PRESETS))), {
-        "array.rows": rows, "array.cols": cols,
+        "array.rows": rows, "array.cols": cols, "sparsity.group": 1,
         "array.dataflow": draw(st.sampled_from(["ws", "os", "is"])), "array.transposable": draw(st.booleans()),
         "array.double_buffered_weights": draw(st.booleans()),
         "sram.weight_bytes": rows * cols * 4 * draw(factor),
