@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel.compression import NONE, RATIO_STEPS, ratio_steps, tensor_words
+from accel.compression import NONE, RATIO_STEPS, ratio_steps, tensor_words, value_words
 from accel.config import AcceleratorConfig
 from accel.counts import CountsDelta, EventCounts, Tally, vector_kind
 from accel.memory import SramBuffer
@@ -162,7 +162,7 @@ class Accelerator:
 
     def vector_counts(self, op: str, role: str, elements: int, out_elements: int | None = None,
                       names: tuple[tuple[str, ...], tuple[str, ...]] | None = None, saturations: int = 0,
-                      nonfinite: int = 0) -> None:
+                      nonfinite: int = 0, values: tuple[list[np.ndarray], list[np.ndarray]] | None = None) -> None:
         """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it
         (``accel.planner.plan_vector_op`` says what it costs). ``out_elements`` is the size of each
         output when it differs from the inputs' (a reduction: ``sum_rows``); ``saturations`` and
@@ -174,6 +174,10 @@ class Accelerator:
         tensors the chip is taken to hold already; so does an input named None in a named one (a
         value streaming in from the operation before it, a broadcast bias, a gradient where the
         backward pass left it).
+
+        ``values``: (inputs, outputs) as the operation read and wrote them. On a chip that
+        compresses the role's class (``[compression]``) the inputs it fetches and the outputs it
+        writes back cross DRAM at the ratio measured from them; without values, at the declared one.
         """
         if names is None:
             plan = self._planner.vector(op, role, elements, out_elements)
@@ -185,8 +189,11 @@ class Accelerator:
             resident = tuple(name is None or buffer.holds(name, in_bytes) for name in inputs)
             request = (op, role, elements, out_elements, resident, self._pending_writeback_bytes)
             plan = self._planner.vector(*request)
-            steps = self._vector_steps.get(role)  # its DRAM transfers at the declared ratio, runs and workloads alike
-            delta = plan.delta if steps is None else self._planner.compressed_vector(request, steps)
+            delta = plan.delta
+            if role in self._vector_steps:  # a compressed class: measured from the values, else declared
+                steps = (self._measured_vector_steps(role, resident, plan, values) if values is not None
+                         else (self._vector_steps[role],) * 2)
+                delta = self._planner.compressed_vector(request, steps)
             if len(outputs) != len(plan.keep) - len(inputs):
                 raise ValueError(f"vector {op}: {len(plan.keep) - len(inputs)} output names expected, got "
                                  f"{len(outputs)}")
@@ -374,6 +381,16 @@ class Accelerator:
         return self._planner.gemm(m, k, n, tuple(roles), out_role, bool(transpose_b), names[2] is not None, resident,
                                   self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1],
                                   kept_k)
+
+    def _measured_vector_steps(self, role: str, resident: tuple[bool, ...], plan, values) -> tuple[int, int]:
+        """The stored sizes (``accel.compression.ratio_steps``) of the inputs a vector operation
+        fetches and of the outputs it writes back, measured from their values together."""
+        scheme, fmt = self.config.compression.scheme(role), self.vector_format(role)
+        inputs, outputs = values
+        fetched = [x for x, held in zip(inputs, resident, strict=True) if not held]
+        written = outputs if outputs and not plan.keep[-1] else []
+        return tuple(ratio_steps(scheme, value_words(np.concatenate(xs), fmt), fmt) if xs else RATIO_STEPS
+                     for xs in (fetched, written))
 
     def _measured_steps(self, plan: GemmPlan, operands: tuple[Operand, Operand, Operand]) -> tuple[int, int, int]:
         """The stored sizes of A, B and C (``accel.compression.ratio_steps``) measured from the words

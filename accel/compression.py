@@ -115,6 +115,17 @@ def tensor_words(data: np.ndarray, fmt: NumberFormat) -> np.ndarray:
     return float_words(data, fmt) if fmt.is_float else code_words(data, fmt)
 
 
+def value_words(values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
+    """Words of a tensor given by its values alone, for sizing: a float format's bit patterns; for an
+    integer format the values' own float bits, an injective map that keeps zero at zero, which is all
+    the sizes of the schemes open to integer formats depend on (which words are zero, which are equal)."""
+    if fmt.is_float:
+        return float_words(values, fmt)
+    x = np.asarray(values).ravel()
+    x = x + x.dtype.type(0)  # −0.0 → +0.0
+    return x.view(np.uint32 if x.dtype == np.float32 else np.uint64).astype(np.uint64)
+
+
 def _exponents(words: np.ndarray, fmt: NumberFormat) -> np.ndarray:
     return ((words >> np.uint64(fmt.mantissa_bits)) & np.uint64((1 << fmt.exponent_bits) - 1)).astype(np.int64)
 
@@ -161,19 +172,19 @@ def _mean_delta_counts(words, m_bits, e_mask, block, reach):
     """(blocks, escapes) of ``exp_mean_delta``: each block's floor-mean exponent, and the values whose
     exponent is more than ``reach`` from it."""
     n = words.size
-    blocks = 0
+    exponents = np.empty(block, np.int64)
     escapes = 0
     for start in range(0, n, block):
-        end = min(start + block, n)
+        size = min(block, n - start)
         total = 0
-        for i in range(start, end):
-            total += (words[i] >> m_bits) & e_mask
-        mean = total // (end - start)
-        for i in range(start, end):
-            delta = np.int64((words[i] >> m_bits) & e_mask) - np.int64(mean)
-            escapes += delta > reach or delta < -reach
-        blocks += 1
-    return blocks, escapes
+        for j in range(size):
+            e = np.int64((words[start + j] >> m_bits) & e_mask)
+            exponents[j] = e
+            total += e
+        mean = total // size
+        for j in range(size):
+            escapes += abs(exponents[j] - mean) > reach
+    return (n + block - 1) // block, escapes
 
 
 def _exp_mean_delta_bits(words: np.ndarray, fmt: NumberFormat) -> int:

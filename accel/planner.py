@@ -765,16 +765,16 @@ def compressed_delta(cfg: AcceleratorConfig, plan: GemmPlan, delta: CountsDelta,
                        delta.entries + codec)
 
 
-def compressed_vector_delta(cfg: AcceleratorConfig, request: tuple, steps: int) -> CountsDelta:
-    """The counts of the named vector operation ``request`` (``plan_vector_op``'s arguments) with its
-    DRAM transfers at ``steps``/``RATIO_STEPS`` of their raw bytes (rounded up; the evicted tensors
-    written back before it keep their raw size), the stall they leave, and the codec's work on the
-    raw bytes (as ``compressed_delta``)."""
+def compressed_vector_delta(cfg: AcceleratorConfig, request: tuple, steps: tuple[int, int]) -> CountsDelta:
+    """The counts of the named vector operation ``request`` (``plan_vector_op``'s arguments) with the
+    inputs it fetches and the outputs it writes back at ``steps`` (inputs, outputs) / ``RATIO_STEPS``
+    of their raw bytes (rounded up; the evicted tensors written back before it keep their raw size),
+    the stall they leave, and the codec's work on the raw bytes (as ``compressed_delta``)."""
     prologue = request[-1]
     delta = plan_vector_op(cfg, *request).delta
     scalars = dict(delta.scalars)
     raw_read, raw_write = scalars["dram_read_bytes"], scalars["dram_write_bytes"] - prologue
-    read, write = -(-raw_read * steps // RATIO_STEPS), -(-raw_write * steps // RATIO_STEPS)
+    read, write = -(-raw_read * steps[0] // RATIO_STEPS), -(-raw_write * steps[1] // RATIO_STEPS)
     stall = 0
     if read or write or prologue:
         transfer = cfg.dram.latency_cycles + math.ceil((read + write + prologue) / cfg.dram.bandwidth_bytes_per_cycle)
@@ -849,9 +849,9 @@ class Planner:
             found = self._vector_plans[request] = plan_vector_op(self.config, *request)
         return found
 
-    def compressed_vector(self, request: tuple, steps: int) -> CountsDelta:
+    def compressed_vector(self, request: tuple, steps: tuple[int, int]) -> CountsDelta:
         """``compressed_vector_delta``, memoized."""
-        key = (*request, steps)
+        key = (*request, *steps)
         found = self._compressed.get(key)
         if found is None:
             found = self._compressed[key] = compressed_vector_delta(self.config, request, steps)

@@ -109,7 +109,7 @@ class VectorUnit:
                 rng.take(int(state[1]))
             saturations, nonfinite = state[0], state[2]
         self._acc.vector_counts(op, role, elements, out_elements=size, names=names,
-                                saturations=int(saturations), nonfinite=int(nonfinite))
+                                saturations=int(saturations), nonfinite=int(nonfinite), values=(flat, outs))
         return outs if out_elements is not None else [o.reshape(shape) for o in outs]
 
     @staticmethod

@@ -21,6 +21,7 @@ from accel.compression import (
     nominal_ratio,
     ratio_steps,
     stored_bits,
+    value_words,
 )
 from accel.config import load_config, with_overrides
 from accel.numerics import get_format, quantize
@@ -189,3 +190,26 @@ def test_a_named_vector_operation_moves_compressed_activations_at_the_declared_r
     cfg = packed.config
     transfer = cfg.dram.latency_cycles + math.ceil(2 * n / cfg.dram.bandwidth_bytes_per_cycle)
     assert p.stall_cycles == max(0, transfer - p.vector_cycles) < r.stall_cycles
+
+
+def test_a_vector_operation_with_values_moves_its_tensors_at_their_measured_ratios():
+    acc = Accelerator(_chip(activation="bitmask"))
+    rng = np.random.default_rng(6)
+    n = 40_000
+    x = quantize((rng.standard_normal(n) * (rng.random(n) < 0.5)).astype(np.float32), "bf16")
+    y = acc.vector.relu(x, names=(("x",), ("y",)))  # x comes from DRAM, y goes back (80 000 B each)
+    bf16 = get_format("bf16")
+    steps = [ratio_steps("bitmask", float_words(t, bf16), bf16) for t in (x, y)]
+    assert steps[1] < steps[0] < RATIO_STEPS  # relu leaves more zeros
+    c = acc.counts
+    assert (c.dram_read_bytes, c.dram_write_bytes) == tuple(-(-2 * n * s // RATIO_STEPS) for s in steps)
+    assert c.vector_ops["decode:int8"] == c.vector_ops["encode:int8"] == 2 * n
+
+
+def test_value_words_size_integer_tensors_as_their_codes():
+    int8 = get_format("int8")
+    codes = np.array([0, 3, -3, 0, 3, 7, 0, 0], np.float32)
+    for scheme in ("bitmask", "rle", "huffman"):
+        assert compressed_bits(scheme, value_words(codes * 0.125, int8), int8) == \
+            compressed_bits(scheme, code_words(codes, int8), int8)
+    assert np.array_equal(value_words(np.array([-0.0], np.float32), int8), [0])
