@@ -17,6 +17,7 @@ from accel.workload import loss_role
 from agents import ops
 from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
+from agents.prune import Pruner
 from agents.replay import ReplayMemory, replay_compression
 from agents.settings import DQNSettings
 from agents.workloads import dqn_workloads
@@ -59,6 +60,7 @@ class DQN:
         self.q_target.requires_grad_(False)
         self.optimizer = Optimizer(self.q.parameters(), settings.optimizer, settings.learning_rate, accelerator,
                                    settings.max_grad_norm, settings.momentum, settings.adam_eps)
+        self.pruner = Pruner(settings, [self.q], accelerator)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, 1, settings.replay_format,
                                    discrete_actions=self.n_actions, limit_bytes=replay_limit_bytes,
                                    compression=replay_compression(accelerator))
@@ -133,5 +135,6 @@ class DQN:
         self.optimizer.zero_grad()
         loss = ops.loss_backward(s.loss, chosen, target, acc, "q", len(s.hidden) + 1, loss_role(s.q_readout))
         self.optimizer.step()
+        self.pruner.after_update(self.train_steps)
         self.train_steps += 1
         return loss

@@ -131,11 +131,18 @@ class AccelLinear(nn.Module):
         self._working = (np.zeros((in_features, out_features), accelerator.format_of("weight").value_dtype)
                          if has_master_weights(accelerator) else None)  # else the optimizer's own format
         """The working copy in the weight format (zeros are exact in every format: nothing to round yet)."""
+        self.mask: np.ndarray | None = None
+        """0/1 keep-mask of pruned weights (``agents.prune``), applied at every write; None: not pruned."""
         _LAYER_OF_PARAM[id(self.weight)] = _LAYER_OF_PARAM[id(self.bias)] = self
 
     def refresh_weight(self) -> None:
         """Rounds the working copy of the weights anew from the master copy (one ``quantize`` on the
-        vector unit), after each write of the master copy; without master weights there is none."""
+        vector unit), after each write of the master copy; without master weights there is none.
+        A pruned layer first masks the master copy (one ``mul``), so the array sees the pruned weights."""
+        if self.mask is not None:
+            masked = self.accelerator.vector.mul(_numpy(self.weight), self.mask, role="master")
+            with torch.no_grad():
+                self.weight.copy_(torch.from_numpy(np.asarray(masked, np.float32)))
         if self._working is not None:  # reads the master copy as its update streams out
             self._working = self.accelerator.vector.quantize(_numpy(self.weight), "weight",
                                                              names=((None,), (names.weight(self.net, self.index),)))

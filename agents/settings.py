@@ -20,7 +20,27 @@ REPLAY_FORMATS = ("fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "int16", "int8
 
 
 @dataclass(frozen=True, slots=True)
-class DQNSettings:
+class PruningSettings:
+    """Gradual magnitude pruning of the weight matrices (Zhu & Gupta 2017; ``agents.prune``), shared
+    by every agent; off by default."""
+
+    sparsity: float = 0.0
+    """Final fraction of each weight matrix's units pruned, s_f in [0, 1) (0: no pruning)."""
+    initial_sparsity: float = 0.0
+    """Fraction pruned at the first mask update, s_i in [0, sparsity]."""
+    prune_group: int = 0
+    """0: prune single weights by magnitude; G: groups of G consecutive input rows (the GEMM's k)
+    across all outputs by L2 norm, the groups a chip with ``[sparsity] group = G`` skips."""
+    prune_start: int = 0
+    """Gradient step of the first mask update, t0."""
+    prune_steps: int = 5000
+    """Gradient steps from the first mask update to the last, n·Δt (a multiple of ``prune_interval``)."""
+    prune_interval: int = 100
+    """Gradient steps between mask updates, Δt."""
+
+
+@dataclass(frozen=True, slots=True)
+class DQNSettings(PruningSettings):
     """DQN (Mnih et al. 2015) as Stable-Baselines3 runs it; defaults: RL Zoo, CartPole-v1."""
 
     learning_rate: float = 2.3e-3
@@ -88,7 +108,7 @@ class DQNSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class TD3Settings:
+class TD3Settings(PruningSettings):
     """TD3 (Fujimoto et al. 2018) as Stable-Baselines3 runs it; defaults: RL Zoo, Pendulum-v1."""
 
     learning_rate: float = 1e-3
@@ -210,6 +230,14 @@ def _choice(agent: str, s, key: str, allowed: tuple[str, ...]) -> None:
 
 
 def _common(agent: str, s) -> None:
+    if not 0.0 <= s.initial_sparsity <= s.sparsity < 1.0:
+        raise ValueError(f"{agent} settings need 0 <= initial_sparsity <= sparsity < 1, got initial_sparsity "
+                         f"{s.initial_sparsity!r} and sparsity {s.sparsity!r}")
+    _non_negative(agent, s, "prune_group", "prune_start")
+    _positive(agent, s, "prune_steps", "prune_interval")
+    if s.prune_steps % s.prune_interval:
+        raise ValueError(f"{agent} setting prune_steps ({s.prune_steps}) must be a multiple of prune_interval "
+                         f"({s.prune_interval})")
     _choice(agent, s, "replay_format", REPLAY_FORMATS)
     if not s.hidden or min(s.hidden) < 1:
         raise ValueError(f"{agent} setting hidden must be one or more positive widths, got {s.hidden!r}")

@@ -18,6 +18,7 @@ from accel import Accelerator
 from agents import ops
 from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
+from agents.prune import Pruner
 from agents.replay import ReplayMemory, replay_compression
 from agents.settings import TD3Settings
 from agents.workloads import td3_workloads
@@ -73,6 +74,7 @@ class TD3:
                                          accelerator, momentum=settings.momentum, eps=settings.adam_eps)
         self.critic_optimizer = Optimizer(critic_params, settings.optimizer, settings.learning_rate, accelerator,
                                           momentum=settings.momentum, eps=settings.adam_eps)
+        self.pruner = Pruner(settings, [self.pi, *self.critics], accelerator)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, self.act_dim, settings.replay_format,
                                    limit_bytes=replay_limit_bytes, compression=replay_compression(accelerator))
         self.workloads = td3_workloads(settings, obs_dim, self.act_dim, has_master_weights(accelerator))
@@ -158,6 +160,8 @@ class TD3:
             ops.ascent_backward(forward(critic, torch.cat([obs, forward(self.pi, obs, "s")], dim=1), "s_pi"), acc)
             critic.requires_grad_(True)
             self.actor_optimizer.step()
+        self.pruner.after_update(self.train_steps)
+        if actor_update:
             for target, online in (*zip(self.critic_targets, self.critics, strict=True), (self.pi_target, self.pi)):
                 update_target(target, online, s.tau, acc)
         self.train_steps += 1
