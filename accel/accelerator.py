@@ -384,13 +384,12 @@ class Accelerator:
 
     def _measured_vector_steps(self, role: str, resident: tuple[bool, ...], plan, values) -> tuple[int, int]:
         """The stored sizes (``accel.compression.ratio_steps``) of the inputs a vector operation
-        fetches and of the outputs it writes back, measured from their values together."""
+        fetches and of the outputs it writes back, measured from their values (each tensor its own code)."""
         scheme, fmt = self.config.compression.scheme(role), self.vector_format(role)
         inputs, outputs = values
         fetched = [x for x, held in zip(inputs, resident, strict=True) if not held]
         written = outputs if outputs and not plan.keep[-1] else []
-        return tuple(ratio_steps(scheme, value_words(np.concatenate(xs), fmt), fmt) if xs else RATIO_STEPS
-                     for xs in (fetched, written))
+        return tuple(ratio_steps(scheme, [value_words(x, fmt) for x in xs], fmt) for xs in (fetched, written))
 
     def _measured_steps(self, plan: GemmPlan, operands: tuple[Operand, Operand, Operand]) -> tuple[int, int, int]:
         """The stored sizes of A, B and C (``accel.compression.ratio_steps``) measured from the words

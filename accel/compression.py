@@ -286,12 +286,14 @@ def stored_bits(scheme: str, words: np.ndarray, fmt: NumberFormat) -> int:
     return raw if scheme == NONE else min(raw, compressed_bits(scheme, words, fmt))
 
 
-def ratio_steps(scheme: str, words: np.ndarray, fmt: NumberFormat) -> int:
-    """The stored size in ``RATIO_STEPS``-ths of the raw size, rounded up (``RATIO_STEPS``: uncompressed)."""
-    raw = np.size(words) * fmt.width_bits
+def ratio_steps(scheme: str, words, fmt: NumberFormat) -> int:
+    """The stored size in ``RATIO_STEPS``-ths of the raw size, rounded up (``RATIO_STEPS``: uncompressed),
+    of one tensor's words or of a list of tensors' words, each coded on its own."""
+    parts = words if isinstance(words, list) else [words]
+    raw = sum(np.size(w) for w in parts) * fmt.width_bits
     if scheme == NONE or raw == 0:
         return RATIO_STEPS
-    return -(-stored_bits(scheme, words, fmt) * RATIO_STEPS // raw)
+    return -(-sum(stored_bits(scheme, w, fmt) for w in parts) * RATIO_STEPS // raw)
 
 
 def nominal_ratio(scheme: str, fmt: NumberFormat) -> float:

@@ -213,3 +213,12 @@ def test_value_words_size_integer_tensors_as_their_codes():
         assert compressed_bits(scheme, value_words(codes * 0.125, int8), int8) == \
             compressed_bits(scheme, code_words(codes, int8), int8)
     assert np.array_equal(value_words(np.array([-0.0], np.float32), int8), [0])
+
+
+def test_the_ratio_of_several_tensors_codes_each_on_its_own():
+    bf16 = get_format("bf16")
+    a, b = (float_words(np.array(v * 14, np.float32), bf16) for v in ([1.0, 2.0, 4.0], [8.0, 16.0, 32.0]))
+    bits = stored_bits("exp_top3", a, bf16) + stored_bits("exp_top3", b, bf16)
+    assert bits == 2 * (3 * 8 + 42 * 10)  # each its own table: no escapes
+    assert ratio_steps("exp_top3", [a, b], bf16) == -(-bits * RATIO_STEPS // (84 * 16))
+    assert ratio_steps("exp_top3", [a, b], bf16) != ratio_steps("exp_top3", np.concatenate((a, b)), bf16)
