@@ -148,7 +148,11 @@ def test_a_compressed_weight_crosses_dram_at_its_measured_size():
     assert got.dram_read_bytes == 8 * 16 * 2 + -(-16 * 8 * 2 * steps // RATIO_STEPS)
     assert got.dram_write_bytes == raw.dram_write_bytes  # C is an activation: not compressed
     assert got.vector_ops["decode:int8"] == 16 * 8 * 2 and "encode:int8" not in got.vector_ops
-    assert got.stall_cycles <= raw.stall_cycles
+    cfg = _chip()  # one fold: it waits for its loads, then for C's write-back
+    for counts in (raw, got):
+        assert counts.folds == 1 and counts.stall_cycles == 2 * cfg.dram.latency_cycles + sum(
+            math.ceil(nbytes / cfg.dram.bandwidth_bytes_per_cycle)
+            for nbytes in (counts.dram_read_bytes, counts.dram_write_bytes))
     assert got.cycles - got.stall_cycles == raw.cycles - raw.stall_cycles
     assert got.macs == raw.macs and got.sram_read_bytes == raw.sram_read_bytes
 
