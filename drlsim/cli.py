@@ -143,8 +143,9 @@ def _cmd_gemm(args: argparse.Namespace) -> None:
           f"({'counts only, no values' if d['counts_only'] else d['fidelity']})")
     print(f"  cycles {d['cycles']:,} = compute {d['compute_cycles']:,} + stall {d['stall_cycles']:,} "
           f"+ vector {d['vector_cycles']:,}; {d['folds']} folds, utilization {d['utilization']:.1%}")
-    print(f"  MACs {d['macs']:,} ({d['zero_macs']:,} with a zero operand); DRAM read {d['dram_read_bytes']:,} B, "
-          f"written {d['dram_write_bytes']:,} B")
+    skipped = f", {d['skipped_macs']:,} skipped saving {d['saved_cycles']:,} cycles" if d["skipped_macs"] else ""
+    print(f"  MACs {d['macs']:,} ({d['zero_macs']:,} with a zero operand{skipped}); "
+          f"DRAM read {d['dram_read_bytes']:,} B, written {d['dram_write_bytes']:,} B")
     print("  SRAM words read  " + ", ".join(f"{k} {v:,}" for k, v in d["sram_reads"].items()))
     print("  SRAM words write " + ", ".join(f"{k} {v:,}" for k, v in d["sram_writes"].items()))
     print(f"  energy {d['energy_j'] * 1e6:.3f} µJ in {d['time_s'] * 1e6:.2f} µs = {d['power_w'] * 1e3:.2f} mW "
