@@ -22,6 +22,7 @@ from accel.numerics import quantize, quantize_codes
 from accel.numerics.formats import NumberFormat
 from accel.numerics.philox import RandomStream
 from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pow2_scale, round_pairs
+from accel.numerics.rounding import pow2
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,21 @@ class Operand:
 
     def values(self) -> np.ndarray:
         """The exact values (float32 or float64)."""
-        return self.data if self.exp is None else np.ldexp(self.data.astype(np.float64), self.exp)
+        if self.exp is None:
+            return self.data
+        if not -1000 < self.exp < 900:  # far from float64's range ends: ldexp rounds what underflows
+            return np.ldexp(self.data.astype(np.float64), self.exp)
+        out = np.empty(self.data.shape, np.float64)
+        _scaled(self.data.reshape(-1), pow2(self.exp), out.reshape(-1))
+        return out
+
+
+@njit
+def _scaled(codes, unit, out):
+    """``out = codes · unit`` in float64: exact for codes below 2**53 and a power of two ``unit`` that keeps
+    the products normal (one pass where ``np.ldexp`` of a float64 copy takes two)."""
+    for i in range(codes.size):
+        out[i] = np.float64(codes[i]) * unit
 
 
 @njit

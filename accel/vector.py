@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.numerics import elementwise as ew
+from accel.operands import count_nonfinite, to_format
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,9 +218,13 @@ class VectorUnit:
         copy of master weights in the weight format. A tensor already in the format comes back unchanged."""
         x = self._as_float("x", x)
         fmt = self._acc.vector_format(role)
-        out = self._acc.round_into(x, fmt).astype(fmt.value_dtype)
-        self._acc.vector_counts("quantize", role, x.size, names=names,
-                                nonfinite=int(np.count_nonzero(~np.isfinite(out))))
+        formats = self._acc.config.formats
+        # ``round_into``'s rounding without its float64 copy: a float32 tensor takes the float32 kernels,
+        # which round exactly the same values with the same words
+        op, saturations = to_format(x, fmt, formats.scaling, formats.rounding, self._acc.rng)
+        out = op.values().astype(fmt.value_dtype, copy=False)
+        self._acc.vector_counts("quantize", role, x.size, names=names, saturations=saturations,
+                                nonfinite=count_nonfinite(out))
         return out
 
     # --- optimizers and target networks ----------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
 from accel.numerics.philox import CHUNK, fill_words, main_word
-from accel.numerics.rounding import float_quantum_exponent, pow2, round_by
+from accel.numerics.rounding import float_quantum_exponent, pow2, round_by, stochastic_code
 
 _U64 = np.uint64
 # State of a running program (an int64 array): saturations counted, words used.
@@ -188,10 +188,9 @@ def round_step(x, p, stream, state):
                 r = min(max(np.rint(v * inv), lo_code), hi_code) + 0.0
                 x[i] = 0.0 if v != v else r * unit
         elif stochastic and abs(scale) < 1000:
-            # t = |x| · 2**-scale is exact; below 2**(W−1) and with its last bit at or above 2**-64
-            # (|x| ≥ 2**(scale − 12)), round_by's decision is word < frac(t) · 2**64, an exact
-            # integer. Zero gives code 0; the rest is marked and rounded by ``_fixed_code``.
-            inv, top, least = pow2(-scale), pow2(p[10] - 1), pow2(scale - 12)
+            # branch-free where ``stochastic_code`` applies (|x| ≥ 2**(scale − 12): a float64's last
+            # bit at or above 2**-64 steps); the rest is marked and rounded by ``_fixed_code``
+            inv, top, least, max_code = pow2(-scale), pow2(p[10] - 1), pow2(scale - 12), np.float64(p[12])
             for start in range(0, n, CHUNK):
                 size = min(CHUNK, n - start)
                 fill_words(key, first + _U64(start), words, 0, size)
@@ -199,14 +198,8 @@ def round_step(x, p, stream, state):
                 for j in range(size):
                     v = xc[j]
                     original[j] = v
-                    a = abs(v)
-                    t = a * inv
-                    k = np.floor(t)
-                    threshold = _U64((t - k) * 18446744073709551616.0) if t < top else _U64(0)
-                    code = k + (words[j] < threshold)
-                    code = -code if v < 0.0 else min(code, np.float64(p[12]))
-                    xc[j] = (code + 0.0) * unit
-                    open_[j] = not ((least <= a and t < top) or a == 0.0)
+                    code, open_[j] = stochastic_code(v, words[j], inv, top, least, max_code)
+                    xc[j] = code * unit
                 for j in range(size):
                     if open_[j]:
                         code = _fixed_code(original[j], words[j], True, scale, p, key, first + _U64(start + j))
@@ -804,6 +797,50 @@ def _stochastic_bits(v, word, p):
 
 
 @njit
+def _adam_moments(g, m, v, words, b1, k1, b2, k2, p, m_out, v_out):
+    """Pass 1 of ``fused_adam_stochastic`` over a chunk: g, m, v rounded and the new m and v; row k of
+    ``words`` (``CHUNK`` apart) holds step k's words. Returns (saturations, whether any value was slow)."""
+    sat = slow = 0
+    for j in range(g.size):
+        gi, s0, f0 = _stochastic_bits(np.float64(g[j]), words[CHUNK + j], p)
+        mi, s1, f1 = _stochastic_bits(np.float64(m[j]), words[2 * CHUNK + j], p)
+        vi, s2, f2 = _stochastic_bits(np.float64(v[j]), words[3 * CHUNK + j], p)
+        x0, s3, f3 = _stochastic_bits(b1 * mi, words[4 * CHUNK + j], p)
+        x1, s4, f4 = _stochastic_bits(k1 * gi, words[5 * CHUNK + j], p)
+        mi, s5, f5 = _stochastic_bits(x0 + x1, words[6 * CHUNK + j], p)
+        x2, s6, f6 = _stochastic_bits(b2 * vi, words[7 * CHUNK + j], p)
+        x3, s7, f7 = _stochastic_bits(gi * gi, words[8 * CHUNK + j], p)
+        x4, s8, f8 = _stochastic_bits(k2 * x3, words[9 * CHUNK + j], p)
+        vi, s9, f9 = _stochastic_bits(x2 + x4, words[10 * CHUNK + j], p)
+        m_out[j], v_out[j] = mi, vi
+        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9
+        slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9
+    return sat, slow
+
+
+@njit
+def _adam_weights(w, m, v, words, r2, e, r1, rate, p, w_out):
+    """Pass 2 of ``fused_adam_stochastic`` over a chunk: w rounded and updated from the new m and v.
+    Returns (saturations, whether any value was slow, NaN/inf among w, m and v)."""
+    sat = slow = bad = 0
+    for j in range(w.size):
+        wi, s0, f0 = _stochastic_bits(np.float64(w[j]), words[j], p)
+        mi, vi = np.float64(m[j]), np.float64(v[j])
+        x5, s1, f1 = _stochastic_bits(vi / r2, words[11 * CHUNK + j], p)
+        x6, s2, f2 = _stochastic_bits(np.sqrt(x5), words[12 * CHUNK + j], p)
+        denom, s3, f3 = _stochastic_bits(x6 + e, words[13 * CHUNK + j], p)
+        x7, s4, f4 = _stochastic_bits(mi / r1, words[14 * CHUNK + j], p)
+        step, s5, f5 = _stochastic_bits(rate * x7, words[15 * CHUNK + j], p)
+        x8, s6, f6 = _stochastic_bits(step / denom, words[16 * CHUNK + j], p)
+        wi, s7, f7 = _stochastic_bits(wi - x8, words[17 * CHUNK + j], p)
+        w_out[j] = wi
+        sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+        slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7
+        bad += np.int64(not np.isfinite(wi)) + np.int64(not np.isfinite(mi)) + np.int64(not np.isfinite(vi))
+    return sat, slow, bad
+
+
+@njit
 def fused_adam_stochastic(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, stream, state, w_out, m_out, v_out):
     """``adam`` for a float format rounded stochastically; returns False (state untouched) where
     the staged program must run instead."""
@@ -823,47 +860,20 @@ def fused_adam_stochastic(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, stream, 
     steps = (0, n, 2 * n, 3 * n, 4 * n + 4, 5 * n + 4, 6 * n + 4, 7 * n + 4, 8 * n + 4, 9 * n + 4, 10 * n + 4,
              11 * n + 5, 12 * n + 5, 13 * n + 6, 14 * n + 8, 15 * n + 8, 16 * n + 8, 17 * n + 8)
     words = np.empty(18 * CHUNK, np.uint64)  # step k's words of the chunk from k · CHUNK on
-    slow = 0
     bad = 0
     for start in range(0, n, CHUNK):
-        size = min(CHUNK, n - start)
+        stop = min(start + CHUNK, n)
         for k in range(18):
-            fill_words(key, first + _U64(steps[k] + start), words, k * CHUNK, size)
-        # the chunk's elements as views indexed from 0 (LLVM then sees every index ≥ 0, no wraparound),
-        # and two passes, so that each loop touches few enough arrays for LLVM to prove them apart
-        stop = start + size
-        wc, gc, mc, vc = w[start:stop], g[start:stop], m[start:stop], v[start:stop]
-        w_c, m_c, v_c = w_out[start:stop], m_out[start:stop], v_out[start:stop]
-        for j in range(size):
-            gi, s0, f0 = _stochastic_bits(np.float64(gc[j]), words[1 * CHUNK + j], p)
-            mi, s1, f1 = _stochastic_bits(np.float64(mc[j]), words[2 * CHUNK + j], p)
-            vi, s2, f2 = _stochastic_bits(np.float64(vc[j]), words[3 * CHUNK + j], p)
-            x0, s3, f3 = _stochastic_bits(b1 * mi, words[4 * CHUNK + j], p)
-            x1, s4, f4 = _stochastic_bits(k1 * gi, words[5 * CHUNK + j], p)
-            mi, s5, f5 = _stochastic_bits(x0 + x1, words[6 * CHUNK + j], p)
-            x2, s6, f6 = _stochastic_bits(b2 * vi, words[7 * CHUNK + j], p)
-            x3, s7, f7 = _stochastic_bits(gi * gi, words[8 * CHUNK + j], p)
-            x4, s8, f8 = _stochastic_bits(k2 * x3, words[9 * CHUNK + j], p)
-            vi, s9, f9 = _stochastic_bits(x2 + x4, words[10 * CHUNK + j], p)
-            m_c[j], v_c[j] = mi, vi
-            sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9
-            slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9
-        for j in range(size):
-            wi, s0, f0 = _stochastic_bits(np.float64(wc[j]), words[j], p)
-            mi, vi = np.float64(m_c[j]), np.float64(v_c[j])
-            x5, s1, f1 = _stochastic_bits(vi / r2, words[11 * CHUNK + j], p)
-            x6, s2, f2 = _stochastic_bits(np.sqrt(x5), words[12 * CHUNK + j], p)
-            denom, s3, f3 = _stochastic_bits(x6 + e, words[13 * CHUNK + j], p)
-            x7, s4, f4 = _stochastic_bits(mi / r1, words[14 * CHUNK + j], p)
-            step, s5, f5 = _stochastic_bits(rate * x7, words[15 * CHUNK + j], p)
-            x8, s6, f6 = _stochastic_bits(step / denom, words[16 * CHUNK + j], p)
-            wi, s7, f7 = _stochastic_bits(wi - x8, words[17 * CHUNK + j], p)
-            w_c[j] = wi
-            sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
-            slow |= f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7
-            bad += np.int64(not np.isfinite(wi)) + np.int64(not np.isfinite(mi)) + np.int64(not np.isfinite(vi))
-        if slow:
+            fill_words(key, first + _U64(steps[k] + start), words, k * CHUNK, stop - start)
+        # two passes, each a kernel of its own over the chunk's views, so that LLVM vectorises each loop
+        s1, slow1 = _adam_moments(g[start:stop], m[start:stop], v[start:stop], words, b1, k1, b2, k2, p,
+                                  m_out[start:stop], v_out[start:stop])
+        s2, slow2, bad2 = _adam_weights(w[start:stop], m_out[start:stop], v_out[start:stop], words, r2, e, r1, rate,
+                                        p, w_out[start:stop])
+        if slow1 | slow2:
             return False
+        sat += s1 + s2
+        bad += bad2
     state[_SATURATIONS] += sat
     state[_CURSOR] += 18 * n + 8
     state[_NONFINITE] += bad

@@ -58,18 +58,18 @@ def fill_words(key, first, out, at, n):
     from the caller keep the loop vectorised, where a slice passed in may not be.)"""
     if n == 0:
         return
-    out = out[at:at + n]
+    chunk = out[at:at + n]  # a new name: rebinding ``out`` would type it as any-layout, which does not vectorise
     i = 0
     if first & _U64(1):  # an odd first word is the second half of its block
-        out[0] = philox4x32((first >> _U64(1)) & _LOW, first >> _U64(33), _U64(0), _U64(0), key)[1]
+        chunk[0] = philox4x32((first >> _U64(1)) & _LOW, first >> _U64(33), _U64(0), _U64(0), key)[1]
         i = 1
     block = (first + _U64(i)) >> _U64(1)
     for p in range((n - i) // 2):
         b = block + _U64(p)
-        out[i + 2 * p], out[i + 2 * p + 1] = philox4x32(b & _LOW, b >> _32, _U64(0), _U64(0), key)
+        chunk[i + 2 * p], chunk[i + 2 * p + 1] = philox4x32(b & _LOW, b >> _32, _U64(0), _U64(0), key)
     if (n - i) % 2:
         b = block + _U64((n - i) // 2)
-        out[n - 1] = philox4x32(b & _LOW, b >> _32, _U64(0), _U64(0), key)[0]
+        chunk[n - 1] = philox4x32(b & _LOW, b >> _32, _U64(0), _U64(0), key)[0]
 
 
 @njit

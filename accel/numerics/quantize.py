@@ -15,7 +15,7 @@ import numpy as np
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat, get_format
 from accel.numerics.philox import CHUNK, RandomStream, chunk_words
-from accel.numerics.rounding import float_quantum_exponent, pow2, round_by
+from accel.numerics.rounding import float_quantum_exponent, pow2, round_by, stochastic_code
 
 ROUNDING_MODES = ("nearest", "stochastic")
 _U32 = np.uint32
@@ -90,60 +90,118 @@ def _nearest_float_params(f: NumberFormat) -> tuple:
 
 
 @njit
-def _to_float_stochastic(bits, out, mantissa_bits, min_exponent, max_value, has_inf, key, first):
+def _float_bits_stochastic(u, mantissa_bits, min_exponent, max_value, has_inf, word, key, w):
+    """The float32 pattern ``u`` rounded stochastically into a float format (main word ``w`` of the
+    stream ``key``, ``word`` its value), as a float64 value; NaN stays NaN, the sign is kept."""
+    a = np.int64(u) & 0x7FFFFFFF
+    negative = np.int64(u) >> 31 == 1
+    if a > 0x7F800000:
+        return np.nan
+    if a == 0:
+        mag = 0.0
+    elif a == 0x7F800000:
+        mag = math.inf if has_inf else max_value
+    else:
+        sig, sig_exp, exponent = _f32_parts(a)
+        qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
+        shift = qexp - sig_exp
+        if shift > 0:
+            sig = round_by(sig, shift, True, word, key, w)
+        mag = np.float64(sig) * pow2(qexp)
+        if mag > max_value:
+            mag = math.inf if has_inf else max_value
+    return -mag if negative else mag
+
+
+@njit
+def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits, mantissa_bits, min_exponent,
+                         max_value, has_inf, key, first):
     """Stochastic rounding of float32 patterns into a float format; element ``i`` uses main word
-    ``first + i`` of the stream ``key``."""
+    ``first + i`` of the stream ``key``.
+
+    From the format's smallest normal up (``min_bits``) its step is float32's shifted left by
+    ``drop`` bits, so ``round_by``'s decision is the word's leading ``drop`` bits below the ``drop``
+    low bits of the pattern, and rounding up adds one at bit ``drop`` (a carry lands in the next
+    binade); a pattern above ``max_bits`` overflowed (inf's lands there too) and becomes
+    ``overflow_bits``. Branch-free; NaN and the format's subnormal steps take
+    ``_float_bits_stochastic``.
+    """
+    low = _U32((1 << drop) - 1)
     words = np.empty(CHUNK, np.uint64)
+    open_ = np.empty(CHUNK, np.bool_)
     for start in range(0, bits.size, CHUNK):
-        for i in range(start, chunk_words(key, first, start, bits.size, words, True)):
-            u = np.int64(bits[i])
-            a = u & 0x7FFFFFFF
-            negative = u >> 31 == 1
-            if a == 0:
-                out[i] = -0.0 if negative else 0.0
-                continue
-            if a > 0x7F800000:
-                out[i] = np.nan
-                continue
-            if a == 0x7F800000:
-                mag = math.inf if has_inf else max_value
-            else:
-                sig, sig_exp, exponent = _f32_parts(a)
-                qexp = float_quantum_exponent(exponent, mantissa_bits, min_exponent)
-                shift = qexp - sig_exp
-                if shift > 0:
-                    sig = round_by(sig, shift, True, words[i - start], key, first + np.uint64(i))
-                mag = np.float64(sig) * pow2(qexp)
-                if mag > max_value:
-                    mag = math.inf if has_inf else max_value
-            out[i] = -mag if negative else mag
+        stop = chunk_words(key, first, start, bits.size, words, True)
+        bc, oc = bits[start:stop], out_bits[start:stop]  # views indexed from 0: the loop vectorises
+        for j in range(stop - start):
+            u = bc[j]
+            a = _U32(u & _U32(0x7FFFFFFF))
+            rem = _U32(a & low)
+            up = _U32(((words[j] >> np.uint64(63 - drop)) >> np.uint64(1)) < np.uint64(rem))  # 0 for drop 0 (fp32)
+            r = _U32(_U32(a - rem) + _U32(up << drop))
+            r = overflow_bits if r > max_bits else r
+            oc[j] = _U32(r | _U32(u & _U32(0x80000000)))
+            open_[j] = (a > _U32(0x7F800000)) | ((a < min_bits) & (a != _U32(0)))
+        for j in range(stop - start):
+            if open_[j]:
+                oc[j] = np.float32(_float_bits_stochastic(bc[j], mantissa_bits, min_exponent, max_value, has_inf,
+                                                          words[j], key, first + np.uint64(start + j))).view(np.uint32)
+
+
+@functools.cache
+def _stochastic_float_params(f: NumberFormat) -> tuple:
+    """The loop constants of ``_to_float_stochastic`` for the float format ``f``."""
+    max_bits = int(np.float32(f.max_value).view(np.uint32))
+    ints = (23 - f.mantissa_bits, max_bits, 0x7F800000 if f.has_inf else max_bits,
+            int(np.float32(2.0**f.min_exponent).view(np.uint32)))
+    return (*(np.uint32(v) for v in ints), f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf)
+
+
+@njit
+def _fixed_code_bits(u, width_bits, frac_bits, min_code, max_code, stochastic, word, key, w):
+    """(code, NaN?) of the float32 pattern ``u`` in a fixed-point format; stochastic rounding with main
+    word ``w`` of the stream ``key`` (``word``: its value)."""
+    a = np.int64(u) & 0x7FFFFFFF
+    negative = np.int64(u) >> 31 == 1
+    if a == 0 or a > 0x7F800000:
+        return np.int64(0), a > 0x7F800000
+    sig, sig_exp, exponent = _f32_parts(a)
+    if a == 0x7F800000 or exponent >= width_bits - 1 - frac_bits:  # |x| ≥ 2**(W−1) steps: the extremes
+        return (min_code if negative else max_code), False
+    shift = -frac_bits - sig_exp
+    k = sig << -shift if shift <= 0 else round_by(sig, shift, stochastic, word, key, w)
+    return (-k if negative else min(k, max_code)), False
 
 
 @njit
 def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, stochastic, key, first):
     """Codes of float32 patterns in a fixed-point format; stochastic rounding of element ``i``
     uses main word ``first + i`` of the stream ``key``."""
-    top = width_bits - 1 - frac_bits  # |x| ≥ 2**top lies outside the range
     words = np.zeros(CHUNK, np.uint64)
     for start in range(0, bits.size, CHUNK):
         for i in range(start, chunk_words(key, first, start, bits.size, words, stochastic)):
-            u = np.int64(bits[i])
-            a = u & 0x7FFFFFFF
-            negative = u >> 31 == 1
-            nan_mask[i] = a > 0x7F800000
-            if a == 0 or a > 0x7F800000:
-                codes[i] = 0
-                continue
-            sig, sig_exp, exponent = _f32_parts(a)
-            if a == 0x7F800000 or exponent >= top:
-                codes[i] = min_code if negative else max_code
-                continue
-            shift = -frac_bits - sig_exp
-            if shift <= 0:
-                k = sig << -shift
-            else:
-                k = round_by(sig, shift, stochastic, words[i - start], key, first + np.uint64(i))
-            codes[i] = -k if negative else min(k, max_code)
+            codes[i], nan_mask[i] = _fixed_code_bits(bits[i], width_bits, frac_bits, min_code, max_code, stochastic,
+                                                     words[i - start], key, first + np.uint64(i))
+
+
+@njit
+def _to_fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, max_code, key, first):
+    """``_to_fixed`` rounding stochastically, branch-free where ``stochastic_code`` applies (for a float32
+    ``x`` that is ``|x| ≥ 2**(−F − 41)``: its last bit lies at most 23 below its first) and by
+    ``_fixed_code_bits`` elsewhere; ``codes`` may be float32 (formats of at most 25 bits)."""
+    inv, top, least = pow2(frac_bits), pow2(width_bits - 1), pow2(-frac_bits - 41)
+    words = np.empty(CHUNK, np.uint64)
+    open_ = np.empty(CHUNK, np.bool_)
+    for start in range(0, x.size, CHUNK):
+        stop = chunk_words(key, first, start, x.size, words, True)
+        xc, cc, nc = x[start:stop], codes[start:stop], nan_mask[start:stop]  # views indexed from 0: vectorises
+        for j in range(stop - start):
+            v = np.float64(xc[j])
+            cc[j], open_[j] = stochastic_code(v, words[j], inv, top, least, np.float64(max_code))
+            nc[j] = False
+        for j in range(stop - start):
+            if open_[j]:
+                cc[j], nc[j] = _fixed_code_bits(xc[j:j + 1].view(np.uint32)[0], width_bits, frac_bits, min_code,
+                                                max_code, True, words[j], key, first + np.uint64(start + j))
 
 
 @njit
@@ -227,8 +285,12 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
         _to_fixed_nearest(bits.view(np.float32), codes, nan_mask, 2.0**frac_bits, float(f.min_code),
                           float(f.max_code))
         return codes.reshape(shape), nan_mask.reshape(shape)
-    int_codes = np.empty(bits.size, np.int64)
     key, first = stream.take(bits.size) if stream is not None else (np.uint64(0), np.uint64(0))
+    if stream is not None and f.width_bits <= 53 and abs(frac_bits) < 800:
+        _to_fixed_stochastic(bits.view(np.float32), codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code,
+                             key, first)
+        return codes.reshape(shape), nan_mask.reshape(shape)
+    int_codes = np.empty(bits.size, np.int64)
     _to_fixed(bits, int_codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stream is not None, key,
               first)
     return int_codes.astype(dtype, copy=False).reshape(shape), nan_mask.reshape(shape)
@@ -272,5 +334,5 @@ def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | 
     if stream is None:
         _to_float_nearest(bits, out.view(np.uint32), *_nearest_float_params(f))
         return out.reshape(shape)
-    _to_float_stochastic(bits, out, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf, *stream.take(bits.size))
+    _to_float_stochastic(bits, out.view(np.uint32), *_stochastic_float_params(f), *stream.take(bits.size))
     return out.reshape(shape)

@@ -120,6 +120,26 @@ def round_by(sig, shift, stochastic, word, key, w):
 
 
 @njit
+def stochastic_code(v, word, inv, top, least, max_code):
+    """The code of ``v`` rounded stochastically onto the grid ``1 / inv`` with the main ``word``, branch-free,
+    and whether that shortcut does not apply (then ``round_by`` decides exactly).
+
+    ``t = |v| · inv`` is exact (``inv`` a power of two); where ``t < top`` (below the format's
+    extreme codes) and ``|v| ≥ least`` (``v``'s last bit, at most 52 below its first for float64 or
+    23 for float32, lies at or above 2**-64 in units of the grid) the discarded part of ``t`` times
+    2**64 is an integer, and ``round_by``'s decision is ``word`` below it. Zero gives code 0; NaN,
+    ±inf, values beyond the range and tiny ones are left to the exact route.
+    """
+    a = abs(v)
+    t = a * inv
+    k = np.floor(t)
+    threshold = np.uint64((t - k) * 18446744073709551616.0) if t < top else np.uint64(0)
+    code = k + (word < threshold)
+    code = -code if v < 0.0 else min(code, max_code)
+    return code + 0.0, not ((least <= a and t < top) or a == 0.0)
+
+
+@njit
 def float_quantum_exponent(exponent, mantissa_bits, min_exponent):
     """Exponent of the step of a float format at a magnitude in ``[2**exponent, 2**(exponent+1))``."""
     return max(exponent, min_exponent) - mantissa_bits

@@ -101,3 +101,17 @@ def test_vector_steps_and_accumulators_round_without_bias(fmt, value):
         assert set(np.unique(got).tolist()) <= {lower, upper}
         ups = int((got == upper).sum())
         assert abs(ups - n * p) / math.sqrt(n * p * (1 - p)) < 4.5, (fmt, ups, n * p)
+
+
+@pytest.mark.parametrize("fmt", ["int8", "fixed16_8", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2"])
+def test_decisions_at_the_word_itself_go_the_exact_way(fmt):
+    # values whose discarded part, in units of the step, is the leading d bits of their own word (rounds
+    # down: U ≥ it) or one unit of the d-th bit more (rounds up): the branch-free shortcuts at their edge
+    f = get_format(fmt)
+    d, base, step = (24, 0.0, f.smallest_step) if not f.is_float else (23 - f.mantissa_bits, 1.0, 2.0**-f.mantissa_bits)
+    key = int(np.random.default_rng(3).integers(0, 2**64, dtype=np.uint64))
+    lead = (philox_words(key, 0, 4000) >> U64(64 - d)).astype(np.float64) + np.arange(4000) % 2
+    x = (base + lead * 2.0**-d * step).astype(np.float32)  # exact: d bits below one step
+    got = quantize(x, fmt, "stochastic", np.random.default_rng(3))
+    assert same_bits(got, stochastic_ref(x, fmt, key))
+    assert np.array_equal(got != base, np.arange(4000) % 2 == 1)  # the even ones down, the odd ones up

@@ -202,6 +202,10 @@ def test_quantize_rounds_once_into_the_role_format(preset, rounding):
     again = chip.vector.quantize(got)
     assert same_bits(again, got)  # already in the format: unchanged, whatever the rounding
     assert chip.counts.vector_ops[f"quantize:{fmt.name}"] == 2 * x.size
+    special = np.array([[1e6, -np.inf, np.nan, 0.3]], np.float32)  # beyond every narrow format, and specials
+    ref.round_into(got, fmt)
+    assert same_bits(chip.vector.quantize(special), ref.round_into(special, fmt).astype(fmt.value_dtype))
+    assert chip.rng.state() == ref.rng.state() and chip.counts.saturations == ref.counts.saturations
 
 
 def test_quantize_equals_numpy_int8_and_counts_saturations_and_nonfinite():
