@@ -330,7 +330,7 @@ class Accelerator:
                      else compressed_delta(self.config, plan, delta, steps))
         self._apply(plan, names, delta)
         self._tally.add_value_counts(plan.mac_kind, zero_macs, sat_a + sat_b + res.saturations + sat_out,
-                                     op_a.nonfinite + op_b.nonfinite + out.nonfinite)
+                                     op_a.nonfinite + op_b.nonfinite + out.nonfinite, self._skipped(zero_macs))
         return out.values().astype(fout.value_dtype)
 
     @staticmethod
@@ -370,7 +370,11 @@ class Accelerator:
             delta = self._planner.compressed(plan, tuple(self._declared_steps[role] for role in (*g.roles, g.out_role)))
         self._apply(plan, names, delta)
         if zero_macs:
-            self._tally.add_value_counts(plan.mac_kind, zero_macs, 0, 0)
+            self._tally.add_value_counts(plan.mac_kind, zero_macs, 0, 0, self._skipped(zero_macs))
+
+    def _skipped(self, zero_macs: int) -> int:
+        """Of a GEMM's zero-operand MACs, those the array skips by themselves (``skipping = "element"``)."""
+        return zero_macs if self.config.sparsity.skipping == "element" else 0
 
     def _plan(self, m: int, k: int, n: int, roles, out_role, names, transpose_b, kept_k: int | None) -> GemmPlan:
         """The plan of a GEMM in the chip's present state (asking the buffers marks what they hold as used)."""

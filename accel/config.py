@@ -38,8 +38,9 @@ COMPRESSION_CLASSES = ("weight", "activation", "gradient", "replay")
 
 NOMINAL = "nominal"
 """``compression.<class>_ratio = "nominal"``: a workload assumes the scheme's nominal ratio."""
-SKIPPINGS = ("none", "group")
-"""Zero skipping on the array: none, or groups of ``sparsity.group`` consecutive k (see ``SparsityConfig``)."""
+SKIPPINGS = ("none", "group", "element")
+"""Zero skipping on the array: none, groups of ``sparsity.group`` consecutive k, or every MAC with a zero
+operand (see ``SparsityConfig``)."""
 
 DENSITY_ROLES = ("weight", "activation", "gradient")
 """Operand roles whose density a hardware file declares (``sparsity.<role>_density``)."""
@@ -233,10 +234,14 @@ class SparsityConfig:
     sum still pass through the PE). Skipping is per group: with ``skipping = "group"`` the array
     compacts away every group of ``group`` consecutive k whose B operand (the weights of a forward
     pass) is zero across all of B's columns, so the GEMM runs with fewer k: fewer rows of work,
-    folds, cycles, operand reads and MACs (``accel.sparsity``; docs/energy.md, Sparsity).
+    folds, cycles, operand reads and MACs (``accel.sparsity``; docs/energy.md, Sparsity). With
+    ``skipping = "element"`` every MAC with a zero operand is skipped whole, its arithmetic and its
+    register traffic (a zero-skipping PE, as sparse learning processors skip zero inputs), at the
+    price of a zero check per operand word; the systolic schedule keeps its cycles (the zero's slot
+    still passes through the array).
 
     Attributes:
-        skipping: ``"none"`` or ``"group"``, one of :data:`SKIPPINGS` (default ``"none"``).
+        skipping: ``"none"``, ``"group"`` or ``"element"``, one of :data:`SKIPPINGS` (default ``"none"``).
         group: Consecutive k per skip group, G (default 1); on a ``ws`` or ``is`` array, where k
             maps to the rows, it must divide ``array.rows``.
         weight_density: Fraction of non-zero weights a workload counted without values assumes,

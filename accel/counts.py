@@ -165,13 +165,18 @@ class Tally:
                 self._totals[name] += value
         self._frozen = None
 
-    def add_value_counts(self, kind: str, zero_macs: int, saturations: int, nonfinite: int) -> None:
-        """Adds what a GEMM's values decided: its zero-operand MACs (of ``mac_kind`` ``kind``), the
-        values that left their format's range and the NaN/inf values."""
+    def add_value_counts(self, kind: str, zero_macs: int, saturations: int, nonfinite: int, skipped: int = 0) -> None:
+        """Adds what a GEMM's values decided: its zero-operand MACs (of ``mac_kind`` ``kind``), of
+        those the ones an element-skipping array skipped, the values that left their format's range
+        and the NaN/inf values."""
         totals = self._totals
         totals["zero_macs"] += zero_macs
         by_kind = totals["zero_macs_by_kind"]
         by_kind[kind] = by_kind.get(kind, 0) + zero_macs
+        if skipped:
+            totals["skipped_macs"] += skipped
+            by_kind = totals["skipped_macs_by_kind"]
+            by_kind[kind] = by_kind.get(kind, 0) + skipped
         totals["saturations"] += saturations
         totals["nonfinite"] += nonfinite
         self._frozen = None

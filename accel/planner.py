@@ -568,6 +568,8 @@ def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapp
     sparse: dict = {}
     if cfg.sparsity.skipping == "group":  # a zero comparator per word of B, an OR per group
         sparse["zero_checks"] = {fb.name: k * n}
+    elif cfg.sparsity.skipping == "element":  # a zero flag per word of A and of B as it leaves its buffer
+        sparse["zero_checks"] = {fa.name: m * k} | {fb.name: k * n + (m * k if fb is fa else 0)}
     if skipped:
         sparse.update(skipped_macs=skipped, skipped_macs_by_kind={kind: skipped}, saved_cycles=dense_cycles - cycles)
     return CountsDelta.of({

@@ -201,16 +201,19 @@ class EnergyModel:
         the declared densities (``[sparsity]``), chip energy of the MACs only.
 
         A forward GEMM's MAC (activations × weights) costs on average: PE register traffic unless
-        skipped (a skipping array skips ``1 − weight_density`` of them, pruned in whole groups), and
-        arithmetic unless skipped or zero-gated (a gating array runs it for ``activation_density ×
-        weight_density``). Operations are dense-equivalent (two per MAC, skipped ones included), as
-        published peaks count them; the zero detection, one compare per weight word, is shared by the
-        streamed rows and left out (it vanishes at full utilisation).
+        skipped (a group-skipping array skips ``1 − weight_density`` of them, pruned in whole groups;
+        an element-skipping one every MAC with a zero operand, all but ``activation_density ×
+        weight_density``), and arithmetic unless skipped or zero-gated (a gating array runs it for
+        ``activation_density × weight_density``). Operations are dense-equivalent (two per MAC,
+        skipped ones included), as published peaks count them; the zero detection, one compare per
+        operand word, is shared by the MACs that word feeds and left out (it vanishes at full
+        utilisation).
         """
         f, sparsity = self.config.formats, self.config.sparsity
         kind = mac_kind(f.activation, f.weight, f.accumulator)
-        executed = sparsity.weight_density if sparsity.skipping == "group" else 1.0
-        computed = sparsity.activation_density * sparsity.weight_density if self.config.array.zero_gating else executed
+        both_nonzero = sparsity.activation_density * sparsity.weight_density
+        executed = {"group": sparsity.weight_density, "element": both_nonzero}.get(sparsity.skipping, 1.0)
+        computed = min(executed, both_nonzero) if self.config.array.zero_gating else executed
         mac_j = executed * self.mac_register_energy_j(kind) + computed * self.mac_arithmetic_energy_j(kind)
         return 2 / mac_j / 1e12
 

@@ -134,7 +134,7 @@ def test_declared_skipping_only_where_b_is_the_stored_weights():
 
 
 @pytest.mark.parametrize(("table", "key"), [
-    ({"sparsity": {"skipping": "element"}}, "sparsity.skipping"),
+    ({"sparsity": {"skipping": "row"}}, "sparsity.skipping"),
     ({"sparsity": {"skipping": "group", "group": 3}}, "sparsity.group = 3 must divide array.rows = 16"),
     ({"sparsity": {"group": 0}}, "sparsity.group"),
     ({"sparsity": {"weight_density": 0.0}}, "sparsity.weight_density"),
@@ -151,3 +151,33 @@ def test_bad_sparsity_keys_are_one_line_errors_naming_them(table, key):
 def test_an_output_stationary_group_need_not_divide_the_rows():
     cfg = config_from_dict({"name": "t", "array": {"dataflow": "os"}, "sparsity": {"skipping": "group", "group": 3}})
     assert cfg.sparsity.group == 3
+
+
+@given(m=st.integers(1, 9), k=st.integers(1, 20), n=st.integers(1, 9), zeros=st.floats(0.0, 0.9),
+       seed=st.integers(0, 2**16), fidelity=st.sampled_from(["fast", "cycle"]))
+@settings(max_examples=40, deadline=None)
+def test_element_skipping_skips_every_zero_operand_mac_and_keeps_the_schedule(m, k, n, zeros, seed, fidelity):
+    cfg = chip(**{"sparsity.skipping": "element", "array.rows": 4, "array.cols": 4})
+    rng = np.random.default_rng(seed)
+    a = np.where(rng.random((m, k)) < zeros, 0.0, rng.uniform(0.5, 2.0, (m, k))).astype(np.float32)
+    b = np.where(rng.random((k, n)) < zeros, 0.0, rng.uniform(0.5, 2.0, (k, n))).astype(np.float32)
+    skipping = Accelerator(cfg, fidelity)
+    dense = Accelerator(with_overrides(cfg, {"sparsity.skipping": "none"}), fidelity)
+    assert np.array_equal(skipping.gemm(a, b), dense.gemm(a, b))
+    s, d = skipping.counts, dense.counts
+    zero_macs = int(sum((a[i, j] == 0) or (b[j, c] == 0) for i in range(m) for j in range(k) for c in range(n)))
+    assert s.zero_macs == d.zero_macs == zero_macs and s.skipped_macs == zero_macs and d.skipped_macs == 0
+    assert dict(s.skipped_macs_by_kind) == ({"bf16*bf16+fp32": zero_macs} if zero_macs else {})
+    assert dict(s.zero_checks) == {"bf16": m * k + k * n} and s.saved_cycles == 0
+    assert (s.cycles, s.compute_cycles, s.folds, dict(s.sram_reads)) == (d.cycles, d.compute_cycles, d.folds,
+                                                                          dict(d.sram_reads))
+
+
+def test_element_skipping_in_a_workload_skips_the_declared_zeros():
+    cfg = chip(**{"sparsity.skipping": "element", "sparsity.activation_density": 0.5,
+                  "sparsity.weight_density": 0.8})
+    acc = Accelerator(cfg)
+    acc.gemm_counts(8, 16, 10)
+    c = acc.counts
+    assert c.zero_macs == c.skipped_macs == 1280 - round(1280 * 0.5 * 0.8)
+    assert dict(c.zero_checks) == {"bf16": 8 * 16 + 16 * 10} and c.saved_cycles == 0

@@ -39,12 +39,13 @@ def test_more_skipped_than_zero_macs_is_refused():
         model(False).estimate(counts(zero=300, skipped=400))
 
 
-@pytest.mark.parametrize(("gating", "skipping"), [(False, "none"), (True, "none"), (False, "group"), (True, "group")])
+@pytest.mark.parametrize("gating", [False, True])
+@pytest.mark.parametrize("skipping", ["none", "group", "element"])
 def test_peak_counts_dense_equivalent_operations_at_the_declared_densities(gating, skipping):
     w, a = 0.4, 0.5
     em = model(gating, skipping, weight_density=w, activation_density=a)
     arithmetic, register = em.mac_arithmetic_energy_j(KIND), em.mac_register_energy_j(KIND)
-    executed = w if skipping == "group" else 1.0
+    executed = {"none": 1.0, "group": w, "element": w * a}[skipping]
     computed = w * a if gating else executed
     assert em.peak_tops_per_w() * (executed * register + computed * arithmetic) * 1e12 == pytest.approx(2.0)
     dense = model(False, "none")
