@@ -114,7 +114,7 @@ def _float_bits_stochastic(u, mantissa_bits, min_exponent, max_value, has_inf, w
 
 
 @njit
-def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits, mantissa_bits, min_exponent,
+def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits, step, mantissa_bits, min_exponent,
                          max_value, has_inf, key, first):
     """Stochastic rounding of float32 patterns into a float format; element ``i`` uses main word
     ``first + i`` of the stream ``key``.
@@ -123,10 +123,11 @@ def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits
     ``drop`` bits, so ``round_by``'s decision is the word's leading ``drop`` bits below the ``drop``
     low bits of the pattern, and rounding up adds one at bit ``drop`` (a carry lands in the next
     binade); a pattern above ``max_bits`` overflowed (inf's lands there too) and becomes
-    ``overflow_bits``. Branch-free; NaN and the format's subnormal steps take
-    ``_float_bits_stochastic``.
+    ``overflow_bits``. Below it the step is fixed, ``step``, and ``stochastic_code`` rounds onto
+    it. Branch-free; NaN and values too small for ``stochastic_code`` take ``_float_bits_stochastic``.
     """
     low = _U32((1 << drop) - 1)
+    inv, least = 1.0 / step, step * 2.0**-41  # a float32 from 2**-41 steps up has its last bit ≥ 2**-64 steps
     words = np.empty(CHUNK, np.uint64)
     open_ = np.empty(CHUNK, np.bool_)
     for start in range(0, bits.size, CHUNK):
@@ -139,8 +140,10 @@ def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits
             up = _U32(((words[j] >> np.uint64(63 - drop)) >> np.uint64(1)) < np.uint64(rem))  # 0 for drop 0 (fp32)
             r = _U32(_U32(a - rem) + _U32(up << drop))
             r = overflow_bits if r > max_bits else r
+            code, tiny = stochastic_code(np.float64(a.view(np.float32)), words[j], inv, 2.0**64, least, math.inf)
+            r = np.float32(code * step).view(np.uint32) if a < min_bits else r
             oc[j] = _U32(r | _U32(u & _U32(0x80000000)))
-            open_[j] = (a > _U32(0x7F800000)) | ((a < min_bits) & (a != _U32(0)))
+            open_[j] = (a > _U32(0x7F800000)) | ((a < min_bits) & tiny)
         for j in range(stop - start):
             if open_[j]:
                 oc[j] = np.float32(_float_bits_stochastic(bc[j], mantissa_bits, min_exponent, max_value, has_inf,
@@ -153,7 +156,7 @@ def _stochastic_float_params(f: NumberFormat) -> tuple:
     max_bits = int(np.float32(f.max_value).view(np.uint32))
     ints = (23 - f.mantissa_bits, max_bits, 0x7F800000 if f.has_inf else max_bits,
             int(np.float32(2.0**f.min_exponent).view(np.uint32)))
-    return (*(np.uint32(v) for v in ints), f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf)
+    return (*(np.uint32(v) for v in ints), f.smallest_step, f.mantissa_bits, f.min_exponent, f.max_value, f.has_inf)
 
 
 @njit
