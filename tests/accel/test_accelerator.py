@@ -14,8 +14,11 @@ from accel.config import with_overrides
 from accel.numerics import get_format
 from accel.workload import GemmOp, VectorOp, Workload, dqn_step, mlp_forward, run_counts
 
-PRESETS = ["edge-int8", "edge-bf16", "edge-fp8", "edge-fixed16", "omnidrl", "cnpu2019"]
-DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "saturations", "nonfinite"}
+PRESETS = ["edge-int8", "edge-bf16", "edge-fp8", "edge-fixed16", "omnidrl", "cnpu2019", "lnpu2019"]
+DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "skipped_macs", "skipped_macs_by_kind", "saturations", "nonfinite"}
+"""Counts the values decide (an element-skipping chip skips the zero-operand MACs the values hold)."""
+DENSE = {"sparsity.weight_density": 1.0, "sparsity.activation_density": 1.0, "sparsity.gradient_density": 1.0}
+"""A workload declaring dense operands, to be held to a run whose values decide the zeros."""
 COMPRESSED = {"cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes"}
 """Counts the values decide where the chip compresses (``[compression]``): DRAM bytes at the measured
 ratios (a workload counts the declared ones), and the stalls and cycles they leave."""
@@ -110,7 +113,7 @@ def test_property_both_fidelities_give_the_same_values_and_counts(mkn, preset, d
 @pytest.mark.parametrize("preset", PRESETS)
 def test_counting_without_values_equals_counting_with_them(preset):
     cfg = load_config(preset)
-    run, priced = Accelerator(cfg), Accelerator(cfg)
+    run, priced = Accelerator(cfg), Accelerator(with_overrides(cfg, DENSE))
     rng = np.random.default_rng(3)
     x = rng.standard_normal((32, 8))
     w0, w1 = rng.standard_normal((8, 24)) * 0.3, rng.standard_normal((24, 3)) * 0.3

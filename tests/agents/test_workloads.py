@@ -14,11 +14,19 @@ from accel.workload import VectorOp, run_counts
 from agents import DQN, TD3
 from agents.settings import DQNSettings, TD3Settings, ddpg_settings
 
-DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "saturations", "nonfinite"}
+DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "skipped_macs", "skipped_macs_by_kind", "saturations", "nonfinite"}
+"""Counts the values decide (an element-skipping chip skips the zero-operand MACs the values hold)."""
 COMPRESSED = {"cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes"}
 """Counts the values decide where the chip compresses (``[compression]``): DRAM and replay bytes at the
 measured ratios (a workload counts the declared ones), and the stalls and cycles they leave."""
 TINY = {"hidden": (8, 8), "batch_size": 4, "learning_starts": 4, "buffer_size": 32}
+
+
+def dense(preset: str):
+    """``preset`` with dense declared operands: the run's values decide its zeros, and its workload,
+    priced from the same state, must not assume the preset's declared sparsity instead."""
+    return with_overrides(load_config(preset), {f"sparsity.{role}_density": 1.0
+                                                for role in ("weight", "activation", "gradient")})
 
 
 def assert_counts_match(acc: Accelerator, run, workload) -> None:
@@ -51,7 +59,7 @@ def fill(agent, env, steps: int) -> np.ndarray:
                                           "max_grad_norm": 0.0, "q_readout": "accumulator"}])
 def test_dqn_steps_issue_their_workload(preset, variant):
     env = gym.make("CartPole-v1")
-    acc = Accelerator(load_config(preset), seed=1)
+    acc = Accelerator(dense(preset), seed=1)
     agent = DQN(env.observation_space, env.action_space, DQNSettings(**TINY, **variant), acc, seed=0,
                 total_steps=20)
     obs = fill(agent, env, 6)
@@ -67,7 +75,7 @@ def test_dqn_steps_issue_their_workload(preset, variant):
 @pytest.mark.parametrize("make", [lambda: TD3Settings(**TINY), lambda: ddpg_settings(**TINY)], ids=["td3", "ddpg"])
 def test_td3_steps_issue_their_workload(preset, make):
     env = gym.make("Pendulum-v1")
-    acc = Accelerator(load_config(preset), seed=1)
+    acc = Accelerator(dense(preset), seed=1)
     settings = make()
     agent = TD3(env.observation_space, env.action_space, settings, acc, seed=0)
     obs = fill(agent, env, 6)

@@ -18,8 +18,9 @@ def test_presets_json_lists_every_preset_with_its_peak(capsys):
         assert row["clock"]["frequency_hz"] == cfg.clock.frequency_hz and row["energy"]["node_nm"] == cfg.energy.node_nm
         f, sparsity, model = cfg.formats, cfg.sparsity, EnergyModel(cfg)
         kind = mac_kind(f.weight, f.activation, f.accumulator)
-        executed = sparsity.weight_density if sparsity.skipping == "group" else 1.0  # skipped: no energy at all
-        computed = sparsity.weight_density * sparsity.activation_density if cfg.array.zero_gating else executed
+        both = sparsity.weight_density * sparsity.activation_density  # MACs with two non-zero operands
+        executed = {"group": sparsity.weight_density, "element": both}.get(sparsity.skipping, 1.0)  # skipped: free
+        computed = min(both, executed) if cfg.array.zero_gating else executed
         mac_pj = (executed * model.mac_register_energy_j(kind) + computed * model.mac_arithmetic_energy_j(kind)) * 1e12
         assert abs(row["peak_tops_per_w"] * mac_pj - 2.0) < 1e-9  # 2 dense-equivalent operations per MAC-energy
 
