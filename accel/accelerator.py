@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel.compression import NONE, RATIO_STEPS, ratio_steps, tensor_words, value_words
+from accel.compression import NONE, RATIO_STEPS, ratio_steps, steps_of, stored_bits, tensor_words, value_words
 from accel.config import AcceleratorConfig
 from accel.counts import CountsDelta, EventCounts, Tally, vector_kind
 from accel.memory import SramBuffer
@@ -182,6 +182,9 @@ class Accelerator:
         if names is None:
             plan = self._planner.vector(op, role, elements, out_elements)
             delta = plan.delta
+            if role in self._vector_steps and self.config.compression.sram:  # its buffer holds the tensors coded
+                request = (op, role, elements, out_elements, None, 0)
+                delta = self._planner.compressed_vector(request, self._vector_op_steps(role, (), plan, values))
         else:
             inputs, outputs = names
             buffer = self._buffers[vector_buffer(role)]
@@ -191,9 +194,7 @@ class Accelerator:
             plan = self._planner.vector(*request)
             delta = plan.delta
             if role in self._vector_steps:  # a compressed class: measured from the values, else declared
-                steps = (self._measured_vector_steps(role, resident, plan, values) if values is not None
-                         else (self._vector_steps[role],) * 2)
-                delta = self._planner.compressed_vector(request, steps)
+                delta = self._planner.compressed_vector(request, self._vector_op_steps(role, resident, plan, values))
             if len(outputs) != len(plan.keep) - len(inputs):
                 raise ValueError(f"vector {op}: {len(plan.keep) - len(inputs)} output names expected, got "
                                  f"{len(outputs)}")
@@ -303,7 +304,7 @@ class Accelerator:
         if self.fidelity == "fast":
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
                    else gemm_fixed(a_in, b_in, acc.name, shift))
-            delta = plan.delta
+            delta, measured = plan.delta, plan.array
             zero_macs = count_zero_macs(op_a.data, op_b.data)
         else:
             cycle_dtype = np.float64 if acc.is_float else np.int64
@@ -319,7 +320,8 @@ class Accelerator:
                 zero_macs += run.zero_macs
                 saturations += run.saturations
             res = GemmResult(values, saturations, 0, "cycle")
-            delta = self._planner.delta(plan, ArrayCounts(*(int(x) for x in totals)))
+            measured = ArrayCounts(*(int(x) for x in totals))
+            delta = self._planner.delta(plan, measured)
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
         accumulators = res.values.astype(np.float32) if exp is None else res.values
         out, sat_out = self._to_format(accumulators, fout, exp)
@@ -327,7 +329,7 @@ class Accelerator:
         if self._compressing:  # the operands crossing the DRAM interface, at their measured ratios
             steps = self._measured_steps(plan, (op_a, op_b, out))
             delta = (self._planner.compressed(plan, steps) if delta is plan.delta
-                     else compressed_delta(self.config, plan, delta, steps))
+                     else compressed_delta(self.config, plan, delta, steps, measured))
         self._apply(plan, names, delta)
         self._tally.add_value_counts(plan.mac_kind, zero_macs, sat_a + sat_b + res.saturations + sat_out,
                                      op_a.nonfinite + op_b.nonfinite + out.nonfinite, self._skipped(zero_macs))
@@ -386,24 +388,44 @@ class Accelerator:
                                   self._pending_writeback_bytes, names[1] is not None and self._pe_tensor == names[1],
                                   kept_k)
 
-    def _measured_vector_steps(self, role: str, resident: tuple[bool, ...], plan, values) -> tuple[int, int]:
-        """The stored sizes (``accel.compression.ratio_steps``) of the inputs a vector operation
-        fetches and of the outputs it writes back, measured from their values (each tensor its own code)."""
+    def _vector_op_steps(self, role: str, resident: tuple[bool, ...], plan, values) -> tuple[int, int, int, int]:
+        """The stored sizes (``accel.compression.ratio_steps``) of the inputs a vector operation of a
+        compressed class fetches, the outputs it writes back, and (coded SRAM only, else uncompressed)
+        all its inputs and all its outputs: measured from ``values`` (inputs, outputs; each tensor its
+        own code), or the declared ratio when there are none. ``resident`` is empty for an unnamed
+        operation (it fetches nothing)."""
+        in_sram = self.config.compression.sram
+        if values is None:
+            declared = self._vector_steps[role]
+            return (declared, declared, *(declared if in_sram else RATIO_STEPS,) * 2)
         scheme, fmt = self.config.compression.scheme(role), self.vector_format(role)
         inputs, outputs = values
-        fetched = [x for x, held in zip(inputs, resident, strict=True) if not held]
-        written = outputs if outputs and not plan.keep[-1] else []
-        return tuple(ratio_steps(scheme, [value_words(x, fmt) for x in xs], fmt) for xs in (fetched, written))
+        fetched = tuple(not held for held in resident) if resident else (False,) * len(inputs)
+        written = bool(resident) and bool(outputs) and not plan.keep[-1]
+
+        def sizes(xs, measured) -> list[tuple[int, int]]:  # (stored, raw) bits of each tensor measured
+            return [(stored_bits(scheme, value_words(x, fmt), fmt), x.size * fmt.width_bits) if m else (0, 0)
+                    for x, m in zip(xs, measured, strict=True)]
+
+        def steps(parts: list[tuple[int, int]]) -> int:
+            return steps_of(sum(p[0] for p in parts), sum(p[1] for p in parts))
+
+        ins = sizes(inputs, [in_sram or f for f in fetched])
+        outs = sizes(outputs, [in_sram or written] * len(outputs))
+        dram = (steps([p for p, f in zip(ins, fetched, strict=True) if f]), steps(outs if written else []))
+        return (*dram, steps(ins), steps(outs)) if in_sram else (*dram, RATIO_STEPS, RATIO_STEPS)
 
     def _measured_steps(self, plan: GemmPlan, operands: tuple[Operand, Operand, Operand]) -> tuple[int, int, int]:
         """The stored sizes of A, B and C (``accel.compression.ratio_steps``) measured from the words
-        the chip holds, for those of a compressed class that cross the DRAM interface."""
+        the chip holds, for those of a compressed class that cross the DRAM interface (with coded SRAM,
+        ``compression.sram``, for all of them: the buffers hold them coded)."""
         g, mapping = plan.request, plan.mapping
+        in_sram = self.config.compression.sram
         steps = []
         for role, op, moved in zip((*g.roles, g.out_role), operands, (*mapping.load_bytes, mapping.store_bytes),
                                    strict=True):
             scheme = self.config.compression.scheme(role)
-            steps.append(RATIO_STEPS if scheme == NONE or not moved
+            steps.append(RATIO_STEPS if scheme == NONE or not (moved or in_sram)
                          else ratio_steps(scheme, tensor_words(op.data, op.fmt), op.fmt))
         return tuple(steps)
 

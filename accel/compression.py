@@ -293,7 +293,12 @@ def ratio_steps(scheme: str, words, fmt: NumberFormat) -> int:
     raw = sum(np.size(w) for w in parts) * fmt.width_bits
     if scheme == NONE or raw == 0:
         return RATIO_STEPS
-    return -(-sum(stored_bits(scheme, w, fmt) for w in parts) * RATIO_STEPS // raw)
+    return steps_of(sum(stored_bits(scheme, w, fmt) for w in parts), raw)
+
+
+def steps_of(stored: int, raw: int) -> int:
+    """``stored`` bits of ``raw`` in ``RATIO_STEPS``-ths, rounded up (``RATIO_STEPS`` when ``raw`` is 0)."""
+    return -(-stored * RATIO_STEPS // raw) if raw else RATIO_STEPS
 
 
 def nominal_ratio(scheme: str, fmt: NumberFormat) -> float:

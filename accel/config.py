@@ -186,11 +186,12 @@ class EnergyConfig:
 
 @dataclass(frozen=True, slots=True)
 class CompressionConfig:
-    """How the chip stores tensors in DRAM (``[compression]``): a scheme of ``accel.compression`` per
-    tensor class, or ``"none"``. A compressed GEMM operand or output crosses the DRAM interface in its
-    code, measured from its values in runs, and is decoded into (encoded out of) the SRAM buffers,
-    which hold plain words; the replay memory holds its transitions compressed wherever it lives.
-    See docs/energy.md (Compression).
+    """How the chip stores tensors (``[compression]``): a scheme of ``accel.compression`` per tensor
+    class, or ``"none"``. A compressed GEMM operand or output crosses the DRAM interface in its code,
+    measured from its values in runs; with ``sram = false`` it is decoded into (encoded out of) the
+    SRAM buffers, which hold plain words, with ``sram = true`` the weight and activation buffers hold
+    it coded too and it is decoded at the array's and vector unit's edge. The replay memory holds its
+    transitions compressed wherever it lives. See docs/energy.md (Compression).
 
     Attributes:
         weight: Scheme of weights moved to and from DRAM (default ``"none"``).
@@ -203,6 +204,9 @@ class CompressionConfig:
         activation_ratio: The same for activations.
         gradient_ratio: The same for gradients.
         replay_ratio: The same for replay transitions (nominal: on fp32 observations).
+        sram: The SRAM buffers hold the compressed classes (weights, activations, gradients) in their
+            code (default False: plain words): the bytes read and written there follow the same ratio
+            as the DRAM transfers, the codec works at the buffer's edge (``accel.planner``, Compression).
     """
 
     weight: str = "none"
@@ -213,6 +217,7 @@ class CompressionConfig:
     activation_ratio: float | str = NOMINAL
     gradient_ratio: float | str = NOMINAL
     replay_ratio: float | str = NOMINAL
+    sram: bool = False
 
     def scheme(self, tensor_class: str) -> str:
         """The scheme of a tensor class (one of :data:`COMPRESSION_CLASSES`); ``"none"`` for the
@@ -311,7 +316,7 @@ MAX_FREQUENCY = "max"
 """``clock.frequency_hz = "max"``: the highest frequency the voltage allows."""
 _COMPRESSION_SCHEMES = {f"compression.{c}" for c in COMPRESSION_CLASSES}
 _COMPRESSION_RATIOS = {f"compression.{c}_ratio" for c in COMPRESSION_CLASSES}
-_BOOLS = {"array.transposable", "array.zero_gating", "array.double_buffered_weights"}
+_BOOLS = {"array.transposable", "array.zero_gating", "array.double_buffered_weights", "compression.sram"}
 _FORMAT_KEYS = ("formats.weight", "formats.activation", "formats.gradient", "formats.accumulator")
 
 _GEMM_PAIRS = (  # the operand roles that meet in one GEMM of a training step

@@ -736,56 +736,110 @@ def _scaled(runs: Runs, steps: tuple[int, int, int]) -> Runs:
     return Runs(tuple(items))
 
 
-def compressed_delta(cfg: AcceleratorConfig, plan: GemmPlan, delta: CountsDelta,
-                     steps: tuple[int, int, int]) -> CountsDelta:
-    """``delta`` (the counts of ``plan``) with A, B and C crossing the DRAM interface compressed.
+def _at(nbytes: int, steps: int) -> int:
+    """``nbytes`` raw bytes stored at ``steps``/``RATIO_STEPS`` of their size, rounded up."""
+    return -(-nbytes * steps // RATIO_STEPS)
+
+
+def _codec(decode: int, encode: int) -> tuple[tuple[str, str, int], ...]:
+    """The codec's ``vector_ops`` entries for ``decode`` and ``encode`` raw bytes."""
+    return tuple(("vector_ops", vector_kind(op, CODEC_FORMAT), n) for op, n in (("decode", decode), ("encode", encode))
+                 if n)
+
+
+def _sram_entries(accesses) -> tuple[tuple[str, str, int], ...]:
+    """The changes of ``sram_read_bytes``/``sram_write_bytes`` when each (field, buffer, raw bytes,
+    stored bytes) access moves its stored bytes instead of its raw ones."""
+    return tuple((field, buf, stored - raw) for field, buf, raw, stored in accesses if stored != raw)
+
+
+def compressed_delta(cfg: AcceleratorConfig, plan: GemmPlan, delta: CountsDelta, steps: tuple[int, int, int],
+                     array: ArrayCounts | None = None) -> CountsDelta:
+    """``delta`` (the counts of ``plan``, with ``array`` its array's counts: the plan's by default)
+    with A, B and C stored compressed at ``steps``/``RATIO_STEPS`` of their raw size (measured or
+    declared; ``RATIO_STEPS`` for an uncompressed class).
 
     The mapping stays the one planned on raw words (so plans repeat while values change; a tighter
-    code does not re-cut the GEMM). Each of its fold transfers moves ``steps``/``RATIO_STEPS`` of
-    its raw bytes (rounded up per transfer: A, B, C at their measured or declared ratios), and the
-    stalls are those of the compressed transfers. The codec decodes every raw byte loaded of a
+    code does not re-cut the GEMM). Each of its fold transfers moves its stored bytes (rounded up
+    per transfer), and the stalls are those of the compressed transfers. Evicted tensors written
+    back before the GEMM (``prologue_store_bytes``) keep their raw size.
+
+    With plain SRAM (``compression.sram`` false) the codec decodes every raw byte loaded of a
     compressed class and encodes every raw byte stored (``CODEC_FORMAT`` operations, in the DMA
-    path beside the transfer: no cycles of their own). Evicted tensors written back before the
-    GEMM (``prologue_store_bytes``) keep their raw size.
+    path beside the transfer: no cycles of their own). With coded SRAM (``compression.sram``) A's,
+    B's and C's bytes in their buffers are stored bytes too: what DRAM delivers is written as it
+    came, the array's reads of A and B (and a transposition's copy of B, which moves coded words)
+    are each rounded up once, C is written at its ratio; the partial sums in the output buffer stay
+    raw. The codec then decodes every raw byte the array reads of a compressed operand and encodes
+    C's raw bytes once, whether they go to the buffer or to DRAM.
     """
-    mapping, g = plan.mapping, plan.request
+    mapping, g, layout = plan.mapping, plan.request, plan.layout
+    array = plan.array if array is None else array
     scheme = cfg.compression.scheme
     compressed = [scheme(role) != NONE for role in (*g.roles, g.out_role)]
     raw_a, raw_b = mapping.load_bytes
-    decode = (raw_a if compressed[0] else 0) + (raw_b if compressed[1] else 0)
-    encode = mapping.store_bytes if compressed[2] else 0
     change: dict[str, int] = {}
+    folds = mapping.folds
     if steps != UNCOMPRESSED:
         folds = _scaled(mapping.folds, steps)
         stall = stall_cycles(cfg, folds, g.prologue_store_bytes) - mapping.stall_cycles
-        load_a, load_b, store = folds.totals[1:4]
-        change = {"dram_read_bytes": load_a + load_b - raw_a - raw_b, "dram_write_bytes": store - mapping.store_bytes,
-                  "stall_cycles": stall, "cycles": stall}
-    codec = tuple(("vector_ops", vector_kind(op, CODEC_FORMAT), n) for op, n in (("decode", decode), ("encode", encode))
-                  if n)
-    return CountsDelta(tuple((name, value + change.get(name, 0)) for name, value in delta.scalars),
-                       delta.entries + codec)
+        change = {"dram_read_bytes": folds.totals[1] + folds.totals[2] - raw_a - raw_b,
+                  "dram_write_bytes": folds.totals[3] - mapping.store_bytes, "stall_cycles": stall, "cycles": stall}
+    scalars = tuple((name, value + change.get(name, 0)) for name, value in delta.scalars)
+    if not cfg.compression.sram:
+        decode = (raw_a if compressed[0] else 0) + (raw_b if compressed[1] else 0)
+        return CountsDelta(scalars, delta.entries + _codec(decode, mapping.store_bytes if compressed[2] else 0))
+    sa, sb, sc = steps
+    wa, wb, wout = layout.word_bytes
+    buf_a, buf_b, buf_out = layout.buffers
+    reads_a, reads_b = array.a_reads * wa, array.b_reads * wb
+    accesses = [("sram_read_bytes", buf_a, reads_a, _at(reads_a, sa)),
+                ("sram_read_bytes", buf_b, reads_b, _at(reads_b, sb)),
+                ("sram_write_bytes", buf_a, raw_a, folds.totals[1]),  # what DRAM delivers, as it came
+                ("sram_write_bytes", buf_b, raw_b, folds.totals[2])]
+    if g.transpose_b and not cfg.array.transposable:
+        copy = g.k * g.n * wb
+        accesses += [("sram_read_bytes", buf_b, copy, _at(copy, sb)), ("sram_write_bytes", buf_b, copy, _at(copy, sb))]
+    out_bytes = g.m * g.n * wout
+    if not plan.store_out:
+        accesses.append(("sram_write_bytes", buf_out, out_bytes, _at(out_bytes, sc)))
+    decode = (reads_a if compressed[0] else 0) + (reads_b if compressed[1] else 0)
+    return CountsDelta(scalars, delta.entries + _sram_entries(accesses)
+                       + _codec(decode, out_bytes if compressed[2] else 0))
 
 
-def compressed_vector_delta(cfg: AcceleratorConfig, request: tuple, steps: tuple[int, int]) -> CountsDelta:
-    """The counts of the named vector operation ``request`` (``plan_vector_op``'s arguments) with the
-    inputs it fetches and the outputs it writes back at ``steps`` (inputs, outputs) / ``RATIO_STEPS``
-    of their raw bytes (rounded up; the evicted tensors written back before it keep their raw size),
-    the stall they leave, and the codec's work on the raw bytes (as ``compressed_delta``)."""
-    prologue = request[-1]
+def compressed_vector_delta(cfg: AcceleratorConfig, request: tuple, steps: tuple[int, int, int, int]) -> CountsDelta:
+    """The counts of the vector operation ``request`` (``plan_vector_op``'s arguments, all six) with
+    its tensors stored compressed: ``steps`` (fetched inputs, outputs written back, all inputs, all
+    outputs) / ``RATIO_STEPS`` of their raw bytes, rounded up.
+
+    The inputs it fetches and the outputs it writes back cross DRAM at their stored size (the evicted
+    tensors written back before it keep their raw size), with the stall they leave. With plain SRAM
+    the codec decodes the raw bytes fetched and encodes those written back (as ``compressed_delta``);
+    with coded SRAM (``compression.sram``) the buffer's reads of the inputs and writes of the outputs
+    move stored bytes (all inputs at one ratio, all outputs at another), what DRAM delivers is
+    written as it came, and the codec decodes every raw byte read and encodes every raw byte written."""
+    op, role, elements, out_elements, _, prologue = request
     delta = plan_vector_op(cfg, *request).delta
     scalars = dict(delta.scalars)
     raw_read, raw_write = scalars["dram_read_bytes"], scalars["dram_write_bytes"] - prologue
-    read, write = -(-raw_read * steps[0] // RATIO_STEPS), -(-raw_write * steps[1] // RATIO_STEPS)
+    read, write = _at(raw_read, steps[0]), _at(raw_write, steps[1])
     stall = 0
     if read or write or prologue:
         transfer = cfg.dram.latency_cycles + math.ceil((read + write + prologue) / cfg.dram.bandwidth_bytes_per_cycle)
         stall = max(0, transfer - scalars["vector_cycles"])
     scalars.update(dram_read_bytes=read, dram_write_bytes=write + prologue, stall_cycles=stall,
                    cycles=scalars["vector_cycles"] + stall)
-    codec = tuple(("vector_ops", vector_kind(name, CODEC_FORMAT), n) for name, n in
-                  (("decode", raw_read), ("encode", raw_write)) if n)
-    return CountsDelta(tuple(scalars.items()), delta.entries + codec)
+    if not cfg.compression.sram:
+        return CountsDelta(tuple(scalars.items()), delta.entries + _codec(raw_read, raw_write))
+    spec, buf = VECTOR_OPS[op], vector_buffer(role)
+    width = bytes_per_word(vector_format(cfg, role))
+    reads = spec.inputs * elements * width
+    writes = spec.outputs * (elements if out_elements is None else out_elements) * width
+    accesses = (("sram_read_bytes", buf, reads, _at(reads, steps[2])),
+                ("sram_write_bytes", buf, writes, _at(writes, steps[3])),
+                ("sram_write_bytes", buf, raw_read, read))
+    return CountsDelta(tuple(scalars.items()), delta.entries + _sram_entries(accesses) + _codec(reads, writes))
 
 
 def declared_steps(cfg: AcceleratorConfig, roles: tuple[str, str], out_role: str) -> tuple[int, int, int]:
@@ -851,7 +905,7 @@ class Planner:
             found = self._vector_plans[request] = plan_vector_op(self.config, *request)
         return found
 
-    def compressed_vector(self, request: tuple, steps: tuple[int, int]) -> CountsDelta:
+    def compressed_vector(self, request: tuple, steps: tuple[int, int, int, int]) -> CountsDelta:
         """``compressed_vector_delta``, memoized."""
         key = (*request, *steps)
         found = self._compressed.get(key)
