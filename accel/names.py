@@ -83,6 +83,11 @@ def optimizer_state(parameter: str, slot: str) -> str:
     return f"{parameter}.{slot}"
 
 
+def dueling_heads(net: str) -> tuple[str, str]:
+    """The networks of a dueling Q-network's value and advantage heads (``net`` names its trunk)."""
+    return f"{net}_value", f"{net}_advantage"
+
+
 def loss(net: str) -> str:
     """The per-sample loss of the network's prediction."""
     return f"{net}.loss"

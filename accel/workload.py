@@ -151,16 +151,16 @@ def mlp_backward(net: str, sizes: list[int], batch: int, input_name: str, input_
                  out_act: str | None = None, weight_grads: bool = True) -> list[Op]:
     """Backward pass of ``mlp_forward``'s network from the gradient of its output.
 
-    Per layer, last first: the output activation's derivative, the weight gradient
+    Per layer, last first: the output activation's derivative (``"tanh"`` or ``"relu"``), the weight gradient
     ``dW = Xᵀ · dY`` and the bias gradient (a sum over the batch) unless ``weight_grads`` is off
     (a frozen network that only passes gradients through), and — except for the first layer
     unless ``input_grad`` — the input gradient ``dX = dY · Wᵀ`` and the ReLU derivative.
     """
     ops: list[Op] = []
     layers = list(itertools.pairwise(sizes))
-    if out_act == "tanh":
+    if out_act:
         last, dy = names.output(net, len(layers) - 1), names.output_grad(net, len(layers) - 1)
-        ops.append(VectorOp("tanh_grad", "gradient", batch * sizes[-1], names=((last, dy), (dy,))))
+        ops.append(VectorOp(f"{out_act}_grad", "gradient", batch * sizes[-1], names=((last, dy), (dy,))))
     for i in reversed(range(len(layers))):
         fan_in, fan_out = layers[i]
         dy = names.output_grad(net, i)
@@ -177,6 +177,56 @@ def mlp_backward(net: str, sizes: list[int], batch: int, input_name: str, input_
             ops.append(VectorOp("relu_grad", "gradient", batch * fan_in,
                                 names=((names.output(net, i - 1), below), (below,))))
     return ops
+
+
+def dueling_forward(net: str, sizes: list[int], n_actions: int, batch: int, input_name: str,
+                    q_role: str = "activation") -> list[Op]:
+    """Forward pass of a dueling Q-network (``agents.dueling``): the trunk of ``sizes`` (input and
+    hidden widths, every layer with its ReLU), the value and advantage heads on its output
+    (``accel.names.dueling_heads``), then Q = A + (V − mean A) on the vector unit in ``q_role``'s
+    format: the advantages' column sum, its scaling by −1/n, the add of V, the add to every advantage."""
+    value, advantage = names.dueling_heads(net)
+    hidden = names.output(net, len(sizes) - 2)
+    ops = mlp_forward(net, sizes, batch, input_name, out_act="relu")
+    ops += mlp_forward(value, [sizes[-1], 1], batch, hidden, out_role=q_role)
+    ops += mlp_forward(advantage, [sizes[-1], n_actions], batch, hidden, out_role=q_role)
+    return ops + _combine(n_actions, batch, q_role)
+
+
+def _combine(n_actions: int, batch: int, role: str) -> list[Op]:
+    """``x + shift(s)`` with the shift from a row sum scaled by −1/n: the column adds, the scale, the
+    shift's add (forward: of V; backward: none, the sum is dV) and the add to all ``n_actions`` columns."""
+    return [*[VectorOp("add", role, batch)] * (n_actions - 1), VectorOp("scale", role, batch),
+            VectorOp("add", role, batch), VectorOp("add", role, batch * n_actions)]
+
+
+def dueling_backward(net: str, sizes: list[int], n_actions: int, batch: int, input_name: str,
+                     q_role: str = "activation") -> list[Op]:
+    """Backward pass of ``dueling_forward`` from the gradient of Q (in ``loss_role(q_role)``'s format):
+    dV = Σ_a dQ and dA = dQ − mean_a dQ, the advantage head's backward pass then the value head's
+    (torch's order: the later one first), their input gradients added into the trunk's output
+    gradient, the trunk's backward pass."""
+    value, advantage = names.dueling_heads(net)
+    hidden = names.output(net, len(sizes) - 2)
+    combine = _combine(n_actions, batch, loss_role(q_role))
+    ops = combine[:n_actions] + combine[n_actions + 1:]  # the column sum is dV itself: no add of V
+    for head, width in ((advantage, n_actions), (value, 1)):
+        ops += mlp_backward(head, [sizes[-1], width], batch, hidden, input_grad=True)
+    trunk_grad = names.output_grad(net, len(sizes) - 2)
+    ops.append(VectorOp("add", "gradient", batch * sizes[-1],
+                        names=((names.input_grad(value), names.input_grad(advantage)), (trunk_grad,))))
+    return ops + mlp_backward(net, sizes, batch, input_name, out_act="relu")
+
+
+def q_parameters(net: str, sizes: list[int], n_actions: int, dueling: bool,
+                 master_weights: bool = True) -> list[Parameter]:
+    """The parameters of a Q-network (an MLP of ``sizes`` + ``[n_actions]``, or with ``dueling`` the
+    trunk of ``sizes`` and its two heads) in the order the chip updates them."""
+    if not dueling:
+        return parameters(net, [*sizes, n_actions], master_weights)
+    value, advantage = names.dueling_heads(net)
+    return (parameters(net, sizes, master_weights) + parameters(value, [sizes[-1], 1], master_weights)
+            + parameters(advantage, [sizes[-1], n_actions], master_weights))
 
 
 REDUCTION_ARITY = 16
@@ -249,11 +299,20 @@ def target_update(target: list[Parameter], online: list[Parameter], hard: bool) 
     return ops
 
 
-def greedy_action(net: str, sizes: list[int], input_name: str = "obs", q_role: str = "activation") -> list[Op]:
+def greedy_action(net: str, sizes: list[int], input_name: str = "obs", q_role: str = "activation",
+                  dueling: bool = False) -> list[Op]:
     """Batch-1 inference of a Q-network and the comparisons that pick its best action, the Q-values
-    in ``q_role``'s format (``mlp_forward``'s ``out_role``)."""
-    return (mlp_forward(net, sizes, 1, input_name, out_role=q_role)
-            + [VectorOp("minmax", q_role, 1)] * (sizes[-1] - 1))
+    in ``q_role``'s format (``mlp_forward``'s ``out_role``). A ``dueling`` network (``sizes``: the
+    trunk's, then the actions) runs its trunk and advantage head only: the best advantage is the best Q."""
+    n_actions = sizes[-1]
+    if dueling:
+        trunk = sizes[:-1]
+        ops = mlp_forward(net, trunk, 1, input_name, out_act="relu")
+        ops += mlp_forward(names.dueling_heads(net)[1], [trunk[-1], n_actions], 1, names.output(net, len(trunk) - 2),
+                           out_role=q_role)
+    else:
+        ops = mlp_forward(net, sizes, 1, input_name, out_role=q_role)
+    return ops + [VectorOp("minmax", q_role, 1)] * (n_actions - 1)
 
 
 def noisy_action(net: str, sizes: list[int], input_name: str = "obs") -> list[Op]:
@@ -284,7 +343,7 @@ def _size(shape: tuple[int, ...]) -> int:
 def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, *,
              bytes_per_transition: int | None = None, double_q: bool = False, loss: str = "huber",
              optimizer: str = "adam", max_grad_norm: float | None = None, master_weights: bool = True,
-             q_role: str = "activation") -> Workload:
+             q_role: str = "activation", dueling: bool = False) -> Workload:
     """One DQN update: sample a batch, the target r + γ·max Q_target(s'), Q(s), the TD loss,
     backward, the optimizer. The target network's copy is not part of it: it happens every
     ``target_update_interval`` environment steps (``target_update``).
@@ -303,23 +362,34 @@ def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, 
             (``optimizer_step``). False for ``formats.master_weight = "none"``.
         q_role: Role of the Q-values (the head's output, the maximum over actions, the TD target):
             ``"activation"``, or ``"accumulator"`` for a wide readout.
+        dueling: A dueling Q-network (``dueling_forward``) instead of an MLP.
     """
     sizes = [obs_dim, *hidden, n_actions]
+
+    def q_forward(net: str, input_name: str) -> list[Op]:
+        if dueling:
+            return dueling_forward(net, sizes[:-1], n_actions, batch, input_name, q_role)
+        return mlp_forward(net, sizes, batch, input_name, out_role=q_role)
+
     per_transition = bytes_per_transition if bytes_per_transition is not None else transition_bytes(obs_dim, 1)
     ops: list[Op] = [ReplayOp(read_bytes=batch * per_transition)]
     if double_q:
-        ops += mlp_forward("q", sizes, batch, "s_next", out_role=q_role)
+        ops += q_forward("q", "s_next")
         ops += [VectorOp("minmax", q_role, batch)] * (n_actions - 1)  # argmax over actions
-        ops += mlp_forward("q_target", sizes, batch, "s_next", out_role=q_role)
+        ops += q_forward("q_target", "s_next")
     else:
-        ops += mlp_forward("q_target", sizes, batch, "s_next", out_role=q_role)
+        ops += q_forward("q_target", "s_next")
         ops += [VectorOp("minmax", q_role, batch)] * (n_actions - 1)  # max over actions
     ops.append(VectorOp("fma", q_role, batch))  # y = γ (1 − done) · Q' + r
-    ops += mlp_forward("q", sizes, batch, "s", out_role=q_role)
+    ops += q_forward("q", "s")
     ops.append(loss_op(loss, "q", len(sizes) - 1, batch, loss_role(q_role)))
-    ops += mlp_backward("q", sizes, batch, "s")
-    ops += optimizer_step(parameters("q", sizes, master_weights), optimizer, max_grad_norm)
-    return Workload(f"dqn {'-'.join(map(str, sizes))} batch {batch}", tuple(ops))
+    if dueling:
+        ops += dueling_backward("q", sizes[:-1], n_actions, batch, "s", q_role)
+    else:
+        ops += mlp_backward("q", sizes, batch, "s")
+    ops += optimizer_step(q_parameters("q", sizes[:-1], n_actions, dueling, master_weights), optimizer,
+                          max_grad_norm)
+    return Workload(f"dqn {'dueling ' if dueling else ''}{'-'.join(map(str, sizes))} batch {batch}", tuple(ops))
 
 
 def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...], batch: int, actor_update: bool = True, *,

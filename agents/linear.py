@@ -29,11 +29,12 @@ from torch import nn
 from accel import Accelerator, names
 
 
-def _numpy(t: torch.Tensor) -> np.ndarray:
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values as the chip takes them (no copy)."""
     return t.detach().numpy()
 
 
-def _tensor(values: np.ndarray) -> torch.Tensor:
+def as_tensor(values: np.ndarray) -> torch.Tensor:
     """A chip result as a float32 tensor (fixed point wider than 24 bits comes back in float64)."""
     return torch.from_numpy(np.asarray(values, dtype=np.float32))
 
@@ -45,27 +46,27 @@ class _LinearFunction(torch.autograd.Function):
         source = names.layer_input(net, i, layer.input_name)
         w = layer.gemm_weight()
         y_name = names.output(net, i)
-        y = acc.gemm(_numpy(x), w, out_role=layer.out_role, names=(source, names.weight(net, i), y_name))
-        y = acc.vector.add(y, np.broadcast_to(_numpy(bias), y.shape), role=layer.out_role,
+        y = acc.gemm(as_numpy(x), w, out_role=layer.out_role, names=(source, names.weight(net, i), y_name))
+        y = acc.vector.add(y, np.broadcast_to(as_numpy(bias), y.shape), role=layer.out_role,
                            names=((y_name, None), (y_name,)))
         ctx.save_for_backward(x)
         ctx.layer, ctx.source, ctx.w = layer, source, w
-        return _tensor(y)
+        return as_tensor(y)
 
     @staticmethod
     def backward(ctx, dy):
         x, = ctx.saved_tensors
         layer = ctx.layer
         acc, net, i = layer.accelerator, layer.net, layer.index
-        dy = np.ascontiguousarray(_numpy(dy), dtype=np.float32)
+        dy = np.ascontiguousarray(as_numpy(dy), dtype=np.float32)
         dy_name = names.output_grad(net, i)
         dx = dw = db = None
         if ctx.needs_input_grad[1]:
-            dw = _tensor(acc.gemm(_numpy(x), dy, roles=("activation", "gradient"), out_role="gradient",
+            dw = as_tensor(acc.gemm(as_numpy(x), dy, roles=("activation", "gradient"), out_role="gradient",
                                            names=(ctx.source, dy_name, names.weight_grad(net, i)), transpose_a=True))
-            db = _tensor(acc.vector.sum_rows(dy, role="gradient", names=((dy_name,), (names.bias_grad(net, i),))))
+            db = as_tensor(acc.vector.sum_rows(dy, role="gradient", names=((dy_name,), (names.bias_grad(net, i),))))
         if ctx.needs_input_grad[0]:
-            dx = _tensor(acc.gemm(dy, ctx.w, roles=("gradient", "weight"), out_role="gradient",
+            dx = as_tensor(acc.gemm(dy, ctx.w, roles=("gradient", "weight"), out_role="gradient",
                                            names=(dy_name, names.weight(net, i), names.layer_input_grad(net, i)),
                                            transpose_b=True))
         return dx, dw, db, None
@@ -144,12 +145,12 @@ class AccelLinear(nn.Module):
             with torch.no_grad():
                 self.weight.copy_(torch.from_numpy(np.asarray(masked, np.float32)))
         if self._working is not None:  # reads the master copy as its update streams out
-            self._working = self.accelerator.vector.quantize(_numpy(self.weight), "weight",
+            self._working = self.accelerator.vector.quantize(as_numpy(self.weight), "weight",
                                                              names=((None,), (names.weight(self.net, self.index),)))
 
     def gemm_weight(self) -> np.ndarray:
         """The weights the GEMMs read: the working copy, or the parameter itself without master weights."""
-        return _numpy(self.weight) if self._working is None else self._working
+        return as_numpy(self.weight) if self._working is None else self._working
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _LinearFunction.apply(x.float(), self.weight, self.bias, self)
@@ -163,17 +164,17 @@ class _ActivationFunction(torch.autograd.Function):
     def forward(ctx, x, activation: "_Activation"):
         y_name = activation.tensor_names[0]
         y = getattr(activation.accelerator.vector, activation.kind)(
-            _numpy(x), names=None if y_name is None else ((y_name,), (y_name,)))
+            as_numpy(x), names=None if y_name is None else ((y_name,), (y_name,)))
         ctx.activation, ctx.y = activation, y
-        return _tensor(y)
+        return as_tensor(y)
 
     @staticmethod
     def backward(ctx, dy):
         activation = ctx.activation
         y_name, dy_name = activation.tensor_names
         grad = getattr(activation.accelerator.vector, f"{activation.kind}_grad")(
-            ctx.y, _numpy(dy), names=None if y_name is None else ((y_name, dy_name), (dy_name,)))
-        return _tensor(grad), None
+            ctx.y, as_numpy(dy), names=None if y_name is None else ((y_name, dy_name), (dy_name,)))
+        return as_tensor(grad), None
 
 
 class _Activation(nn.Module):
@@ -255,9 +256,10 @@ def mlp(sizes: list[int], out_act: str | None = None) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def forward(net: nn.Sequential, x: torch.Tensor, input_name: str) -> torch.Tensor:
-    """``net(x)``, telling a network on the chip what its input is called (``s``, ``s_next`` …)."""
-    first = net[0]
-    if isinstance(first, AccelLinear):
+def forward(net: nn.Module, x: torch.Tensor, input_name: str) -> torch.Tensor:
+    """``net(x)``, telling a network on the chip what its input is called (``s``, ``s_next`` …): its
+    first ``AccelLinear`` (in the order its modules were registered) reads it."""
+    first = next((m for m in net.modules() if isinstance(m, AccelLinear)), None)
+    if first is not None:
         first.input_name = input_name
     return net(x)

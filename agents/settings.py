@@ -88,6 +88,10 @@ class DQNSettings(PruningSettings):
     the chip's activation format like every layer's output) or ``"accumulator"`` (a wide readout: the
     head's GEMM output left in the accumulator's format, int32 on an int8 chip, and the bias add,
     maximum over actions and TD target computed in it; priced at that width). No effect on torch fp32."""
+    dueling: bool = False
+    """Dueling Q-network (Wang et al. 2016): the hidden layers feed a value head V and an advantage
+    head A, Q = V + A − mean A, combined on the vector unit; acting reads A alone. On an int8 chip
+    each head's output keeps its own scale, so the advantages are not rounded at V's."""
 
     def __post_init__(self) -> None:
         name = "dqn"

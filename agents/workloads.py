@@ -14,7 +14,7 @@ from accel.workload import (
     dqn_step,
     greedy_action,
     noisy_action,
-    parameters,
+    q_parameters,
     target_update,
     td3_step,
 )
@@ -31,13 +31,14 @@ def dqn_workloads(settings: DQNSettings, obs_dim: int, n_actions: int,
     step = dqn_step(obs_dim, n_actions, settings.hidden, settings.batch_size, bytes_per_transition=bytes_per_transition,
                     double_q=settings.double_q, loss=settings.loss, optimizer=settings.optimizer,
                     max_grad_norm=settings.max_grad_norm or None, master_weights=master_weights,
-                    q_role=settings.q_readout)
+                    q_role=settings.q_readout, dueling=settings.dueling)
     return {
-        "act": Workload("dqn act", tuple(greedy_action("q", sizes, q_role=settings.q_readout))),
+        "act": Workload("dqn act", tuple(greedy_action("q", sizes, q_role=settings.q_readout,
+                                                       dueling=settings.dueling))),
         "store": Workload("dqn store", (ReplayOp(write_bytes=bytes_per_transition),)),
         "train_step": step,
         "target_update": Workload("dqn target update", tuple(target_update(
-            parameters("q_target", sizes, master_weights), parameters("q", sizes, master_weights),
+            *(q_parameters(net, sizes[:-1], n_actions, settings.dueling, master_weights) for net in ("q_target", "q")),
             hard=settings.tau == 1.0))),
     }
 

@@ -56,7 +56,9 @@ def fill(agent, env, steps: int) -> np.ndarray:
 
 @pytest.mark.parametrize("preset", list_presets())
 @pytest.mark.parametrize("variant", [{}, {"double_q": True, "loss": "mse", "optimizer": "sgd", "tau": 0.5,
-                                          "max_grad_norm": 0.0, "q_readout": "accumulator"}])
+                                          "max_grad_norm": 0.0, "q_readout": "accumulator"},
+                                     {"dueling": True},
+                                     {"dueling": True, "double_q": True, "q_readout": "accumulator"}])
 def test_dqn_steps_issue_their_workload(preset, variant):
     env = gym.make("CartPole-v1")
     acc = Accelerator(dense(preset), seed=1)
