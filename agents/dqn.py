@@ -15,6 +15,7 @@ import torch
 from accel import Accelerator
 from accel.workload import loss_role
 from agents import ops
+from agents.dueling import DuelingQ
 from agents.linear import accelerate, forward, has_master_weights, mlp
 from agents.optim import Optimizer, update_target
 from agents.prune import Pruner
@@ -51,11 +52,13 @@ class DQN:
         self.n_actions, obs_dim = int(action_space.n), observation_space.shape[0]
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
-        sizes = [obs_dim, *settings.hidden, self.n_actions]
-        self.q, self.q_target = mlp(sizes), mlp(sizes)
+        trunk = [obs_dim, *settings.hidden]
+        self.q, self.q_target = (DuelingQ(trunk, self.n_actions) if settings.dueling else mlp([*trunk, self.n_actions])
+                                 for _ in range(2))
         self.q_target.load_state_dict(self.q.state_dict())
         if accelerator is not None:
-            self.q, self.q_target = (accelerate(net, accelerator, name, settings.q_readout)
+            self.q, self.q_target = (net.on_chip(accelerator, name, settings.q_readout) if settings.dueling
+                                     else accelerate(net, accelerator, name, settings.q_readout)
                                      for net, name in ((self.q, "q"), (self.q_target, "q_target")))
         self.q_target.requires_grad_(False)
         self.optimizer = Optimizer(self.q.parameters(), settings.optimizer, settings.learning_rate, accelerator,
@@ -87,9 +90,11 @@ class DQN:
         return self.predict(obs)
 
     def predict(self, obs: np.ndarray) -> int:
-        """The greedy action (batch-1 inference; on the chip, the comparisons too)."""
+        """The greedy action (batch-1 inference; on the chip, the comparisons too; a dueling network
+        compares its advantages)."""
         with torch.no_grad():
-            q = forward(self.q, torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1), "obs")
+            x = torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1)
+            q = self.q.advantages(x, "obs") if self.settings.dueling else forward(self.q, x, "obs")
             return int(ops.column_max(q, self.accelerator, self.settings.q_readout)[1][0])
 
     # --- remembering -----------------------------------------------------------------------------
