@@ -141,7 +141,7 @@ class AccelLinear(nn.Module):
         vector unit), after each write of the master copy; without master weights there is none.
         A pruned layer first masks the master copy (one ``mul``), so the array sees the pruned weights."""
         if self.mask is not None:
-            masked = self.accelerator.vector.mul(_numpy(self.weight), self.mask, role="master")
+            masked = self.accelerator.vector.mul(as_numpy(self.weight), self.mask, role="master")
             with torch.no_grad():
                 self.weight.copy_(torch.from_numpy(np.asarray(masked, np.float32)))
         if self._working is not None:  # reads the master copy as its update streams out
