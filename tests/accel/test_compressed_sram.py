@@ -4,6 +4,8 @@ buffer's edge, and nothing else moves: words, tiling, DRAM traffic and cycles ar
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accel import Accelerator
 from accel.compression import RATIO_STEPS, float_words, ratio_steps
@@ -182,3 +184,33 @@ def test_coded_sram_costs_less_sram_energy_and_prices_the_decoder():
     assert coded.sram_breakdown_j["weight"] < plain.sram_breakdown_j["weight"]
     # A is read once per column fold: more bytes decoded at the array's edge than loaded from DRAM
     assert coded.breakdown_j["vector"] > plain.breakdown_j["vector"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40), transpose=st.booleans(),
+       zeros=st.floats(0, 1), named=st.booleans(), seed=st.integers(0, 2**16))
+def test_property_coded_sram_moves_only_bytes_and_the_codec(m, k, n, transpose, zeros, named, seed):
+    rng = np.random.default_rng(seed)
+    a = quantize(rng.standard_normal((m, k)).astype(np.float32) * (rng.random((m, k)) >= zeros), "bf16")
+    w = quantize(rng.standard_normal((n, k) if transpose else (k, n)).astype(np.float32), "bf16")
+    small = {"array.transposable": False, "sram.weight_bytes": 1024, "sram.activation_bytes": 1024,
+             "sram.output_bytes": 512}  # transpositions through SRAM, operands tiled and fetched again
+    names = ("a", "w", "y") if named else (None, None, None)
+    counts = {}
+    for sram, fidelity in ((False, "fast"), (True, "fast"), (True, "cycle")):
+        cfg = with_overrides(_chip(weight="bitmask", activation="bitmask", sram=sram), small)
+        acc = Accelerator(cfg, fidelity)
+        for _ in range(2):
+            acc.gemm(a, w, names=names, transpose_b=transpose)
+        counts[sram, fidelity] = acc.counts
+    plain, coded = counts[False, "fast"], counts[True, "fast"]
+    assert coded == counts[True, "cycle"]
+    differ = {key for key, value in coded.to_dict().items() if plain.to_dict()[key] != value}
+    assert differ <= {"sram_read_bytes", "sram_write_bytes", "vector_ops"}
+    for buffer in ("weight", "activation"):
+        assert coded.sram_read_bytes[buffer] <= plain.sram_read_bytes[buffer]
+        assert coded.sram_write_bytes[buffer] <= plain.sram_write_bytes[buffer]
+    assert coded.sram_read_bytes["output"] == plain.sram_read_bytes["output"]
+    b_reads = plain.sram_reads["weight"] - (2 * k * n if transpose else 0)  # the array's reads of B (words)
+    assert coded.vector_ops["decode:int8"] == 2 * (plain.sram_reads["activation"] + b_reads)  # bf16: 2 bytes
+    assert coded.vector_ops["encode:int8"] == 2 * m * n * 2  # C once per GEMM
