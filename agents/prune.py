@@ -67,15 +67,16 @@ class Pruner:
 
     Args:
         settings: The agent's settings (their ``PruningSettings`` fields).
-        networks: The online networks (``nn.Sequential`` of ``AccelLinear`` on a chip, of
-            ``nn.Linear`` without one); their target copies follow through the target updates.
+        networks: The online networks (of ``AccelLinear`` layers on a chip, of ``nn.Linear`` without
+            one: an ``nn.Sequential`` or a ``DuelingQ``); their target copies follow through the target updates.
         accelerator: The chip, or None.
     """
 
-    def __init__(self, settings: PruningSettings, networks: list[nn.Sequential],
+    def __init__(self, settings: PruningSettings, networks: list[nn.Module],
                  accelerator: Accelerator | None = None) -> None:
         self.settings, self.accelerator = settings, accelerator
-        self.layers = [layer for net in networks for layer in net if isinstance(layer, AccelLinear | nn.Linear)]
+        self.layers = [layer for net in networks for layer in net.modules()
+                       if isinstance(layer, AccelLinear | nn.Linear)]
         self._masks: list[np.ndarray | None] = [None] * len(self.layers)
 
     def after_update(self, step: int) -> None:
