@@ -24,7 +24,7 @@ import numpy as np
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
 from accel.numerics.philox import CHUNK, fill_words, main_word
-from accel.numerics.rounding import float_quantum_exponent, pow2, round_by, stochastic_code
+from accel.numerics.rounding import float_quantum_exponent, pow2, round_by, stochastic_code, word_below
 
 _U64 = np.uint64
 # State of a running program (an int64 array): saturations counted, words used.
@@ -158,11 +158,11 @@ def round_step(x, p, stream, state):
                     a = abs(v)
                     bits = np.float64(a).view(np.int64)
                     rem = bits & low
-                    up = (words[j] >> _U64(64 - drop)) < _U64(rem)
-                    r = np.int64((bits - rem) + (np.int64(up) << drop)).view(np.float64)
+                    up, tie = word_below(words[j], rem, drop)
+                    r = np.int64((bits - rem) + (up << drop)).view(np.float64)
                     r = (math.inf if p[5] else p[4]) if r > p[4] else r
                     xc[j] = -r if v < 0.0 else r
-                    open_[j] = not (p[9] <= a < math.inf or a == 0.0)
+                    open_[j] = tie | (not (p[9] <= a < math.inf or a == 0.0))
                 for j in range(size):
                     if open_[j]:
                         xc[j] = _stochastic_float(original[j], words[j], p, key, first + _U64(start + j))
@@ -188,9 +188,8 @@ def round_step(x, p, stream, state):
                 r = min(max(np.rint(v * inv), lo_code), hi_code) + 0.0
                 x[i] = 0.0 if v != v else r * unit
         elif stochastic and abs(scale) < 1000:
-            # branch-free where ``stochastic_code`` applies (|x| ≥ 2**(scale − 12): a float64's last
-            # bit at or above 2**-64 steps); the rest is marked and rounded by ``_fixed_code``
-            inv, top, least, max_code = pow2(-scale), pow2(p[10] - 1), pow2(scale - 12), np.float64(p[12])
+            # branch-free where ``stochastic_code`` decides; the rest is marked and rounded by ``_fixed_code``
+            inv, top, max_code = pow2(-scale), pow2(p[10] - 1), np.float64(p[12])
             for start in range(0, n, CHUNK):
                 size = min(CHUNK, n - start)
                 fill_words(key, first + _U64(start), words, 0, size)
@@ -198,7 +197,7 @@ def round_step(x, p, stream, state):
                 for j in range(size):
                     v = xc[j]
                     original[j] = v
-                    code, open_[j] = stochastic_code(v, words[j], inv, top, least, max_code)
+                    code, open_[j] = stochastic_code(v, words[j], inv, top, max_code)
                     xc[j] = code * unit
                 for j in range(size):
                     if open_[j]:
@@ -784,16 +783,16 @@ def fused_adam_fp32(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, 
 @njit
 def _stochastic_bits(v, word, p):
     """(``v`` rounded stochastically with ``word``, 1 if beyond the range, 1 if outside the
-    branch-free case) in a float format ``p``."""
+    branch-free case or undecided by its first 32 bits) in a float format ``p``."""
     a = abs(v)
     drop = p[6]
     bits = np.float64(a).view(np.int64)
     rem = bits & ((np.int64(1) << drop) - 1)
-    up = (word >> _U64(64 - drop)) < _U64(rem)
-    r = np.int64((bits - rem) + (np.int64(up) << drop)).view(np.float64)
+    up, tie = word_below(word, rem, drop)
+    r = np.int64((bits - rem) + (up << drop)).view(np.float64)
     r = (math.inf if p[5] else p[4]) if r > p[4] else r
     r = -r if v < 0.0 else r
-    return r, np.int64(a > p[4]), np.int64(not (p[9] <= a < math.inf or a == 0.0))
+    return r, np.int64(a > p[4]), np.int64(tie | (not (p[9] <= a < math.inf or a == 0.0)))
 
 
 @njit

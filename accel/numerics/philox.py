@@ -7,22 +7,24 @@ Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011; the Random123 libr
 128-bit counter and a 64-bit key to 128 bits in ten rounds of two 32 × 32 → 64-bit multiplies.
 It passes TestU01's BigCrush with rounds to spare (the paper finds 7 enough), and it is the
 generator of cuRAND, JAX and torch's CUDA kernels; its multiplies vectorise on AVX2
-(``vpmuludq``; the round function is inlined for that, ``accel.jit.njit_inline``): about 2 ns a
-64-bit word here, two words per block. SplitMix64's finalizer would be about as fast
-but keyed use of it has no published crush results, so it was not chosen.
+(``vpmuludq``; the round function is inlined for that, ``accel.jit.njit_inline``): about 1 ns a
+32-bit word here, four words per block. SplitMix64's finalizer would be about as fast, but keyed
+use of it has no published crush results, so it was not chosen.
 
 The stream (every word the chip uses is one of these):
 
-* **main words**: word ``w`` (a 64-bit counter) is half of block ``w >> 1``, the Philox output
-  for counter ``(w >> 1, 0)`` (the 64-bit block number in the first two 32-bit lanes, low lane
-  first; lanes three and four 0); ``x0 · 2**32 + x1`` for even ``w``, ``x2 · 2**32 + x3`` for
-  odd ``w``. An operation that rounds ``n`` values stochastically uses words ``c … c + n − 1``
-  of the chip's counter ``c`` and advances it by ``n``, whatever the values.
-* **further words** of a decision that its main word ``w`` left open (the discarded part lies
-  more than 64 bits down and ties with the word, probability 2**-64): Philox for counter
-  ``(w, j)``, ``j = 1, 2, …`` (``w`` in lanes one and two, ``j`` in lane three), two words per
-  block in the same order. Lane three tells them apart from main blocks, and the main counter
-  never depends on the values.
+* **main words**, 32 bits: word ``w`` (a 64-bit counter) is lane ``w mod 4`` of the Philox output
+  for counter ``(w >> 2, 0)`` (the 64-bit block number in the first two 32-bit lanes, low lane
+  first; lanes three and four 0). An operation that rounds ``n`` values stochastically uses words
+  ``c … c + n − 1`` of the chip's counter ``c`` and advances it by ``n``, whatever the values.
+  A main word is the first 32 bits of the uniform ``U`` a decision compares with: it decides
+  every rounding that discards at most 32 bits (float32 into bf16/fp16/fp8, float64 into fp32,
+  int32 accumulators into int8), and the others unless it ties with the discarded bits' leading
+  32 (probability 2**-32).
+* **further words** of a decision that its main word ``w`` left open: ``U``'s next bits, 64 at a
+  time, from the blocks of counter ``(w, j)``, ``j = 1, 2, …`` (``w`` in lanes one and two, ``j``
+  in lane three), two 64-bit words per block (lanes ``x0 · 2**32 + x1``, then ``x2 · 2**32 + x3``).
+  Lane three tells them apart from main blocks, and the main counter never depends on the values.
 
 ``Generator`` users (``accel.numerics.quantize``) get a stream keyed by one 64-bit word drawn
 from their generator (``rng.integers(0, 2**64, dtype=np.uint64)``), counter 0: the same
@@ -53,42 +55,54 @@ def philox4x32(c0, c1, c2, c3, key):
 
 
 @njit
+def _lane(x, y, lane):
+    """32-bit lane ``lane`` (0 … 3) of a block returned as ``(x0 · 2**32 + x1, x2 · 2**32 + x3)``."""
+    word = x if lane < 2 else y
+    return (word >> _32) if lane % 2 == 0 else (word & _LOW)
+
+
+@njit
 def fill_words(key, first, out, at, n):
     """Writes main words ``first … first + n − 1`` of the stream ``key`` into ``out[at:at + n]``, one
-    Philox block for every two words. (The slice is taken here: a contiguous array and an offset
+    Philox block for every four words. (The slice is taken here: a contiguous array and an offset
     from the caller keep the loop vectorised, where a slice passed in may not be.)"""
     if n == 0:
         return
     chunk = out[at:at + n]  # a new name: rebinding ``out`` would type it as any-layout, which does not vectorise
     i = 0
-    if first & _U64(1):  # an odd first word is the second half of its block
-        chunk[0] = philox4x32((first >> _U64(1)) & _LOW, first >> _U64(33), _U64(0), _U64(0), key)[1]
-        i = 1
-    block = (first + _U64(i)) >> _U64(1)
-    for p in range((n - i) // 2):
+    while (first + _U64(i)) & _U64(3) and i < n:  # the first block's later lanes
+        w = first + _U64(i)
+        x, y = philox4x32((w >> _U64(2)) & _LOW, w >> _U64(34), _U64(0), _U64(0), key)
+        chunk[i] = _lane(x, y, np.int64(w & _U64(3)))
+        i += 1
+    block = (first + _U64(i)) >> _U64(2)
+    for p in range((n - i) // 4):
         b = block + _U64(p)
-        chunk[i + 2 * p], chunk[i + 2 * p + 1] = philox4x32(b & _LOW, b >> _32, _U64(0), _U64(0), key)
-    if (n - i) % 2:
-        b = block + _U64((n - i) // 2)
-        chunk[n - 1] = philox4x32(b & _LOW, b >> _32, _U64(0), _U64(0), key)[0]
+        x, y = philox4x32(b & _LOW, b >> _32, _U64(0), _U64(0), key)
+        j = i + 4 * p
+        chunk[j], chunk[j + 1], chunk[j + 2], chunk[j + 3] = x >> _32, x & _LOW, y >> _32, y & _LOW
+    for j in range(i + 4 * ((n - i) // 4), n):  # the last block's first lanes
+        w = first + _U64(j)
+        x, y = philox4x32((w >> _U64(2)) & _LOW, w >> _U64(34), _U64(0), _U64(0), key)
+        chunk[j] = _lane(x, y, np.int64(w & _U64(3)))
 
 
 @njit
 def main_word(key, w):
-    """Main word ``w`` of the stream ``key``."""
-    x, y = philox4x32((w >> _U64(1)) & _LOW, w >> _U64(33), _U64(0), _U64(0), key)
-    return y if w & _U64(1) else x
+    """Main word ``w`` of the stream ``key`` (32 bits, as a uint64)."""
+    x, y = philox4x32((w >> _U64(2)) & _LOW, w >> _U64(34), _U64(0), _U64(0), key)
+    return _lane(x, y, np.int64(w & _U64(3)))
 
 
 @njit
 def further_word(key, w, t):
-    """Further word ``t`` (from 0) of the open decision whose main word is ``w``."""
+    """Further word ``t`` (from 0; 64 bits) of the open decision whose main word is ``w``."""
     x, y = philox4x32(w & _LOW, w >> _32, _U64(t // 2 + 1), _U64(0), key)
     return y if t % 2 else x
 
 
 CHUNK = 256
-"""Words a kernel computes at a time into a small buffer that stays in L1 (a multiple of 2)."""
+"""Words a kernel computes at a time into a small buffer that stays in L1 (a multiple of 4)."""
 
 
 @njit

@@ -124,10 +124,10 @@ def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits
     low bits of the pattern, and rounding up adds one at bit ``drop`` (a carry lands in the next
     binade); a pattern above ``max_bits`` overflowed (inf's lands there too) and becomes
     ``overflow_bits``. Below it the step is fixed, ``step``, and ``stochastic_code`` rounds onto
-    it. Branch-free; NaN and values too small for ``stochastic_code`` take ``_float_bits_stochastic``.
+    it. Branch-free; NaN and what ``stochastic_code`` leaves undecided take ``_float_bits_stochastic``.
     """
     low = _U32((1 << drop) - 1)
-    inv, least = 1.0 / step, step * 2.0**-41  # a float32 from 2**-41 steps up has its last bit ≥ 2**-64 steps
+    inv = 1.0 / step
     words = np.empty(CHUNK, np.uint64)
     open_ = np.empty(CHUNK, np.bool_)
     for start in range(0, bits.size, CHUNK):
@@ -137,13 +137,13 @@ def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits
             u = bc[j]
             a = _U32(u & _U32(0x7FFFFFFF))
             rem = _U32(a & low)
-            up = _U32(((words[j] >> np.uint64(63 - drop)) >> np.uint64(1)) < np.uint64(rem))  # 0 for drop 0 (fp32)
+            up = _U32((words[j] >> np.uint64(32 - drop)) < np.uint64(rem))  # drop ≤ 23: decided by 32 bits
             r = _U32(_U32(a - rem) + _U32(up << drop))
             r = overflow_bits if r > max_bits else r
-            code, tiny = stochastic_code(np.float64(a.view(np.float32)), words[j], inv, 2.0**64, least, math.inf)
+            code, undecided = stochastic_code(np.float64(a.view(np.float32)), words[j], inv, 2.0**64, math.inf)
             r = np.float32(code * step).view(np.uint32) if a < min_bits else r
             oc[j] = _U32(r | _U32(u & _U32(0x80000000)))
-            open_[j] = (a > _U32(0x7F800000)) | ((a < min_bits) & tiny)
+            open_[j] = (a > _U32(0x7F800000)) | ((a < min_bits) & undecided)
         for j in range(stop - start):
             if open_[j]:
                 oc[j] = np.float32(_float_bits_stochastic(bc[j], mantissa_bits, min_exponent, max_value, has_inf,
@@ -188,10 +188,9 @@ def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, 
 
 @njit
 def _to_fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, max_code, key, first):
-    """``_to_fixed`` rounding stochastically, branch-free where ``stochastic_code`` applies (for a float32
-    ``x`` that is ``|x| ≥ 2**(−F − 41)``: its last bit lies at most 23 below its first) and by
+    """``_to_fixed`` rounding stochastically, branch-free where ``stochastic_code`` decides and by
     ``_fixed_code_bits`` elsewhere; ``codes`` may be float32 (formats of at most 25 bits)."""
-    inv, top, least = pow2(frac_bits), pow2(width_bits - 1), pow2(-frac_bits - 41)
+    inv, top = pow2(frac_bits), pow2(width_bits - 1)
     words = np.empty(CHUNK, np.uint64)
     open_ = np.empty(CHUNK, np.bool_)
     for start in range(0, x.size, CHUNK):
@@ -199,7 +198,7 @@ def _to_fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, ma
         xc, cc, nc = x[start:stop], codes[start:stop], nan_mask[start:stop]  # views indexed from 0: vectorises
         for j in range(stop - start):
             v = np.float64(xc[j])
-            cc[j], open_[j] = stochastic_code(v, words[j], inv, top, least, np.float64(max_code))
+            cc[j], open_[j] = stochastic_code(v, words[j], inv, top, np.float64(max_code))
             nc[j] = False
         for j in range(stop - start):
             if open_[j]:

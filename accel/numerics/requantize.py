@@ -63,7 +63,7 @@ def _pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, 
 
 @njit
 def _shifted_to_fixed(codes, shift, min_code, max_code, stochastic, key, first, out):
-    """``_pairs_to_fixed`` for one exponent ``shift`` bits above the codes' (1 ≤ shift ≤ 63), branch-free:
+    """``_pairs_to_fixed`` for one exponent ``shift`` bits above the codes' (1 ≤ shift ≤ 32), branch-free:
     ``round_by``'s decision on the ``shift`` low bits (half to even, or below the word's leading
     ``shift`` bits), then the clamp to the extreme codes, which is the saturation (a magnitude of
     2**(W−1) steps or more clamps, one below keeps its code)."""
@@ -79,7 +79,7 @@ def _shifted_to_fixed(codes, shift, min_code, max_code, stochastic, key, first, 
             k = mag >> shift
             rem = mag & mask
             if stochastic:
-                up = (words[j] >> np.uint64(64 - shift)) < np.uint64(rem)
+                up = (words[j] >> np.uint64(32 - shift)) < np.uint64(rem)
             else:
                 up = (rem > half) | ((rem == half) & ((k & 1) == 1))
             k += np.int64(up)
@@ -120,7 +120,7 @@ def codes_to_fixed(codes: np.ndarray, exp: int, scale_exp: int, fmt: NumberForma
     stochastic = stream is not None
     key, first = stream.take(flat.size) if stochastic else (np.uint64(0), np.uint64(0))
     out = np.empty(flat.size, np.int64)
-    if 1 <= scale_exp - exp <= 63:
+    if 1 <= scale_exp - exp <= 32:  # a stochastic decision on at most 32 bits: the first word decides
         _shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
     else:
         _pairs_to_fixed(flat, np.full(1, exp, np.int64), out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code,

@@ -4,12 +4,13 @@ Every rounding decision is made in integer arithmetic on the significand bits, n
 0.5 in floating point. ``round_float`` rounds the exact value ``s + e`` (two float64, the pair
 ``two_sum`` returns for a sum), so the same routine rounds an accumulator update correctly.
 
-Stochastic rounding compares the discarded bits with a uniform ``U`` in [0, 1) whose first 64
-bits are a word of the chip's Philox stream (``accel.numerics.philox``): the magnitude rounds up
-with probability exactly ``discarded / 2**shift``. When the discarded part lies more than 64 bits
-below the rounding point and the word ties with its leading bits, ``resolve`` reads the next
-bits of ``U`` from the stream's further words of that decision, so the probability is exact,
-not truncated to 64 bits, and the main counter never depends on the values.
+Stochastic rounding compares the discarded bits with a uniform ``U`` in [0, 1) whose first 32
+bits are a main word of the chip's Philox stream (``accel.numerics.philox``): the magnitude
+rounds up with probability exactly ``discarded / 2**shift``. When the discarded part lies more
+than 32 bits below the rounding point and the word ties with its leading bits (probability
+2**-32), ``resolve`` reads the next bits of ``U`` from the stream's further words of that
+decision, so the probability is exact, not truncated, and the main counter never depends on the
+values.
 """
 
 import math
@@ -40,31 +41,32 @@ def two_sum(a, b):
 
 @njit
 def stochastic_up(rem, shift, word):
-    """Decides ``U < rem / 2**shift`` for a uniform ``U`` in [0, 1) whose first 64 bits are ``word``.
+    """Decides ``U < rem / 2**shift`` for a uniform ``U`` in [0, 1) whose first 32 bits are ``word``.
 
     Args:
         rem: Discarded bits, an integer ``0 ≤ rem < 2**63``.
         shift: How many bits were discarded (``≥ 1``).
-        word: The first 64 random bits of ``U`` (uint64).
+        word: The first 32 random bits of ``U`` (a main word, uint64 below 2**32).
 
     Returns:
-        1 (round up), 0 (down), or ``UNDECIDED`` when the threshold lies more than 64 bits down
-        and its leading 64 bits equal ``word`` (probability 2**-64): ``resolve`` goes on.
+        1 (round up), 0 (down), or ``UNDECIDED`` when the threshold lies more than 32 bits down
+        and its leading 32 bits equal ``word`` (probability 2**-32): ``resolve`` goes on.
     """
-    if shift > 64:
-        drop = shift - 64
+    if shift > 32:
+        drop = shift - 32
         lead = np.uint64(rem >> drop) if drop < 63 else np.uint64(0)
         if word == lead:
             return UNDECIDED
         return 1 if word < lead else 0
-    return 1 if (word >> np.uint64(64 - shift)) < np.uint64(rem) else 0
+    return 1 if (word >> np.uint64(32 - shift)) < np.uint64(rem) else 0
 
 
 @njit
 def resolve(rem, shift, key, w):
-    """Finishes ``stochastic_up`` after its first word tied: compares the next bits of ``U``, the
-    further words of the decision whose main word is ``w`` in the stream ``key``; returns 1 or 0."""
-    shift -= 64
+    """Finishes ``stochastic_up`` after its first word tied: compares the next bits of ``U``, 64 at a
+    time, the further words of the decision whose main word is ``w`` in the stream ``key``; returns
+    1 or 0."""
+    shift -= 32
     if shift < 63:
         rem &= (np.int64(1) << shift) - 1
     t = 0
@@ -79,6 +81,17 @@ def resolve(rem, shift, key, w):
         if shift - 64 < 63:
             rem &= (np.int64(1) << (shift - 64)) - 1
         shift -= 64
+
+
+@njit
+def word_below(word, rem, drop):
+    """``stochastic_up`` for ``1 ≤ drop ≤ 63`` discarded bits ``rem``, branch-free: (1 if ``U`` lies below
+    them, 1 if that needs ``U``'s bits beyond its first 32, which ``resolve`` reads)."""
+    high = max(drop - 32, 0)
+    lead = np.uint64(rem >> high)
+    up = (word >> np.uint64(32 - min(drop, 32))) < lead
+    tie = (word == lead) & ((rem & ((np.int64(1) << high) - 1)) != 0)
+    return np.int64(up), tie
 
 
 @njit
@@ -120,23 +133,23 @@ def round_by(sig, shift, stochastic, word, key, w):
 
 
 @njit
-def stochastic_code(v, word, inv, top, least, max_code):
+def stochastic_code(v, word, inv, top, max_code):
     """The code of ``v`` rounded stochastically onto the grid ``1 / inv`` with the main ``word``, branch-free,
-    and whether that shortcut does not apply (then ``round_by`` decides exactly).
+    and whether that shortcut does not decide it (then ``round_by`` decides exactly).
 
-    ``t = |v| · inv`` is exact (``inv`` a power of two); where ``t < top`` (below the format's
-    extreme codes) and ``|v| ≥ least`` (``v``'s last bit, at most 52 below its first for float64 or
-    23 for float32, lies at or above 2**-64 in units of the grid) the discarded part of ``t`` times
-    2**64 is an integer, and ``round_by``'s decision is ``word`` below it. Zero gives code 0; NaN,
-    ±inf, values beyond the range and tiny ones are left to the exact route.
+    ``t = |v| · inv`` is exact (``inv`` a power of two), and so are ``f = frac(t) · 2**32`` and its floor
+    ``F``: ``U < frac(t)`` holds when ``word < F``, fails when ``word > F`` or ``word = F = f``, and
+    needs ``U``'s further bits when ``word = F < f`` (probability 2**-32). Zero gives code 0; NaN,
+    ±inf and values from ``top`` (the format's extreme codes) up are left to the exact route.
     """
     a = abs(v)
     t = a * inv
     k = np.floor(t)
-    threshold = np.uint64((t - k) * 18446744073709551616.0) if t < top else np.uint64(0)
-    code = k + (word < threshold)
+    f = (t - k) * 4294967296.0 if t < top else 0.0
+    lead = np.floor(f)
+    code = k + (word < np.uint64(lead))
     code = -code if v < 0.0 else min(code, max_code)
-    return code + 0.0, not ((least <= a and t < top) or a == 0.0)
+    return code + 0.0, (not t < top) | ((word == np.uint64(lead)) & (f != lead))
 
 
 @njit

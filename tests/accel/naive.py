@@ -134,12 +134,12 @@ def _words_of_blocks(lanes: np.ndarray) -> np.ndarray:
 
 
 def philox_words(key: int, first: int, n: int) -> np.ndarray:
-    """Main words ``first … first + n − 1`` of the stream ``key``: word ``w`` is half ``w mod 2`` of the
-    block of counter ``(w // 2, 0)``."""
-    blocks = np.arange(first // 2, (first + n + 1) // 2 + 1, dtype=np.uint64)
+    """Main words ``first … first + n − 1`` of the stream ``key`` (32 bits each, as uint64): word ``w`` is
+    lane ``w mod 4`` of the block of counter ``(w // 4, 0)``."""
+    blocks = np.arange(first // 4, (first + n) // 4 + 1, dtype=np.uint64)
     counters = np.stack([blocks & np.uint64(0xFFFFFFFF), blocks >> np.uint64(32), 0 * blocks, 0 * blocks], axis=1)
-    words = _words_of_blocks(philox4x32_10(counters, key))
-    return words[first % 2:first % 2 + n]
+    words = philox4x32_10(counters, key).reshape(-1)
+    return words[first % 4:first % 4 + n]
 
 
 def further_words(key: int, w: int, n: int) -> list[int]:
@@ -151,15 +151,15 @@ def further_words(key: int, w: int, n: int) -> list[int]:
 
 
 def rounds_up(frac: Fraction, key: int, w: int) -> bool:
-    """Whether ``U < frac`` for the uniform ``U`` whose bits are main word ``w`` then its further words."""
-    word, t = int(philox_words(key, w, 1)[0]), 0
+    """Whether ``U < frac`` for the uniform ``U`` whose bits are main word ``w`` (32) then its further words (64)."""
+    word, bits, t = int(philox_words(key, w, 1)[0]), 32, 0
     while True:
-        scaled = frac * 2**64
+        scaled = frac * 2**bits
         lead = math.floor(scaled)
         if word != lead:
             return word < lead
         frac = scaled - lead
-        word, t = further_words(key, w, t + 1)[t], t + 1
+        word, bits, t = further_words(key, w, t + 1)[t], 64, t + 1
 
 
 def stochastic_ref(x: np.ndarray, fmt: str, key: int, first: int = 0) -> np.ndarray:

@@ -178,12 +178,12 @@ def test_stochastic_rounding_is_reproducible_and_fresh():
 
 
 def test_stochastic_decision_beyond_the_first_word_is_exact():
-    # threshold 2**-100 · (2**35 + 5): its leading 64 bits are 0, so a first word of 0 ties
+    # threshold 2**-100 · (2**35 + 5): its leading 32 bits are 0, so a first word of 0 ties
     rem, shift = 2**35 + 5, 100
     assert stochastic_up(rem, shift, np.uint64(1)) == 0 and stochastic_up(rem, shift, np.uint64(0)) == UNDECIDED
     for key, w in [(11, 0), (3, 2**40 + 1), (2**64 - 1, 7)]:
-        word = further_words(key, w, 1)[0]  # the next 64 bits of U
-        assert resolve(rem, shift, np.uint64(key), np.uint64(w)) == ((word >> 28) < 5 + 2**35 % 2**36)
+        word = further_words(key, w, 1)[0]  # the next 64 bits of U, against bits 33 … 96 of the threshold
+        assert resolve(rem, shift, np.uint64(key), np.uint64(w)) == (word < rem >> 4)
 
 
 def test_stochastic_rounding_of_tiny_values_has_tiny_probability():
