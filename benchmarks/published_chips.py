@@ -34,8 +34,8 @@ PUBLISHED = {  # TFLOPS/W: (peak, TD3 training or None), source
 TECHNIQUES = {  # each preset's techniques in the order they are switched on, with the values that switch them off
     "omnidrl": [
         ("SRAM in 16 KiB banks", {"sram.bank_bytes": 0}),
-        ("compressed weights and activations (exponent-mean-delta)",
-         {"compression.weight": "none", "compression.activation": "none"}),
+        ("compressed weights and activations (exponent-mean-delta, DRAM and SRAM)",
+         {"compression.weight": "none", "compression.activation": "none", "compression.sram": False}),
         ("group-sparse weights skipped (declared density 0.125)",
          {"sparsity.weight_density": 1.0, "sparsity.skipping": "none"}),
     ],
