@@ -29,7 +29,7 @@ from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.numerics.philox import RandomStream
-from accel.operands import Operand, to_format
+from accel.operands import Operand, to_format, underflows
 from accel.operands import zero_macs as count_zero_macs
 from accel.planner import (
     ACCUMULATOR_ROLE,
@@ -155,18 +155,21 @@ class Accelerator:
         return vector_format(self.config, role)
 
     def round_into(self, values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
-        """Rounds exact float64 ``values`` into ``fmt`` (counting saturations); returns float64 values."""
-        op, saturations = self._to_format(np.asarray(values, np.float64), fmt)
-        self._tally.add(saturations=saturations)
+        """Rounds exact float64 ``values`` into ``fmt`` (counting saturations and values rounded to
+        zero); returns float64 values."""
+        values = np.asarray(values, np.float64)
+        op, saturations = self._to_format(values, fmt)
+        self._tally.add(saturations=saturations, underflows=underflows(values, op))
         return op.values()
 
     def vector_counts(self, op: str, role: str, elements: int, out_elements: int | None = None,
                       names: tuple[tuple[str, ...], tuple[str, ...]] | None = None, saturations: int = 0,
-                      nonfinite: int = 0, values: tuple[list[np.ndarray], list[np.ndarray]] | None = None) -> None:
+                      nonfinite: int = 0, values: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+                      underflows: int = 0) -> None:
         """Counts one vector operation over ``elements`` per tensor, as ``acc.vector`` performs it
         (``accel.planner.plan_vector_op`` says what it costs). ``out_elements`` is the size of each
-        output when it differs from the inputs' (a reduction: ``sum_rows``); ``saturations`` and
-        ``nonfinite`` are what the operation's values gave (0 when counted without values).
+        output when it differs from the inputs' (a reduction: ``sum_rows``); ``saturations``,
+        ``nonfinite`` and ``underflows`` are what the operation's values gave (0 when counted without values).
 
         ``names``: (input names, output names), one per tensor the operation reads and writes. Named
         tensors go through the memory model as GEMM operands do: an input the buffer does not hold
@@ -205,8 +208,8 @@ class Accelerator:
                 if keep:
                     self._pending_writeback_bytes += buffer.insert(name, nbytes, dirty=dirty)
         self._tally.apply(delta)
-        if saturations or nonfinite:
-            self._tally.add(saturations=saturations, nonfinite=nonfinite)
+        if saturations or nonfinite or underflows:
+            self._tally.add(saturations=saturations, nonfinite=nonfinite, underflows=underflows)
 
     def replay(self, read_bytes: int = 0, write_bytes: int = 0, stored: tuple[int, int] | None = None) -> None:
         """Counts replay-memory traffic: transitions sampled (read) and stored (written), in raw bytes.
@@ -325,6 +328,7 @@ class Accelerator:
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
         accumulators = res.values.astype(np.float32) if exp is None else res.values
         out, sat_out = self._to_format(accumulators, fout, exp)
+        self._tally.add(underflows=underflows(a, op_a) + underflows(b_math, op_b) + underflows(accumulators, out))
 
         if self._compressing:  # the operands crossing the DRAM interface, at their measured ratios
             steps = self._measured_steps(plan, (op_a, op_b, out))

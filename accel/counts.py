@@ -58,6 +58,9 @@ class EventCounts:
         vector_ops: Elements processed by the vector unit per ``vector_kind`` (operation and format).
         saturations: Results that left their format's range (fixed point clipped, floats overflowed).
         nonfinite: NaN or ±inf values produced (GEMM outputs and vector results).
+        underflows: Nonzero values the chip's rounding into a fixed-point format turned into 0
+            (GEMM operands and outputs, vector results, working copies): under a per-tensor scale,
+            the small values a large one starves of bits. Float formats are not counted.
         gemms: GEMMs executed.
         folds: Array folds executed (tiles mapped onto the PEs, one after another).
         skipped_macs: Of ``macs``, those a skipping array never executed: the k-groups it compacted
@@ -85,6 +88,7 @@ class EventCounts:
     vector_ops: Mapping[str, int] = field(default_factory=_frozen)
     saturations: int = 0
     nonfinite: int = 0
+    underflows: int = 0
     gemms: int = 0
     folds: int = 0
     skipped_macs: int = 0

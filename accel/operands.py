@@ -259,6 +259,15 @@ def _zero_counts(a, b):
     return total
 
 
+def underflows(values: np.ndarray, op: Operand) -> int:
+    """How many nonzero ``values`` (values or integer codes; NaN aside) their rounding into the
+    fixed-point ``op`` turned into 0 (``EventCounts.underflows``); 0 for a float format, whose
+    exponent keeps small values (it loses them only below its smallest subnormal)."""
+    if op.fmt.is_float:
+        return 0
+    return int(np.count_nonzero((op.data == 0) & (np.abs(values) > 0)))
+
+
 def zero_macs(a: np.ndarray, b: np.ndarray) -> int:
     """MACs of ``a · b`` (codes or values) with a zero operand: those a zero-gating PE skips."""
     return int(_zero_counts(np.ascontiguousarray(a), np.ascontiguousarray(b)))

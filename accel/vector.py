@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.numerics import elementwise as ew
-from accel.operands import count_nonfinite, to_format
+from accel.operands import count_nonfinite, to_format, underflows
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,7 @@ class VectorUnit:
         outs = [np.empty(size, dtype) for _ in range(outputs)]
         if use_fused:
             saturations, nonfinite = fused(*flat, *consts, params, *outs)
+            rounded_to_zero = 0  # floats: not counted (``EventCounts.underflows``)
         else:
             state = np.zeros(ew.STATE_SIZE, np.int64)
             rng = self._acc.rng
@@ -108,9 +109,10 @@ class VectorUnit:
             staged(*flat, *consts, params, stream, state, *outs)
             if self._stochastic:
                 rng.take(int(state[1]))
-            saturations, nonfinite = state[0], state[2]
+            saturations, nonfinite, rounded_to_zero = state[0], state[2], state[3]
         self._acc.vector_counts(op, role, elements, out_elements=size, names=names,
-                                saturations=int(saturations), nonfinite=int(nonfinite), values=(flat, outs))
+                                saturations=int(saturations), nonfinite=int(nonfinite), values=(flat, outs),
+                                underflows=int(rounded_to_zero))
         return outs if out_elements is not None else [o.reshape(shape) for o in outs]
 
     @staticmethod
@@ -224,7 +226,7 @@ class VectorUnit:
         op, saturations = to_format(x, fmt, formats.scaling, formats.rounding, self._acc.rng)
         out = op.values().astype(fmt.value_dtype, copy=False)
         self._acc.vector_counts("quantize", role, x.size, names=names, saturations=saturations,
-                                nonfinite=count_nonfinite(out))
+                                nonfinite=count_nonfinite(out), underflows=underflows(x, op))
         return out
 
     # --- optimizers and target networks ----------------------------------------------------------

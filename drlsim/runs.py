@@ -241,7 +241,7 @@ def execute(p: Prepared, echo=print) -> dict:
                 counts = meter.now()
                 parts |= {"E/ep": f"{episode_j[-1] * 1e3 if episode_j else 0.0:.3g}mJ",
                           "P": f"{meter.price(counts).power_w * 1e3:.3g}mW",
-                          "sat": counts.saturations, "nan": counts.nonfinite}
+                          "sat": counts.saturations, "nan": counts.nonfinite, "to0": counts.underflows}
             bar.set_postfix(parts, refresh=False)
         bar.update(1)
 
@@ -280,6 +280,7 @@ def execute(p: Prepared, echo=print) -> dict:
         "energy_breakdown_j": chip_only(dict(run.breakdown_j)), "macs": chip_only(learned.macs),
         "tops_per_w": chip_only(run.tops_per_w), "cycles": chip_only(learned.cycles),
         "saturations": chip_only(learned.saturations), "nonfinite": chip_only(learned.nonfinite),
+        "underflows": chip_only(learned.underflows),
         "train_steps": p.agent.train_steps, "env_steps": last["env_steps"], "episodes": len(episode_j),
         "finished": stopped is None, "stopped": stopped,
         "diverged": None if interrupted else stopped, "wall_s": time.perf_counter() - start,
@@ -303,7 +304,8 @@ def summary_line(s: dict, out: Path) -> str:
         line += (f"; energy {s['energy_j_total'] * 1e3:.4g} mJ (inference {s['energy_j_inference'] * 1e3:.4g}, "
                  f"training {s['energy_j_training'] * 1e3:.4g}), "
                  + (f"{per_episode * 1e3:.4g} mJ per episode, " if per_episode is not None else "")
-                 + f"power {s['power_w'] * 1e3:.4g} mW; {s['saturations']} saturations, {s['nonfinite']} NaN/inf")
+                 + f"power {s['power_w'] * 1e3:.4g} mW; {s['saturations']} saturations, {s['nonfinite']} NaN/inf, "
+                 f"{s['underflows']} rounded to 0")
     return line + f"; {s['wall_s']:.0f} s -> {out}"
 
 

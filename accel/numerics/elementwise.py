@@ -125,9 +125,11 @@ def _pow2_scale(peak, p):
 @njit
 def round_step(x, p, stream, state):
     """Rounds the float64 array ``x`` in place into the format ``p`` as ``round_into`` does;
-    counts its saturations and advances the word cursor in ``state`` by ``x.size`` (stochastic
-    rounding: element ``i`` uses main word ``stream[1] + cursor + i`` of the key ``stream[0]``)."""
+    counts its saturations and (fixed point) the nonzero values it rounds to 0, and advances the word cursor in
+    ``state`` by ``x.size`` (stochastic rounding: element ``i`` uses main word ``stream[1] + cursor
+    + i`` of the key ``stream[0]``)."""
     n = x.size
+    nonzero = 0 if p[0] else _nonzero(x)
     stochastic = p[1]
     key = stream[0] if stochastic else _U64(0)
     first = stream[1] + _U64(state[_CURSOR]) if stochastic else _U64(0)
@@ -213,6 +215,17 @@ def round_step(x, p, stream, state):
                     code = _fixed_code(x[start + j], word, stochastic, scale, p, key, first + _U64(start + j))
                     x[start + j] = np.float64(code) * unit
     state[_SATURATIONS] += saturations
+    if not p[0]:
+        state[_UNDERFLOWS] += nonzero - _nonzero(x)  # rounding keeps 0 at 0 and never makes a NaN
+
+
+@njit
+def _nonzero(x):
+    """Values of ``x`` neither 0 nor NaN (fixed point rounds NaN to 0: it is no underflow)."""
+    count = 0
+    for v in x:
+        count += (v != 0.0) & (v == v)
+    return count
 
 
 @njit
@@ -228,9 +241,9 @@ def round_scalar(c, p, stream, state):
 # the order the operation's definition evaluates them (left operand first), writes its results into
 # ``outs`` (the format's value dtype) and counts their NaN/inf in ``state``.
 
-_NONFINITE = 2
-STATE_SIZE = 3
-"""Length of a program's ``state``: saturations, stream used, NaN/inf results."""
+_NONFINITE, _UNDERFLOWS = 2, 3
+STATE_SIZE = 4
+"""Length of a program's ``state``: saturations, stream used, NaN/inf results, values rounded to 0."""
 
 
 @njit

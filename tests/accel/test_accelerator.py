@@ -15,7 +15,8 @@ from accel.numerics import get_format
 from accel.workload import GemmOp, VectorOp, Workload, dqn_step, mlp_forward, run_counts
 
 PRESETS = ["edge-int8", "edge-bf16", "edge-fp8", "edge-fixed16", "omnidrl", "cnpu2019", "lnpu2019"]
-DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "skipped_macs", "skipped_macs_by_kind", "saturations", "nonfinite"}
+DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "skipped_macs", "skipped_macs_by_kind", "saturations", "nonfinite",
+                  "underflows"}
 """Counts the values decide (an element-skipping chip skips the zero-operand MACs the values hold)."""
 DENSE = {"sparsity.weight_density": 1.0, "sparsity.activation_density": 1.0, "sparsity.gradient_density": 1.0}
 """A workload declaring dense operands, to be held to a run whose values decide the zeros."""

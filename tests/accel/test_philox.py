@@ -95,7 +95,8 @@ def test_vector_steps_and_accumulators_round_without_bias(fmt, value):
     lower, upper = (math.copysign(b, value) for b in neighbours(abs(value), fmt))
     p = abs(value - lower) / abs(upper - lower)
     steps = np.full(n, value)
-    ew.round_step(steps, ew.format_params(f, False, True), np.array([3, 11], np.uint64), np.zeros(3, np.int64))
+    ew.round_step(steps, ew.format_params(f, False, True), np.array([3, 11], np.uint64),
+                  np.zeros(ew.STATE_SIZE, np.int64))
     sig, exp = np.frexp(np.full(n, value))
     pairs = round_pairs(np.ldexp(sig, 53).astype(np.int64), exp.astype(np.int64) - 53, f, RandomStream(4))
     for got in (steps, pairs * (1.0 if f.is_float else f.smallest_step)):

@@ -14,7 +14,8 @@ from accel.workload import VectorOp, run_counts
 from agents import DQN, TD3
 from agents.settings import DQNSettings, TD3Settings, ddpg_settings
 
-DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "skipped_macs", "skipped_macs_by_kind", "saturations", "nonfinite"}
+DATA_DEPENDENT = {"zero_macs", "zero_macs_by_kind", "skipped_macs", "skipped_macs_by_kind", "saturations", "nonfinite",
+                  "underflows"}
 """Counts the values decide (an element-skipping chip skips the zero-operand MACs the values hold)."""
 COMPRESSED = {"cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes"}
 """Counts the values decide where the chip compresses (``[compression]``): DRAM and replay bytes at the
