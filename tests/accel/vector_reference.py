@@ -30,9 +30,11 @@ class ReferenceVectorUnit:
         xs = [self._acc.round_into(x, fmt) for x in inputs]
         outs = compute(*xs, rnd=lambda v: self._acc.round_into(v, fmt))
         outs = outs if isinstance(outs, tuple) else (outs,)
+        written = [o.astype(fmt.value_dtype) for o in outs]
         self._acc.vector_counts(op, role, int(np.prod(shape)), out_elements=outs[0].size,
-                                nonfinite=sum(int((~np.isfinite(o)).sum()) for o in outs))
-        return [o.astype(fmt.value_dtype) for o in outs]
+                                nonfinite=sum(int((~np.isfinite(o)).sum()) for o in outs),
+                                values=([x.reshape(-1) for x in inputs], [o.reshape(-1) for o in written]))
+        return written
 
     @staticmethod
     def _as_float(name: str, x) -> np.ndarray:
