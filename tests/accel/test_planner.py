@@ -243,3 +243,19 @@ def test_the_vector_unit_counts_named_operations_as_vector_counts_does():
     a, b = with_values.counts, counted.counts
     assert a.dram_read_bytes > 0 and a.stall_cycles > 0  # 64 KiB per tensor in bf16's fp32 master weights
     assert dataclasses.replace(a, saturations=0, nonfinite=0) == b  # all but what the values decide
+
+
+@pytest.mark.parametrize("preset", ["edge-bf16", "edge-int8"])
+def test_output_stationary_partial_sums_stay_in_the_pes(preset):
+    # K = 256 over a 16-row array: a weight-stationary GEMM runs 16 row folds and sends every fold's
+    # partial sums to the output buffer and back (16 writes and 15 reads of each of the m·n
+    # accumulators, plus the read that sends them to the vector unit); an output-stationary one
+    # accumulates all of K in the PEs and writes each accumulator once, read once on its way out.
+    m, k, n = 64, 256, 256
+    counts = {}
+    for dataflow in ("ws", "os"):
+        acc = Accelerator(with_overrides(load_config(preset), {"array.dataflow": dataflow}))
+        acc.gemm_counts(m, k, n)
+        counts[dataflow] = acc.counts
+    assert counts["os"].sram_writes["output"] == m * n and counts["os"].sram_reads["output"] == m * n
+    assert counts["ws"].sram_writes["output"] == 16 * m * n and counts["ws"].sram_reads["output"] == 16 * m * n
