@@ -112,7 +112,9 @@ def test_weights_at_density_d_count_as_the_workload_declaring_d(preset, density)
     by_values.gemm(a, b, names=("x", "w", "y"))
     declared = Accelerator(with_overrides(cfg, {"sparsity.weight_density": density}))
     declared.gemm_counts(m, k, n, names=("x", "w", "y"))
-    assert by_values.counts == declared.counts
+    run, workload = by_values.counts.to_dict(), declared.counts.to_dict()
+    run.pop("underflows"), workload.pop("underflows")  # values the output rounding took to zero
+    assert run == workload
 
 
 def test_declared_densities_without_skipping_gate_only():
