@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.numerics import elementwise as ew
+from accel.numerics import narrow
 from accel.operands import count_nonfinite, to_format, underflows
 
 
@@ -66,7 +67,7 @@ class VectorUnit:
 
     def __init__(self, accelerator) -> None:
         self._acc = accelerator
-        self._roles: dict[str, tuple] = {}  # role: (value dtype, fused?, format_params)
+        self._roles: dict[str, tuple] = {}  # role: (value dtype, fused?, format_params, narrow.lane_params)
         formats = accelerator.config.formats
         self._pow2 = formats.scaling == "tensor_pow2"
         self._stochastic = formats.rounding == "stochastic"
@@ -74,7 +75,8 @@ class VectorUnit:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _run(self, op: str, role: str, inputs: list[np.ndarray], staged, fused, consts: tuple = (),
-             outputs: int = 1, out_elements: int | None = None, names: Names | None = None) -> list[np.ndarray]:
+             outputs: int = 1, out_elements: int | None = None, names: Names | None = None,
+             lanes=None) -> list[np.ndarray]:
         """Runs the operation's program in the role's format and counts it; returns the outputs in
         the inputs' shape (``out_elements`` long and flat when given: a reduction).
 
@@ -83,14 +85,19 @@ class VectorUnit:
         stream, state, *outputs)`` with ``stream = [key, counter]`` of the chip's Philox stream;
         under stochastic rounding the program uses one main word per element of every rounded
         tensor and one per rounded constant (``state[1]`` says how many: a count fixed by the
-        operation and its size), and the chip's counter advances by as many.
+        operation and its size), and the chip's counter advances by as many. Where the format has
+        ``narrow.lane_params`` and the inputs are float32, ``lanes(*inputs, *consts, params,
+        lane_params, *outputs)`` (``accel.numerics.narrow``) runs first; it returns False on the
+        rare arrays it leaves to ``fused``.
         """
         setup = self._roles.get(role)
         if setup is None:
             fmt = self._acc.vector_format(role)
-            setup = self._roles[role] = (fmt.value_dtype, fmt.is_float and not self._stochastic,
-                                         ew.format_params(fmt, self._pow2, self._stochastic))
-        dtype, use_fused, params = setup
+            use_fused = fmt.is_float and not self._stochastic
+            params = ew.format_params(fmt, self._pow2, self._stochastic)
+            setup = self._roles[role] = (fmt.value_dtype, use_fused, params,
+                                         narrow.lane_params(fmt) if use_fused else None)
+        dtype, use_fused, params, lane_params = setup
         shape = inputs[0].shape
         for x in inputs[1:]:
             if x.shape != shape:
@@ -99,7 +106,10 @@ class VectorUnit:
         elements = flat[0].size
         size = elements if out_elements is None else out_elements
         outs = [np.empty(size, dtype) for _ in range(outputs)]
-        if use_fused:
+        if (lanes is not None and lane_params is not None and all(x.dtype == np.float32 for x in flat)
+                and lanes(*flat, *consts, params, lane_params, *outs)):
+            saturations = nonfinite = rounded_to_zero = 0
+        elif use_fused:
             saturations, nonfinite = fused(*flat, *consts, params, *outs)
             rounded_to_zero = 0  # floats: not counted (``EventCounts.underflows``)
         else:
@@ -132,12 +142,12 @@ class VectorUnit:
     def relu(self, x, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """max(x, 0)."""
         return self._run("relu", role, [self._as_float("x", x)], ew.relu, ew.fused_relu,
-                         names=names)[0]
+                         names=names, lanes=narrow.relu)[0]
 
     def relu_grad(self, x, dy, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """dy where x > 0, else 0 (x: the ReLU's input or output)."""
         return self._run("relu_grad", role, [self._as_float("x", x), self._as_float("dy", dy)], ew.relu_grad,
-                         ew.fused_relu_grad, names=names)[0]
+                         ew.fused_relu_grad, names=names, lanes=narrow.relu_grad)[0]
 
     def tanh(self, x, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """tanh(x) (numpy's float64 tanh between two kernels: libm's may differ in the last bit)."""
@@ -154,38 +164,39 @@ class VectorUnit:
     def tanh_grad(self, y, dy, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """dy · (1 − y²), y = tanh(x)."""
         return self._run("tanh_grad", role, [self._as_float("y", y), self._as_float("dy", dy)], ew.tanh_grad,
-                         ew.fused_tanh_grad, names=names)[0]
+                         ew.fused_tanh_grad, names=names, lanes=narrow.tanh_grad)[0]
 
     # --- elementwise -----------------------------------------------------------------------------
 
-    def _binary(self, op: str, staged, fused, x, y, role: str, names) -> np.ndarray:
-        return self._run(op, role, [self._as_float("x", x), self._as_float("y", y)], staged, fused, names=names)[0]
+    def _binary(self, op: str, staged, fused, lanes, x, y, role: str, names) -> np.ndarray:
+        return self._run(op, role, [self._as_float("x", x), self._as_float("y", y)], staged, fused, names=names,
+                         lanes=lanes)[0]
 
     def add(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x + y."""
-        return self._binary("add", ew.add, ew.fused_add, x, y, role, names)
+        return self._binary("add", ew.add, ew.fused_add, narrow.add, x, y, role, names)
 
     def mul(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x · y."""
-        return self._binary("mul", ew.mul, ew.fused_mul, x, y, role, names)
+        return self._binary("mul", ew.mul, ew.fused_mul, narrow.mul, x, y, role, names)
 
     def fma(self, x, y, z, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """x · y + z, rounded after the multiply and after the add."""
         return self._run("fma", role, [self._as_float("x", x), self._as_float("y", y), self._as_float("z", z)],
-                         ew.fma, ew.fused_fma, names=names)[0]
+                         ew.fma, ew.fused_fma, names=names, lanes=narrow.fma)[0]
 
     def scale(self, x, factor: float, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """factor · x, the factor rounded into the format first."""
         return self._run("scale", role, [self._as_float("x", x)], ew.scale, ew.fused_scale, (float(factor),),
-                         names=names)[0]
+                         names=names, lanes=narrow.scale)[0]
 
     def maximum(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """Elementwise max(x, y) (a comparator: also max over actions, one column pair at a time)."""
-        return self._binary("minmax", ew.maximum, ew.fused_maximum, x, y, role, names)
+        return self._binary("minmax", ew.maximum, ew.fused_maximum, narrow.maximum, x, y, role, names)
 
     def minimum(self, x, y, role: str = "activation", names: Names | None = None) -> np.ndarray:
         """Elementwise min(x, y) (TD3's twin critics)."""
-        return self._binary("minmax", ew.minimum, ew.fused_minimum, x, y, role, names)
+        return self._binary("minmax", ew.minimum, ew.fused_minimum, narrow.minimum, x, y, role, names)
 
     def sum_rows(self, x, role: str = "gradient", names: Names | None = None) -> np.ndarray:
         """Column sums of a 2-D ``x`` (a bias gradient: the sum over the batch), row 0 first,
@@ -195,7 +206,7 @@ class VectorUnit:
             raise ValueError(f"vector sum_rows: x must be a 2-D (batch, features) array, got shape {x.shape}")
         cols = x.shape[1]
         return self._run("sum_rows", role, [x], ew.sum_rows, ew.fused_sum_rows, (cols,), out_elements=cols,
-                         names=names)[0]
+                         names=names, lanes=narrow.sum_rows)[0]
 
     # --- losses ----------------------------------------------------------------------------------
 
