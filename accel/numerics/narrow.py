@@ -9,9 +9,9 @@ the ``fused_*`` kernels' (``accel.numerics.elementwise``) bit for bit, because:
   rounded again into the format, give the exact result rounded once (Figueroa 1995), as the
   float64 step does; a product of two such values has at most 22 bits and is exact in float32
   unless it lies below float32's smallest normal (only bf16 reaches there), and a sum there is
-  a multiple of the format's smallest step, exact too. A product below 2**-126 of nonzero
-  operands (which float32 may round, to a zero of the wrong sign among others) is left to the
-  float64 kernel.
+  a multiple of the format's smallest step, exact too. An array holding a nonzero bf16 operand of
+  a product up to 2**-62 (whose product float32 might round, to a zero of the wrong sign among
+  others) is left to the float64 kernel.
 - The rounding: half to even on the bits above the smallest normal (a carry out of the fraction
   lands in the exponent), ``(|v| + magic) − magic`` below it, sign restored afterwards, so an
   exact zero is +0.0 and an underflow keeps its sign, as ``_nearest_float`` rounds.
@@ -35,19 +35,21 @@ from accel.numerics.formats import NumberFormat
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 _MAGNITUDE = np.uint32(0x7FFFFFFF)
-_TINY = np.float32(2.0**-126)  # float32's smallest normal: below it a product may be inexact
+_TINY = 2.0**-126  # float32's smallest normal: below it a product may be inexact
+_SMALL = np.float32(2.0**-62).view(np.uint32)
 
 
 def lane_params(fmt: NumberFormat) -> tuple | None:
     """The constants the float32 kernels round ``fmt`` with, or None where they do not apply (fixed
     point, fp32, or more than 11 significand bits): (lowest kept bit, half a step minus one, mask of
-    the kept bits, magic below the smallest normal, smallest normal, bits of the largest value)."""
+    the kept bits, magic below the smallest normal, smallest normal, bits of the largest value, whether
+    a product of two nonzero values may fall below float32's normal range: bf16's)."""
     if not fmt.is_float or fmt.mantissa_bits > 10:
         return None
     drop = 23 - fmt.mantissa_bits
     return (np.uint32(1 << drop), np.uint32((1 << (drop - 1)) - 1), np.uint32(~((1 << drop) - 1) & 0xFFFFFFFF),
             np.float32(2.0 ** (fmt.min_exponent - fmt.mantissa_bits + 23)), np.float32(2.0**fmt.min_exponent),
-            np.float32(fmt.max_value).view(np.uint32))
+            np.float32(fmt.max_value).view(np.uint32), fmt.smallest_step**2 < _TINY)
 
 
 @njit
@@ -73,9 +75,16 @@ def _top(top, v):
 
 
 @njit
-def _tiny(prod, a, b):
-    """1 where the product of the nonzero ``a`` and ``b`` lies below float32's normal range."""
-    return np.uint32((abs(prod) <= _TINY) & (a != _ZERO) & (b != _ZERO))
+def _tiny(x, q):
+    """Whether ``x`` holds a nonzero value of at most 2**-62, in a format whose products may fall
+    below float32's normal range (``q[6]``): values above 2**-62 round to at least 2**-63, so the
+    product of two is at least 2**-126. (A loop of its own: in the kernel's loop it would keep that
+    loop from vectorising; on the bits, 0 wrapping round to the largest.)"""
+    tiny = np.uint32(0)
+    if q[6]:
+        for i in range(x.size):
+            tiny = np.uint32(max(tiny, np.uint32(_mag(x[i]) - np.uint32(1)) < _SMALL))
+    return tiny != 0
 
 
 @njit
@@ -120,43 +129,36 @@ def add(x, y, p, q, out):
 
 @njit
 def mul(x, y, p, q, out):
-    top = tiny = np.uint32(0)
+    top = np.uint32(0)
     for i in range(x.size):
         xi, yi = x[i], y[i]
-        a, b = _rn(xi, q), _rn(yi, q)
-        prod = a * b
+        prod = _rn(xi, q) * _rn(yi, q)
         out[i] = _rn(prod, q)
         top = _top(_top(_top(top, xi), yi), prod)
-        tiny |= _tiny(prod, a, b)
-    return (top < q[5]) & (tiny == 0)
+    return top < q[5] and not (_tiny(x, q) or _tiny(y, q))
 
 
 @njit
 def fma(x, y, z, p, q, out):
-    top = tiny = np.uint32(0)
+    top = np.uint32(0)
     for i in range(x.size):
         xi, yi, zi = x[i], y[i], z[i]
-        a, b = _rn(xi, q), _rn(yi, q)
-        prod = a * b
+        prod = _rn(xi, q) * _rn(yi, q)
         s = _rn(prod, q) + _rn(zi, q)
         out[i] = _rn(s, q)
         top = _top(_top(_top(_top(_top(top, xi), yi), zi), prod), s)
-        tiny |= _tiny(prod, a, b)
-    return (top < q[5]) & (tiny == 0)
+    return top < q[5] and not (_tiny(x, q) or _tiny(y, q))
 
 
 @njit
 def scale(x, factor, p, q, out):
     f, top = _const32(factor, p)
-    tiny = np.uint32(0)
     for i in range(x.size):
         xi = x[i]
-        a = _rn(xi, q)
-        prod = a * f
+        prod = _rn(xi, q) * f
         out[i] = _rn(prod, q)
         top = _top(_top(top, xi), prod)
-        tiny |= _tiny(prod, a, f)
-    return (top < q[5]) & (tiny == 0)
+    return top < q[5] and not (_tiny(x, q) or _tiny(np.full(1, f), q))
 
 
 @njit
@@ -183,18 +185,17 @@ def minimum(x, y, p, q, out):
 
 @njit
 def tanh_grad(y, dy, p, q, out):
-    top = tiny = np.uint32(0)
+    top = np.uint32(0)
     for i in range(y.size):
         yi, di = y[i], dy[i]
         a = _rn(yi, q)
         sq = a * a
         one_minus = _ONE - _rn(sq, q)
-        d, m = _rn(di, q), _rn(one_minus, q)
-        prod = d * m
+        prod = _rn(di, q) * _rn(one_minus, q)
         out[i] = _rn(prod, q)
         top = _top(_top(_top(_top(_top(top, yi), di), sq), one_minus), prod)
-        tiny |= _tiny(sq, a, a) | _tiny(prod, d, m)
-    return (top < q[5]) & (tiny == 0)
+    # 1 − y², rounded, is 0 or at least 2**-(mantissa bits + 1): _tiny of y and dy covers both products
+    return top < q[5] and not (_tiny(y, q) or _tiny(dy, q))
 
 
 @njit
