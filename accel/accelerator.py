@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accel.compression import NONE, RATIO_STEPS, ratio_steps, steps_of, stored_bits, tensor_words, value_words
-from accel.config import AcceleratorConfig
+from accel.config import DENSITY_ROLES, AcceleratorConfig
 from accel.counts import CountsDelta, EventCounts, Tally, vector_kind
 from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
@@ -92,6 +92,7 @@ class Accelerator:
         self._pending_writeback_bytes = 0
         compression = config.compression
         self._compressing = any(compression.scheme(role) != NONE for role in ROLES)
+        self._declares_dense = all(config.sparsity.density(role) == 1.0 for role in DENSITY_ROLES)
         self._declared_steps = {role: declared_steps(config, (role, role), role)[0]
                                 for role in (*ROLES, ACCUMULATOR_ROLE)}
         self._vector_steps = {role: steps for role, steps in self._declared_steps.items()
@@ -366,9 +367,12 @@ class Accelerator:
         for name, value in (("m", m), ("k", k), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"gemm_counts: {name} must be a positive integer, got {value!r}")
-        m, k, n = int(m), int(k), int(n)
-        self._planner.layout(m, k, n, tuple(roles), out_role)  # checks the roles
-        kept_k, zero_macs = declared_sparsity(self.config.sparsity, m, k, n, tuple(roles), transpose_b)
+        m, k, n, roles = int(m), int(k), int(n), tuple(roles)
+        if self._declares_dense:
+            kept_k, zero_macs = None, 0
+        else:
+            self._planner.layout(m, k, n, roles, out_role)  # checks the roles before their densities are read
+            kept_k, zero_macs = declared_sparsity(self.config.sparsity, m, k, n, roles, transpose_b)
         plan = self._plan(m, k, n, roles, out_role, names, transpose_b, kept_k)
         delta = plan.delta
         if self._compressing:  # at the declared ratios

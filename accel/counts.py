@@ -17,6 +17,8 @@ def _frozen(mapping: Mapping[str, int] | None = None) -> Mapping[str, int]:
 
 
 def _combine(a: Mapping[str, int], b: Mapping[str, int], sign: int) -> Mapping[str, int]:
+    if a is b and sign < 0:  # a mapping that did not change between two snapshots of a chip
+        return _ZERO_SRAM if SRAM_BUFFERS[0] in a else _EMPTY
     if a.keys() == b.keys():  # the usual case (snapshots of one chip): a's keys are sorted already
         return MappingProxyType({k: v for k in a if (v := a[k] + sign * b[k]) != 0 or k in SRAM_BUFFERS})
     out = dict(a)
@@ -137,6 +139,8 @@ class EventCounts:
 
 
 _FIELDS = tuple(f.name for f in fields(EventCounts))
+_EMPTY = _frozen()
+_ZERO_SRAM = _frozen(dict.fromkeys(SRAM_BUFFERS, 0))
 _NONE = EventCounts()
 _MAPPING_FIELDS = frozenset(name for name in _FIELDS if isinstance(getattr(EventCounts(), name), Mapping))
 
@@ -154,6 +158,8 @@ class Tally:
             f.name: dict(getattr(start, f.name)) if f.name in _MAPPING_FIELDS else getattr(start, f.name)
             for f in fields(EventCounts)}
         self._frozen: EventCounts | None = start
+        self._frozen_mappings = {name: getattr(start, name) for name in _MAPPING_FIELDS}
+        self._dirty: set[str] = set()  # mapping fields changed since they were last frozen
         self._pending: dict[int, list] = {}  # id(delta) -> [delta, times applied]; the list keeps it alive
 
     def add(self, **counts) -> None:
@@ -165,6 +171,7 @@ class Tally:
                 total = self._totals[name]
                 for key, n in value.items():
                     total[key] = total.get(key, 0) + n
+                self._dirty.add(name)
             else:
                 self._totals[name] += value
         self._frozen = None
@@ -177,10 +184,12 @@ class Tally:
         totals["zero_macs"] += zero_macs
         by_kind = totals["zero_macs_by_kind"]
         by_kind[kind] = by_kind.get(kind, 0) + zero_macs
+        self._dirty.add("zero_macs_by_kind")
         if skipped:
             totals["skipped_macs"] += skipped
             by_kind = totals["skipped_macs_by_kind"]
             by_kind[kind] = by_kind.get(kind, 0) + skipped
+            self._dirty.add("skipped_macs_by_kind")
         totals["saturations"] += saturations
         totals["nonfinite"] += nonfinite
         self._frozen = None
@@ -198,22 +207,27 @@ class Tally:
 
     def _settle(self) -> None:
         """Adds the pending deltas, each times how often it was applied."""
-        totals = self._totals
+        totals, dirty = self._totals, self._dirty
         for delta, times in self._pending.values():
             for name, value in delta.scalars:
                 totals[name] += value * times
             for name, key, value in delta.entries:
                 mapping = totals[name]
                 mapping[key] = mapping.get(key, 0) + value * times
+                dirty.add(name)
         self._pending.clear()
 
     def freeze(self) -> EventCounts:
-        """The totals as an immutable ``EventCounts`` (cached until the next ``add``)."""
+        """The totals as an immutable ``EventCounts`` (cached until the next ``add``; a mapping is
+        frozen again only when it changed)."""
         if self._frozen is None:
             self._settle()
+            mappings = self._frozen_mappings
+            for name in self._dirty:
+                mappings[name] = _frozen({k: v for k, v in self._totals[name].items() if v or k in SRAM_BUFFERS})
+            self._dirty.clear()
             self._frozen = EventCounts._trusted({
-                name: _frozen({k: v for k, v in value.items() if v or k in SRAM_BUFFERS})
-                if name in _MAPPING_FIELDS else value for name, value in self._totals.items()})
+                name: mappings[name] if name in mappings else value for name, value in self._totals.items()})
         return self._frozen
 
 

@@ -316,6 +316,38 @@ def test_tally_freezes_what_was_added_and_refuses_unknown_counts():
         tally.add(cycle=1)
 
 
+@given(steps=st.lists(st.tuples(st.sampled_from(["add", "apply", "value", "freeze"]), st.integers(0, 3),
+                                st.integers(0, 50)), max_size=25))
+@settings(max_examples=80, deadline=None)
+def test_tally_freezes_anew_only_what_changed_and_equals_the_plain_sum(steps):
+    from accel.counts import CountsDelta, Tally
+
+    deltas = [CountsDelta.of({"cycles": 3, "sram_reads": {"weight": 2}, "macs_by_kind": {"int8*int8+int32": 4},
+                              "macs": 4}),
+              CountsDelta.of({"vector_ops": {"relu:int8": 5}, "vector_cycles": 1}),
+              CountsDelta.of({"zero_checks": {"bf16": 7}}),
+              CountsDelta.of({"dram_read_bytes": 9})]
+    tally, want, snapshots = Tally(), EventCounts(), []
+    for what, which, n in steps:
+        if what == "add":
+            tally.add(cycles=n, sram_writes={"output": n}, vector_ops={f"add:int{8 * (which + 1)}": n})
+            want += EventCounts(cycles=n, sram_writes={"output": n}, vector_ops={f"add:int{8 * (which + 1)}": n})
+        elif what == "apply":
+            tally.apply(deltas[which])
+            want += EventCounts(**{name: value for name, value in deltas[which].scalars},
+                                **{name: {key: value for field, key, value in deltas[which].entries if field == name}
+                                   for name in {field for field, _, _ in deltas[which].entries}})
+        elif what == "value":
+            tally.add_value_counts("int8*int8+int32", 0, n, 0)
+            want += EventCounts(saturations=n)
+        else:
+            snapshots.append(tally.freeze())
+        assert tally.freeze() == want
+    for before in snapshots:
+        assert before + (tally.freeze() - before) == tally.freeze()
+    assert tally.freeze() - tally.freeze() == EventCounts()
+
+
 def test_partial_sums_that_overflow_the_output_buffer_cut_the_gemm():
     # 16 columns of fp32 partial sums per row: a 1 KiB output buffer holds 16 rows of C at a time
     cfg = nearest("edge-bf16", **{"sram.output_bytes": 1024})
