@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from accel import load_config  # noqa: E402
-from accel.config import with_overrides  # noqa: E402
-from drlsim.cli import workload_rows  # noqa: E402
-from energy import EnergyModel  # noqa: E402
+from accel import load_config
+from accel.config import with_overrides
+from drlsim.cli import workload_rows
+from energy import EnergyModel
 
 PUBLISHED = {  # TFLOPS/W: (peak, TD3 training or None), source
     "omnidrl": (29.3, 7.42, "Lee et al., IEEE JSSC 57(4) 2022 (VLSI 2021: 7.16 on TD3)"),
@@ -81,7 +81,8 @@ def main() -> None:
         print(f"| none of them | {base[0]:.2f} | | {base[1]:.3f} | |")
         previous = base
         for label, now in steps:
-            print(f"| + {label} | {now[0]:.2f} | {now[0] / previous[0]:.2f} | {now[1]:.3f} | {now[1] / previous[1]:.2f} |")
+            factors = f"{now[0] / previous[0]:.2f} | {now[1]:.3f} | {now[1] / previous[1]:.2f}"
+            print(f"| + {label} | {now[0]:.2f} | {factors} |")
             previous = now
 
 
