@@ -83,8 +83,14 @@ def _tiny(x, q):
     tiny = np.uint32(0)
     if q[6]:
         for i in range(x.size):
-            tiny = np.uint32(max(tiny, np.uint32(_mag(x[i]) - np.uint32(1)) < _SMALL))
+            tiny = np.uint32(max(tiny, _tiny_bits(x[i])))
     return tiny != 0
+
+
+@njit
+def _tiny_bits(v):
+    """1 when float32 ``v`` is nonzero and at most 2**-62 in magnitude, else 0 (``_tiny`` of one value)."""
+    return np.uint32(np.uint32(_mag(v) - np.uint32(1)) < _SMALL)
 
 
 @njit
@@ -158,7 +164,7 @@ def scale(x, factor, p, q, out):
         prod = _rn(xi, q) * f
         out[i] = _rn(prod, q)
         top = _top(_top(top, xi), prod)
-    return top < q[5] and not (_tiny(x, q) or _tiny(np.full(1, f), q))
+    return top < q[5] and not (_tiny(x, q) or (q[6] and _tiny_bits(f)))
 
 
 @njit
