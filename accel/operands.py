@@ -265,7 +265,16 @@ def underflows(values: np.ndarray, op: Operand) -> int:
     exponent keeps small values (it loses them only below its smallest subnormal)."""
     if op.fmt.is_float:
         return 0
-    return int(np.count_nonzero((op.data == 0) & (np.abs(values) > 0)))
+    return int(_rounded_to_zero(np.ascontiguousarray(op.data).reshape(-1), np.ascontiguousarray(values).reshape(-1)))
+
+
+@njit
+def _rounded_to_zero(codes, values):
+    """Positions where ``codes`` is 0 and ``values`` is not (NaN is not above 0): one pass, no temporaries."""
+    count = 0
+    for i in range(codes.size):
+        count += (codes[i] == 0) & (abs(values[i]) > 0)
+    return count
 
 
 def zero_macs(a: np.ndarray, b: np.ndarray) -> int:
