@@ -52,6 +52,9 @@ class EpisodeRecord:
     training: EventCounts
     inference_report: EnergyReport
     training_report: EnergyReport
+    phase: str | None = None
+    """``info["phase"]`` of the episode's steps (a drifting task's dynamics); ``"A>B"`` when it changed from
+    ``A`` to ``B`` during the episode; None if the env gives none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class Meter:
 def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
           on_train_step: Callable[[TrainStepRecord], None] = lambda record: None,
           on_episode: Callable[[EpisodeRecord], None] = lambda record: None,
-          on_env_step: Callable[[int], None] = lambda step: None) -> LearnTotals:
+          on_env_step: Callable[[int, float, dict], None] = lambda step, reward, info: None) -> LearnTotals:
     """Runs ``steps`` environment steps of continuous learning.
 
     Args:
@@ -91,7 +94,8 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
         meter: Measures the chip (``Meter(None)`` for the fp32 reference).
         on_train_step: Called after each gradient step.
         on_episode: Called after each finished episode.
-        on_env_step: Called after each environment step with the number of steps done.
+        on_env_step: Called after each environment step with the number of steps done, the step's
+            reward and the env's ``info``.
 
     Returns:
         The counts of all inference and of all learning (replay writes, target updates, gradient steps).
@@ -103,6 +107,7 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     episode, episode_return, length, first_train_step = 0, 0.0, 0, agent.train_steps
+    first_phase = None
     inference, training = EventCounts(), EventCounts()
     inference_j, training_j = EnergyReport(), EnergyReport()
     owed_j = 0.0  # learning energy since the last step, charged with the next one
@@ -115,7 +120,7 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
         acted_report = meter.price(acted)
         if battery is not None:
             battery.charge(owed_j + acted_report.energy_j)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
+        next_obs, reward, terminated, truncated, info = env.step(action)
         before = meter.now()
         agent.store(obs, action, float(reward), next_obs, bool(terminated))
         if agent.target_update_due(step + 1):
@@ -135,17 +140,26 @@ def learn(agent, env: gym.Env, steps: int, seed: int, meter: Meter,
         inference_j, training_j = inference_j + acted_report, training_j + learned_report
         episode_return += float(reward)
         length += 1
+        first_phase = info.get("phase") if length == 1 else first_phase
         obs = next_obs
         if terminated or truncated:
             episode += 1
             on_episode(EpisodeRecord(episode, step + 1, episode_return, length, agent.train_steps - first_train_step,
-                                     inference, training, inference_j, training_j))
+                                     inference, training, inference_j, training_j,
+                                     _phase(first_phase, info.get("phase"))))
             obs, _ = env.reset()
             episode_return, length, first_train_step = 0.0, 0, agent.train_steps
             inference, training = EventCounts(), EventCounts()
             inference_j, training_j = EnergyReport(), EnergyReport()
-        on_env_step(step + 1)
+        on_env_step(step + 1, float(reward), info)
     return LearnTotals(inferred, meter.now() - origin - inferred)
+
+
+def _phase(first, last) -> str | None:
+    """An episode's phase: its steps' phase, ``"first>last"`` if it changed, None where the env names none."""
+    if first is None or last is None:
+        return None
+    return str(last) if first == last else f"{first}>{last}"
 
 
 def _battery(env: gym.Env) -> EnergyBudget | None:

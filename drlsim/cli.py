@@ -269,14 +269,28 @@ SHORT_RUN_STEPS = 2000
 """Environment steps of learning in a default run, after the agent's ``learning_starts``."""
 
 
-def _settings_overrides(pairs: list[str]) -> dict[str, str]:
+def _settings_overrides(pairs: list[str], flag: str = "--set") -> dict[str, str]:
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BadInput(f"--set takes KEY=VALUE, got {pair!r}")
+        if not sep or not key.strip():
+            raise BadInput(f"{flag} takes KEY=VALUE, got {pair!r}")
         overrides[key.strip()] = value.strip()
     return overrides
+
+
+def _env_kwargs(pairs: list[str]) -> dict[str, object]:
+    """``--env-kwarg KEY=VALUE`` pairs as ``gymnasium.make`` keyword arguments; a VALUE that reads as a
+    Python literal (``25000``, ``0.5``, ``True``, ``(0.1, 0.2)``) is that value, anything else a string."""
+    import ast
+
+    kwargs: dict[str, object] = {}
+    for key, value in _settings_overrides(pairs, "--env-kwarg").items():
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kwargs[key] = value
+    return kwargs
 
 
 def _energy_budget(text: str) -> str:
@@ -310,8 +324,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{env_id.replace('/', '-')}__{args.agent}__{Path(args.hw).stem}__{args.seed}__"
                           f"{int(time.time())}")
     hw_config = None if args.hw == "fp32" else load_hw(args.hw)
+    trace = tuple(key.strip() for key in args.trace.split(",")) if args.trace else ()
     options = runs.RunOptions(args.agent, env_id, args.hw, steps, args.seed, out, args.eval_episodes,
-                              args.energy_budget, settings)
+                              args.energy_budget, settings, _env_kwargs(args.env_kwarg), trace)
     try:
         runs.check_out_dir(out)
         prepared = runs.prepare(options, hw_config)
@@ -346,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an agent setting (agents/settings.py), e.g. --set batch_size=32 --set hidden=64,64")
     train.add_argument("--energy-budget", type=_energy_budget, default=None, metavar="store|JOULES",
                        help="learning pays from the env's own store (store) or a battery of JOULES")
+    train.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                       help="a gymnasium.make keyword argument of the env, e.g. --env-kwarg period_steps=25000")
+    train.add_argument("--trace", default=None, metavar="KEY,...",
+                       help="write DIR/trace.csv: per env step its reward and these keys of the env's info, "
+                            "e.g. stored_j,delivered")
     train.set_defaults(run=_cmd_train)
     gemm = verbs.add_parser("gemm", help="one GEMM C[M,N] = A[M,K] @ B[K,N] on a chip, with random operands")
     gemm.add_argument("--hw", required=True, help="hardware file (TOML) or preset name")

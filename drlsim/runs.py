@@ -7,22 +7,28 @@ is written last and atomically (a temporary file renamed over it), also when the
 interrupted (Ctrl-C), with ``finished`` false and ``stopped`` saying why: a directory with a summary
 is a run that ended and is never written into again. With the ``tensorboard`` package installed
 (the ``tensorboard`` extra), ``DIR/tb/`` gets the return and energy of every episode and the
-energy, power and saturations of every gradient step as TensorBoard scalars. The same options and
-seed give the same files bit for bit, except ``wall_s``.
+energy, power and saturations of every gradient step as TensorBoard scalars. With ``trace`` keys
+(``drlsim train --trace``), ``DIR/trace.csv`` holds one row per env step: its reward and those keys
+of the env's ``info``. The same options and seed give the same files bit for bit, except ``wall_s``.
 """
 
 import csv
 import dataclasses
 import json
 import math
+import numbers
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-RUN_FILES = ("config.toml", "episodes.csv", "steps.csv", "summary.json")
+import numpy as np
+
+RUN_FILES = ("config.toml", "episodes.csv", "steps.csv", "summary.json", "trace.csv")
 EPISODE_COLUMNS = ("episode", "env_steps", "return", "length", "train_steps", "cycles", "energy_j",
-                   "energy_inference_j", "energy_training_j", "saturations", "nonfinite", "battery_j")
+                   "energy_inference_j", "energy_training_j", "saturations", "nonfinite", "battery_j", "phase")
+TRACE_COLUMNS = ("env_step", "episode", "reward")
+"""The first columns of ``trace.csv``; the traced ``info`` keys follow."""
 STEP_COLUMNS = ("train_step", "env_step", "loss", "cycles", "energy_j", "power_w", "saturations", "nonfinite")
 
 
@@ -48,6 +54,10 @@ class RunOptions:
     """None; ``"store"`` (the learner draws from the env's own store); or a battery's joules."""
     settings: object
     """The agent's settings (``agents.settings``)."""
+    env_kwargs: dict = dataclasses.field(default_factory=dict)
+    """Keyword arguments of ``gymnasium.make`` for the training and evaluation envs (e.g. ``period_steps``)."""
+    trace: tuple[str, ...] = ()
+    """Keys of the env's ``info`` written per env step to ``DIR/trace.csv``; empty: no trace."""
 
 
 def check_out_dir(out: Path) -> None:
@@ -81,15 +91,15 @@ def prepare(options: RunOptions, hw_config) -> Prepared:
     import gymnasium as gym
     import torch
 
-    import envs  # registers the drlsim/ ids
     from accel import Accelerator
     from agents import DQN, TD3
 
     torch.set_num_threads(1)  # the same arithmetic on every machine, and the chip's simulation is single-threaded
-    env, eval_env = gym.make(options.env), gym.make(options.env)
-    if options.energy_budget is not None:
-        env = envs.EnergyBudget(env) if options.energy_budget == "store" else envs.EnergyBudget(
-            env, capacity_j=float(options.energy_budget))
+    try:
+        env, eval_env = _training_env(options), gym.make(options.env, **options.env_kwargs)
+    except TypeError as error:  # an argument the env's constructor does not take
+        raise ValueError(f"--env-kwarg: {error}") from None
+    _check_trace(options)
     accelerator = None if hw_config is None else Accelerator(hw_config, seed=options.seed)
     replay_limit = hw_config.sram.replay_bytes if hw_config is not None and hw_config.sram.replay_bytes else None
     if options.agent == "dqn":  # its ε schedule is a fraction of the run
@@ -101,7 +111,36 @@ def prepare(options: RunOptions, hw_config) -> Prepared:
     return Prepared(options, agent, env, eval_env, accelerator, hw_config)
 
 
+def _training_env(options: RunOptions):
+    """The env learning runs in, wrapped in ``envs.EnergyBudget`` when learning pays for itself."""
+    import gymnasium as gym
+
+    import envs  # registers the drlsim/ ids
+
+    env = gym.make(options.env, **options.env_kwargs)
+    if options.energy_budget is None:
+        return env
+    if options.energy_budget == "store":
+        return envs.EnergyBudget(env)
+    return envs.EnergyBudget(env, capacity_j=float(options.energy_budget))
+
+
+def _check_trace(options: RunOptions) -> None:
+    """Refuses a traced key that the env's ``info`` does not carry (one step of a throwaway copy shows them)."""
+    if not options.trace:
+        return
+    env = _training_env(options)
+    env.reset(seed=options.seed)
+    env.action_space.seed(options.seed)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    unknown = [key for key in options.trace if key not in info]
+    if unknown:
+        raise ValueError(f"--trace: {options.env}'s info has no {unknown[0]!r}; it has {', '.join(sorted(info))}")
+
+
 def _toml_value(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | Path):
@@ -117,7 +156,8 @@ def config_toml(p: Prepared) -> str:
 
     o = p.options
     run = {"agent": o.agent, "env": o.env, "hw": o.hw, "steps": o.steps, "seed": o.seed,
-           "eval_episodes": o.eval_episodes, "energy_budget": o.energy_budget or ""}
+           "eval_episodes": o.eval_episodes, "energy_budget": o.energy_budget or "", "env_kwargs": o.env_kwargs,
+           "trace": o.trace}
     lines = ["[run]", *(f"{k} = {_toml_value(v)}" for k, v in run.items()), "", "[settings]"]
     lines += [f"{f.name} = {_toml_value(getattr(o.settings, f.name))}" for f in dataclasses.fields(o.settings)]
     if p.hw_config is not None:
@@ -147,6 +187,15 @@ class _Table:
 
 def _fmt(x: float | None) -> str | None:
     return None if x is None else repr(float(x))
+
+
+def _cell(value) -> object:
+    """A traced ``info`` value as a CSV cell: flags as 0/1, numbers as ``repr``, anything else as text."""
+    if isinstance(value, bool | np.bool_ | numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return _fmt(value)
+    return value
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -197,12 +246,13 @@ def execute(p: Prepared, echo=print) -> dict:
     o.out.mkdir(parents=True, exist_ok=True)
     (o.out / "config.toml").write_text(config_toml(p))
     episodes, steps = _Table(o.out / "episodes.csv", EPISODE_COLUMNS), _Table(o.out / "steps.csv", STEP_COLUMNS)
+    trace = _Table(o.out / "trace.csv", TRACE_COLUMNS + o.trace) if o.trace else None
     scalars = _Scalars(o.out)
     meter, start = Meter(p.accelerator), time.perf_counter()
     built = meter.now()  # the agent's construction (its initial weights rounded onto the chip) is not the run's
     episode_j: list[float] = []
     step_j: list[float] = []
-    last = {"return": math.nan, "env_steps": 0}
+    last = {"return": math.nan, "env_steps": 0, "episode": 1}
     bar = tqdm(total=o.steps, desc=f"{o.agent} {o.env} {o.hw}", unit="step", dynamic_ncols=True, mininterval=0.5)
 
     def on_train_step(r) -> None:
@@ -223,7 +273,7 @@ def execute(p: Prepared, echo=print) -> dict:
         episodes.write([r.episode, r.env_steps, _fmt(r.episode_return), r.length, r.train_steps, *(
             [counts.cycles, _fmt(report.energy_j), _fmt(r.inference_report.energy_j),
              _fmt(r.training_report.energy_j), counts.saturations, counts.nonfinite] if chip else [None] * 6),
-            _fmt(_stored_j(p.env))])
+            _fmt(_stored_j(p.env)), r.phase])
         scalars.add(r.episode, **{"episode/return": r.episode_return,
                                   "episode/energy_j": report.energy_j if chip else None,
                                   "episode/energy_training_j": r.training_report.energy_j if chip else None})
@@ -233,8 +283,11 @@ def execute(p: Prepared, echo=print) -> dict:
                      f"training {r.training_report.energy_j * 1e3:.4g})")
         bar.write(line)
 
-    def on_env_step(n: int) -> None:
+    def on_env_step(n: int, reward: float, info: dict) -> None:
         last["env_steps"] = n
+        if trace is not None:
+            trace.write([n, last["episode"], _fmt(reward), *(_cell(info[key]) for key in o.trace)])
+        last["episode"] = len(episode_j) + 1
         if n % 50 == 0 or n == o.steps:
             parts = {"ep": len(episode_j), "ret": f"{last['return']:.1f}"}
             if chip:
@@ -256,6 +309,8 @@ def execute(p: Prepared, echo=print) -> dict:
         bar.close()
         episodes.close()
         steps.close()
+        if trace is not None:
+            trace.close()
         scalars.close()
     learned = meter.now() - built
     returns, eval_report = ([], None) if stopped else evaluate(p.agent, p.eval_env, o.eval_episodes,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from gymnasium.envs.classic_control import CartPoleEnv, PendulumEnv
 
-from envs._checks import check_render_mode
+from envs._checks import check_render_mode, is_integer
 from envs.wrappers import ParameterSchedule, Phase
 
 DRIFTING_CARTPOLE_PHASES: tuple[Phase, ...] = (
@@ -60,6 +60,18 @@ def cycle(a: dict[str, float], b: dict[str, float], period_steps: int = DRIFT_PE
     )
 
 
+def _v1_schedule(phases: Iterable[Phase] | None, period_steps: int | None, a: dict[str, float],
+                 b: dict[str, float]) -> Iterable[Phase]:
+    """``phases`` as given, or the cycle A → B → A → B with ``period_steps`` per phase (default 100k)."""
+    if period_steps is None:
+        return cycle(a, b) if phases is None else phases
+    if phases is not None:
+        raise ValueError("period_steps: give either phases or period_steps, not both")
+    if not (is_integer(period_steps) and period_steps >= 1):
+        raise ValueError(f"period_steps must be a positive integer (total env steps per phase), got {period_steps!r}")
+    return cycle(a, b, int(period_steps))
+
+
 DRIFTING_CARTPOLE_V1_PHASES = cycle(CARTPOLE_A, CARTPOLE_B)
 """Schedule of ``drlsim/DriftingCartPole-v1``: B at 100k, A at 200k, B at 300k total steps."""
 DRIFTING_PENDULUM_V1_PHASES = cycle(PENDULUM_A, PENDULUM_B)
@@ -93,7 +105,7 @@ def make_drifting_cartpole(
 
 
 def make_drifting_cartpole_v1(
-    phases: Iterable[Phase] = DRIFTING_CARTPOLE_V1_PHASES, render_mode: str | None = None
+    phases: Iterable[Phase] | None = None, render_mode: str | None = None, period_steps: int | None = None
 ) -> ParameterSchedule:
     """CartPole switching A → B → A → B every 100k total steps (B: a 0.2 m pole and a reversed motor).
 
@@ -103,18 +115,21 @@ def make_drifting_cartpole_v1(
     Args:
         phases: The schedule; defaults to ``DRIFTING_CARTPOLE_V1_PHASES``.
         render_mode: ``None`` or one of ``CartPoleEnv.metadata["render_modes"]``.
+        period_steps: Total env steps per phase of the A → B → A → B cycle instead of 100k
+            (``gymnasium.make(..., period_steps=25_000)``: a shorter experiment); not with ``phases``.
 
     Raises:
-        ValueError: If ``render_mode`` or the schedule is not allowed.
+        ValueError: If ``render_mode``, the schedule or ``period_steps`` is not allowed.
 
     ## Version History
 
     - v1: Two dynamics cycled A → B → A → B from 100k total steps; B costs a policy
-      perfect on A more than half its return.
+      perfect on A more than half its return. Since then: ``period_steps`` (same default schedule).
     - v0: ``make_drifting_cartpole``.
     """
     render_mode = check_render_mode(render_mode, CartPoleEnv.metadata)
-    return ParameterSchedule(CartPoleEnv(render_mode=render_mode), phases, initial_phase="A")
+    schedule = _v1_schedule(phases, period_steps, CARTPOLE_A, CARTPOLE_B)
+    return ParameterSchedule(CartPoleEnv(render_mode=render_mode), schedule, initial_phase="A")
 
 
 def make_drifting_pendulum(
@@ -144,7 +159,7 @@ def make_drifting_pendulum(
 
 
 def make_drifting_pendulum_v1(
-    phases: Iterable[Phase] = DRIFTING_PENDULUM_V1_PHASES, render_mode: str | None = None
+    phases: Iterable[Phase] | None = None, render_mode: str | None = None, period_steps: int | None = None
 ) -> ParameterSchedule:
     """Pendulum switching A → B → A → B every 100k total steps (B: gravity 14 instead of 10 m/s²).
 
@@ -154,15 +169,18 @@ def make_drifting_pendulum_v1(
     Args:
         phases: The schedule; defaults to ``DRIFTING_PENDULUM_V1_PHASES``.
         render_mode: ``None`` or one of ``PendulumEnv.metadata["render_modes"]``.
+        period_steps: Total env steps per phase of the A → B → A → B cycle instead of 100k
+            (``gymnasium.make(..., period_steps=25_000)``: a shorter experiment); not with ``phases``.
 
     Raises:
-        ValueError: If ``render_mode`` or the schedule is not allowed.
+        ValueError: If ``render_mode``, the schedule or ``period_steps`` is not allowed.
 
     ## Version History
 
     - v1: Two dynamics cycled A → B → A → B from 100k total steps; B costs a policy
-      perfect on A more than half its return.
+      perfect on A more than half its return. Since then: ``period_steps`` (same default schedule).
     - v0: ``make_drifting_pendulum``.
     """
     render_mode = check_render_mode(render_mode, PendulumEnv.metadata)
-    return ParameterSchedule(PendulumEnv(render_mode=render_mode), phases, initial_phase="A")
+    schedule = _v1_schedule(phases, period_steps, PENDULUM_A, PENDULUM_B)
+    return ParameterSchedule(PendulumEnv(render_mode=render_mode), schedule, initial_phase="A")
