@@ -32,13 +32,14 @@ from agents.settings import agent_settings  # noqa: E402
 
 
 def run_point(agent: str, env: str, hw: str, seed: int, steps: int, eval_episodes: int, sets: list[str],
-              out: Path) -> dict:
-    """One ``drlsim train`` run (reused when its directory already holds a finished run)."""
+              out: Path, extra: tuple[str, ...] = ()) -> dict:
+    """One ``drlsim train`` run (reused when its directory already holds a finished run); ``extra``:
+    more ``drlsim train`` options (the same for every point under ``out``)."""
     run_dir = out / f"{agent}__{env.replace('/', '-')}__{hw}__{seed}"
     if not (run_dir / "summary.json").exists():
         args = [sys.executable, "-m", "drlsim.cli", "train", "--agent", agent, "--env", env, "--hw", hw,
                 "--steps", str(steps), "--seed", str(seed), "--out", str(run_dir),
-                "--eval-episodes", str(eval_episodes), *[x for s in sets for x in ("--set", s)]]
+                "--eval-episodes", str(eval_episodes), *[x for s in sets for x in ("--set", s)], *extra]
         with (out / f"{run_dir.name}.log").open("w") as log:
             subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
     return json.loads((run_dir / "summary.json").read_text())

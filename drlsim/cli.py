@@ -279,7 +279,7 @@ def _settings_overrides(pairs: list[str], flag: str = "--set") -> dict[str, str]
     return overrides
 
 
-def _env_kwargs(pairs: list[str]) -> dict[str, object]:
+def env_kwargs(pairs: list[str]) -> dict[str, object]:
     """``--env-kwarg KEY=VALUE`` pairs as ``gymnasium.make`` keyword arguments; a VALUE that reads as a
     Python literal (``25000``, ``0.5``, ``True``, ``(0.1, 0.2)``) is that value, anything else a string."""
     import ast
@@ -326,7 +326,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     hw_config = None if args.hw == "fp32" else load_hw(args.hw)
     trace = tuple(key.strip() for key in args.trace.split(",")) if args.trace else ()
     options = runs.RunOptions(args.agent, env_id, args.hw, steps, args.seed, out, args.eval_episodes,
-                              args.energy_budget, settings, _env_kwargs(args.env_kwarg), trace)
+                              args.energy_budget, settings, env_kwargs(args.env_kwarg), trace)
     try:
         runs.check_out_dir(out)
         prepared = runs.prepare(options, hw_config)
