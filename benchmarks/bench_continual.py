@@ -170,20 +170,26 @@ def sensor_table(rows: dict[tuple[str, int], tuple[list[Day], dict | None]], day
 
 
 def sensor_plot(traces: dict[str, dict[str, np.ndarray]], step_s: float, path: Path) -> None:
-    """Store and deliveries over the days, one line per policy."""
+    """Store, deliveries and the learner's energy over the days, one line per policy; days marked."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 6), layout="constrained")
+    fig = Figure(figsize=(11, 8), layout="constrained")
     FigureCanvasAgg(fig)
-    store, delivered = fig.subplots(2, 1, sharex=True)
+    store, delivered, learner = fig.subplots(3, 1, sharex=True)
     for i, (name, t) in enumerate(traces.items()):
         hours = np.arange(1, len(t["stored_j"]) + 1) * step_s / 3600.0
         style = {"color": f"C{i}", "linestyle": "-" if name.startswith("DQN") else ":"}
         store.plot(hours, t["stored_j"], label=name, **style)
         delivered.plot(hours, np.cumsum(t["delivered"]), **style)
+        learner.plot(hours, np.cumsum(t["learner_j"]), **style)
+    first = next(iter(traces.values()))
+    for end in np.flatnonzero(np.diff(first["episode"])) + 1:  # steps done when a day ended
+        for ax in (store, delivered, learner):
+            ax.axvline(end * step_s / 3600.0, color="0.6", linewidth=0.8)
     store.set(ylabel="usable store (J)", title=f"{SENSOR_ENV}: DQN paying for its learning from the store")
-    delivered.set(xlabel="time (h, one-day episodes back to back)", ylabel="readings delivered (cumulative)")
+    delivered.set(ylabel="readings delivered (cumulative)")
+    learner.set(xlabel="time (h; grey: the episodes' ends)", ylabel="drawn by the learner (J, cumulative)")
     store.legend(loc="lower left", fontsize=8, ncols=2)
     fig.savefig(path, dpi=100)
 
