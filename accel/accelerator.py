@@ -44,6 +44,7 @@ from accel.planner import (
     declared_steps,
     vector_buffer,
     vector_format,
+    vector_rounding,
 )
 from accel.sparsity import declared_sparsity, kept_rows
 from accel.systolic import run_array
@@ -155,11 +156,15 @@ class Accelerator:
         """Format a vector operation computes in: the role's, or the update format for ``"master"``."""
         return vector_format(self.config, role)
 
-    def round_into(self, values: np.ndarray, fmt: NumberFormat) -> np.ndarray:
+    def vector_rounding(self, role: str) -> str:
+        """Rounding a vector operation in ``role`` uses (``master_rounding`` for ``"master"``)."""
+        return vector_rounding(self.config, role)
+
+    def round_into(self, values: np.ndarray, fmt: NumberFormat, rounding: str | None = None) -> np.ndarray:
         """Rounds exact float64 ``values`` into ``fmt`` (counting saturations and values rounded to
-        zero); returns float64 values."""
+        zero) with ``rounding`` (default the chip's ``[formats] rounding``); returns float64 values."""
         values = np.asarray(values, np.float64)
-        op, saturations = self._to_format(values, fmt)
+        op, saturations = self._to_format(values, fmt, rounding=rounding)
         self._tally.add(saturations=saturations, underflows=underflows(values, op))
         return op.values()
 
@@ -247,10 +252,11 @@ class Accelerator:
                      "sram_read_bytes": {"replay": read_bytes}, "sram_write_bytes": {"replay": write_bytes}}
         self._tally.add(**delta, cycles=stall, stall_cycles=stall, vector_ops=codec)
 
-    def _to_format(self, values: np.ndarray, fmt: NumberFormat, exp: int | None = None) -> tuple[Operand, int]:
-        """``accel.operands.to_format`` with the chip's scaling, rounding and random source."""
+    def _to_format(self, values: np.ndarray, fmt: NumberFormat, exp: int | None = None,
+                   rounding: str | None = None) -> tuple[Operand, int]:
+        """``accel.operands.to_format`` with the chip's scaling, rounding (unless ``rounding``) and random source."""
         formats = self.config.formats
-        return to_format(values, fmt, formats.scaling, formats.rounding, self._rng, exp)
+        return to_format(values, fmt, formats.scaling, rounding or formats.rounding, self._rng, exp)
 
     # --- GEMM ------------------------------------------------------------------------------------
 

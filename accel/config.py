@@ -94,6 +94,11 @@ class FormatsConfig:
         rounding: Rounding into narrower formats, one of :data:`ROUNDINGS` (default ``"stochastic"``).
         master_weight: Float format of the master copy of the weights the optimizer updates, or
             ``"none"`` to update the weights in their own format (default ``"fp32"``).
+        master_rounding: Rounding of the vector unit's arithmetic in the master-weight format (optimizer
+            updates, target networks), one of :data:`ROUNDINGS` (default ``"nearest"``: an fp32 or bf16
+            ALU rounds half to even; the master copy's rounding into the weight format, and every
+            other rounding, follows ``rounding``). Without master weights updates compute in the
+            weight format and round as ``rounding`` says.
     """
 
     weight: str = "int8"
@@ -103,6 +108,7 @@ class FormatsConfig:
     scaling: str = "tensor_pow2"
     rounding: str = "stochastic"
     master_weight: str = "fp32"
+    master_rounding: str = "nearest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,7 +520,7 @@ def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> obj
         _format(dotted, value, source)
     elif dotted == "formats.scaling":
         _choice(dotted, value, SCALINGS, source)
-    elif dotted == "formats.rounding":
+    elif dotted in ("formats.rounding", "formats.master_rounding"):
         _choice(dotted, value, ROUNDINGS, source)
     elif dotted in _COMPRESSION_SCHEMES:
         _choice(dotted, value, SCHEME_NAMES, source)

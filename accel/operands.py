@@ -19,8 +19,10 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
+from accel.numerics.elementwise import format_params, peak_scale
 from accel.numerics.formats import NumberFormat
 from accel.numerics.philox import RandomStream
+from accel.numerics.quantize import fixed_nearest, fixed_stochastic
 from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pow2_scale, round_pairs
 from accel.numerics.rounding import pow2
 
@@ -188,6 +190,45 @@ def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: s
     return Operand(out.reshape(codes.shape), scale, fmt, 0), saturations
 
 
+@functools.cache
+def _fixed_params(fmt: NumberFormat, scaling: str, stochastic: bool) -> tuple:
+    return format_params(fmt, scaling == "tensor_pow2", stochastic)
+
+
+@njit
+def _fixed32(x, codes, p, key, first):
+    """``to_format`` of the flat float32 tensor ``x`` into the fixed-point format ``p`` of at most 25
+    bits (``elementwise.format_params``), in one compiled call: the scale from the largest finite
+    magnitude, the saturations (under ``tensor_pow2`` only ±inf lie beyond the scale, else the values
+    beyond the float32-rounded limits), the codes into ``codes`` (float32) as ``quantize_codes`` rounds
+    them (stochastic rounding: element ``i`` with main word ``first + i``). Returns (scale,
+    saturations, NaN values)."""
+    bits = x.view(np.uint32)
+    peak = np.uint32(0)
+    infinite = 0
+    nan = 0
+    for i in range(bits.size):
+        mag = bits[i] & np.uint32(0x7FFFFFFF)
+        peak = max(peak, mag if mag < np.uint32(0x7F800000) else np.uint32(0))
+        infinite += mag == np.uint32(0x7F800000)
+        nan += mag > np.uint32(0x7F800000)
+    peak_value = np.float64(np.uint32(peak).view(np.float32))
+    scale = peak_scale(peak_value, p)
+    lo, hi = np.float32(math.ldexp(np.float64(p[11]), scale)), np.float32(math.ldexp(np.float64(p[12]), scale))
+    if p[14] and peak_value != 0.0 and math.isfinite(lo) and math.isfinite(hi):
+        saturations = infinite  # the scale holds the largest finite magnitude
+    else:
+        saturations = 0
+        for i in range(x.size):
+            saturations += (x[i] > hi) | (x[i] < lo)
+    nan_mask = np.empty(x.size, np.bool_)
+    if p[1]:
+        fixed_stochastic(x, codes, nan_mask, p[10], -scale, p[11], p[12], key, first)
+    else:
+        fixed_nearest(x, codes, nan_mask, math.ldexp(1.0, -scale), np.float64(p[11]), np.float64(p[12]))
+    return scale, saturations, nan
+
+
 def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: RandomStream,
               exp: int | None = None) -> tuple[Operand, int]:
     """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
@@ -203,6 +244,14 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     """
     stream = rng if rounding == "stochastic" else None
     flat = values.reshape(-1)
+    if exp is None and values.dtype == np.float32 and not fmt.is_float and fmt.width_bits <= 25:
+        # the common case (a float32 tensor into int8 or 16-bit fixed point) in one compiled call;
+        # a float32 peak keeps |scale| far below 800, where the fixed kernels take any binary point
+        codes = np.empty(values.shape, np.float32)
+        key, first = stream.take(flat.size) if stream is not None else _NO_WORDS
+        scale, saturations, nan = _fixed32(np.ascontiguousarray(flat), codes.reshape(-1),
+                                           _fixed_params(fmt, scaling, stream is not None), key, first)
+        return Operand(codes, int(scale), fmt, int(nan)), int(saturations)
     if exp is not None:  # integer accumulator codes: finite by construction
         if not fmt.is_float:
             return _requantize_codes(values, exp, fmt, scaling, stream)
@@ -239,6 +288,9 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     inf_mask = np.isinf(values)
     codes[inf_mask] = np.where(values[inf_mask] > 0, fmt.max_code, fmt.min_code)
     return Operand(codes, scale, fmt, int(nan)), saturations
+
+
+_NO_WORDS = (np.uint64(0), np.uint64(0))
 
 
 @njit

@@ -630,6 +630,15 @@ def vector_format(cfg: AcceleratorConfig, role: str) -> NumberFormat:
     return get_format(getattr(cfg.formats, role))
 
 
+def vector_rounding(cfg: AcceleratorConfig, role: str) -> str:
+    """Rounding a vector operation's arithmetic uses: ``master_rounding`` for ``"master"`` when there
+    are master weights (their format's ALU), ``rounding`` otherwise."""
+    formats = cfg.formats
+    if role == UPDATE_ROLE and formats.master_weight != "none":
+        return formats.master_rounding
+    return formats.rounding
+
+
 @dataclass(frozen=True, slots=True)
 class VectorPlan:
     """Everything the chip decides about one vector operation before it sees a value.

@@ -67,10 +67,9 @@ class VectorUnit:
 
     def __init__(self, accelerator) -> None:
         self._acc = accelerator
-        self._roles: dict[str, tuple] = {}  # role: (value dtype, fused?, format_params, narrow.lane_params)
-        formats = accelerator.config.formats
-        self._pow2 = formats.scaling == "tensor_pow2"
-        self._stochastic = formats.rounding == "stochastic"
+        # role: (value dtype, stochastic?, fused?, format_params, narrow.lane_params)
+        self._roles: dict[str, tuple] = {}
+        self._pow2 = accelerator.config.formats.scaling == "tensor_pow2"
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -93,11 +92,12 @@ class VectorUnit:
         setup = self._roles.get(role)
         if setup is None:
             fmt = self._acc.vector_format(role)
-            use_fused = fmt.is_float and not self._stochastic
-            params = ew.format_params(fmt, self._pow2, self._stochastic)
-            setup = self._roles[role] = (fmt.value_dtype, use_fused, params,
+            stochastic = self._acc.vector_rounding(role) == "stochastic"
+            use_fused = fmt.is_float and not stochastic
+            params = ew.format_params(fmt, self._pow2, stochastic)
+            setup = self._roles[role] = (fmt.value_dtype, stochastic, use_fused, params,
                                          narrow.lane_params(fmt) if use_fused else None)
-        dtype, use_fused, params, lane_params = setup
+        dtype, stochastic, use_fused, params, lane_params = setup
         shape = inputs[0].shape
         for x in inputs[1:]:
             if x.shape != shape:
@@ -115,9 +115,9 @@ class VectorUnit:
         else:
             state = np.zeros(ew.STATE_SIZE, np.int64)
             rng = self._acc.rng
-            stream = np.array([rng.key, rng.counter], np.uint64) if self._stochastic else _NO_STREAM
+            stream = np.array([rng.key, rng.counter], np.uint64) if stochastic else _NO_STREAM
             staged(*flat, *consts, params, stream, state, *outs)
-            if self._stochastic:
+            if stochastic:
                 rng.take(int(state[1]))
             saturations, nonfinite, rounded_to_zero = state[0], state[2], state[3]
         self._acc.vector_counts(op, role, elements, out_elements=size, names=names,
@@ -234,7 +234,7 @@ class VectorUnit:
         formats = self._acc.config.formats
         # ``round_into``'s rounding without its float64 copy: a float32 tensor takes the float32 kernels,
         # which round exactly the same values with the same words
-        op, saturations = to_format(x, fmt, formats.scaling, formats.rounding, self._acc.rng)
+        op, saturations = to_format(x, fmt, formats.scaling, self._acc.vector_rounding(role), self._acc.rng)
         out = op.values().astype(fmt.value_dtype, copy=False)
         self._acc.vector_counts("quantize", role, x.size, names=names, saturations=saturations,
                                 nonfinite=count_nonfinite(out), underflows=underflows(x, op))

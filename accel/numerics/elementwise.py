@@ -24,7 +24,14 @@ import numpy as np
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat
 from accel.numerics.philox import CHUNK, fill_words, main_word
-from accel.numerics.rounding import float_quantum_exponent, pow2, round_by, stochastic_code, word_below
+from accel.numerics.rounding import (
+    float_quantum_exponent,
+    on_fixed_grid,
+    pow2,
+    round_by,
+    stochastic_code,
+    word_below,
+)
 
 _U64 = np.uint64
 # State of a running program (an int64 array): saturations counted, words used.
@@ -103,7 +110,7 @@ def _fixed_code(v, word, stochastic, scale, p, key, w):
 
 
 @njit
-def _pow2_scale(peak, p):
+def peak_scale(peak, p):
     """The exponent of one code: ``-F``, or under ``tensor_pow2`` the smallest ``s`` with ``peak ≤
     max_code · 2**s`` (``requantize.pow2_scale`` of the float64 pair of ``peak``)."""
     if not p[14] or peak == 0.0:
@@ -129,13 +136,20 @@ def round_step(x, p, stream, state):
     ``state`` by ``x.size`` (stochastic rounding: element ``i`` uses main word ``stream[1] + cursor
     + i`` of the key ``stream[0]``)."""
     n = x.size
-    nonzero = 0 if p[0] else _nonzero(x)
     stochastic = p[1]
     key = stream[0] if stochastic else _U64(0)
     first = stream[1] + _U64(state[_CURSOR]) if stochastic else _U64(0)
     if stochastic:
         state[_CURSOR] += n
-    words = np.empty(CHUNK if stochastic else 0, np.uint64)
+    # values already in the format (most inputs: the chip computed them) round to themselves, with
+    # no saturation, no value rounded to 0 and no word read: two vectorised passes decide it
+    scale = 0 if p[0] else peak_scale(_finite_peak(x), p)
+    if _float_identity(x, p) if p[0] else (p[10] <= 53 and abs(scale) < 1000 and _fixed_identity(x, scale, p)):
+        for i in range(n):
+            x[i] += 0.0  # −0 becomes +0, as rounding makes every zero
+        return
+    nonzero = 0 if p[0] else _nonzero(x)
+    words = np.zeros(CHUNK if stochastic else 0, np.uint64)
     original = np.empty(CHUNK if stochastic else 0)  # an open decision is finished from the exact value
     open_ = np.zeros(CHUNK if stochastic else 0, np.bool_)
     saturations = 0
@@ -152,8 +166,9 @@ def round_step(x, p, stream, state):
             low = (np.int64(1) << drop) - 1
             for start in range(0, n, CHUNK):
                 size = min(CHUNK, n - start)
-                fill_words(key, first + _U64(start), words, 0, size)
                 xc = x[start:start + size]  # a view indexed from 0: no wraparound checks, the loop vectorises
+                if not _float_on_grid(xc, low, p[9]):  # values already in the format need no words
+                    fill_words(key, first + _U64(start), words, 0, size)
                 for j in range(size):
                     v = xc[j]
                     original[j] = v
@@ -172,30 +187,22 @@ def round_step(x, p, stream, state):
             for i in range(n):
                 x[i] = _nearest_float(x[i], p)
     else:
-        peak = 0.0
-        for i in range(n):
-            if np.isfinite(x[i]):
-                peak = max(peak, abs(x[i]))
-        scale = _pow2_scale(peak, p)
         unit = pow2(scale)
         lo, hi = np.float64(p[11]) * unit, np.float64(p[12]) * unit
         for i in range(n):
             saturations += (x[i] > hi) | (x[i] < lo)
         if not stochastic and p[10] <= 53 and abs(scale) < 1000:
-            # x · 2**-scale is exact (or far below ½), rint rounds it half to even, the bounds are exact
-            # codes; + 0.0 turns a code −0 into the integer 0
-            inv, lo_code, hi_code = pow2(-scale), np.float64(p[11]), np.float64(p[12])
-            for i in range(n):
-                v = x[i]
-                r = min(max(np.rint(v * inv), lo_code), hi_code) + 0.0
-                x[i] = 0.0 if v != v else r * unit
+            _fixed_nearest(x, scale, p)
         elif stochastic and abs(scale) < 1000:
             # branch-free where ``stochastic_code`` decides; the rest is marked and rounded by ``_fixed_code``
             inv, top, max_code = pow2(-scale), pow2(p[10] - 1), np.float64(p[12])
             for start in range(0, n, CHUNK):
                 size = min(CHUNK, n - start)
-                fill_words(key, first + _U64(start), words, 0, size)
                 xc = x[start:start + size]
+                if p[10] <= 53 and on_fixed_grid(xc, inv):  # codes already: exact, as nearest rounds them
+                    _fixed_nearest(xc, scale, p)
+                    continue
+                fill_words(key, first + _U64(start), words, 0, size)
                 for j in range(size):
                     v = xc[j]
                     original[j] = v
@@ -217,6 +224,68 @@ def round_step(x, p, stream, state):
     state[_SATURATIONS] += saturations
     if not p[0]:
         state[_UNDERFLOWS] += nonzero - _nonzero(x)  # rounding keeps 0 at 0 and never makes a NaN
+
+
+@njit
+def _finite_peak(x):
+    """The largest finite magnitude in the float64 array ``x`` (0.0 if none), as an integer
+    max-reduction over the bit patterns, which vectorises where a float one does not."""
+    bits = x.view(np.int64)
+    peak = np.int64(0)
+    for i in range(bits.size):
+        a = bits[i] & np.int64(0x7FFFFFFFFFFFFFFF)
+        peak = max(peak, a if a < np.int64(0x7FF0000000000000) else np.int64(0))
+    return np.int64(peak).view(np.float64)
+
+
+@njit
+def _fixed_identity(x, scale, p):
+    """Whether rounding ``x`` into the fixed-point format ``p`` at the scale ``2**scale`` leaves every
+    value unchanged but −0 (which becomes +0): each is a code within the range times the unit (no NaN)."""
+    inv, lo, hi = pow2(-scale), np.float64(p[11]), np.float64(p[12])
+    same = True
+    for i in range(x.size):
+        t = x[i] * inv
+        same &= (t == np.floor(t)) & (t >= lo) & (t <= hi)
+    return same
+
+
+@njit
+def _float_identity(x, p):
+    """Whether rounding ``x`` into the float format ``p`` leaves every value unchanged but −0 (which
+    becomes +0): each is a value of the format up to its largest, on its fraction bits from the
+    smallest normal up, a multiple of its smallest step below (no NaN or ±inf)."""
+    low, inv = (np.int64(1) << p[6]) - 1, 1.0 / p[15]
+    bits = x.view(np.int64)
+    same = True
+    for i in range(x.size):
+        a = abs(x[i])
+        t = a * inv
+        same &= (((bits[i] & low) == 0) & (a >= p[9]) & (a <= p[4])) | ((a < p[9]) & (t == np.floor(t)))
+    return same
+
+
+@njit
+def _fixed_nearest(x, scale, p):
+    """Rounds ``x`` in place half to even onto the codes of the fixed-point format ``p`` at the scale
+    ``2**scale`` (``|scale| < 1000``, at most 53 bits). ``x · 2**-scale`` is exact (or far below ½),
+    rint rounds it half to even, the bounds are exact codes; + 0.0 turns a code −0 into the integer 0."""
+    inv, unit, lo_code, hi_code = pow2(-scale), pow2(scale), np.float64(p[11]), np.float64(p[12])
+    for i in range(x.size):
+        v = x[i]
+        r = min(max(np.rint(v * inv), lo_code), hi_code) + 0.0
+        x[i] = 0.0 if v != v else r * unit
+
+
+@njit
+def _float_on_grid(x, low, smallest_normal):
+    """Whether every value of the float64 array ``x`` is ±0, ±inf or a value of the float format from
+    its smallest normal up (``low``: the float64 fraction bits below its step there)."""
+    exact = True
+    for v in x:
+        a = abs(v)
+        exact &= ((np.float64(a).view(np.int64) & low) == 0) & ((a >= smallest_normal) | (a == 0.0))
+    return exact
 
 
 @njit

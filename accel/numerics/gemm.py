@@ -19,8 +19,13 @@ exactness allows a faster route the wrappers take it, and the tests prove it equ
   saturate, and the result is the exact integer product, which BLAS computes exactly in float32
   (bound < 2**24) or float64 (bound < 2**53), in any order.
 
-BLAS runs on one thread: the first BLAS route limits the process's BLAS thread pools to one
-(``threadpoolctl``), as every other kernel here is single-threaded. Parallelism belongs to sweeps,
+The float32 products go through torch's ``mm`` (on this project's machines, AMD EPYC, OpenBLAS's
+sgemm in numpy runs 64×256×256 at a quarter of torch's speed; with integer operands and sums exact
+in float32 any BLAS gives the same bits), the float64 ones through numpy's dgemm.
+
+BLAS runs on one thread: the first BLAS route limits the process's BLAS thread pools and torch's
+intra-op threads to one (``threadpoolctl``, ``torch.set_num_threads``), as every other kernel
+here is single-threaded. Parallelism belongs to sweeps,
 across processes; a multi-threaded BLAS beside them (or beside any other load) oversubscribes the
 cores, and its sleeping threads take milliseconds to wake between the simulator's small products.
 """
@@ -389,9 +394,13 @@ def gemm_float(a: np.ndarray, b: np.ndarray, a_fmt: str, b_fmt: str, acc_fmt: st
 
 
 @functools.cache
-def _single_threaded_blas() -> None:
-    """Limits the process's BLAS to one thread, once (see the module docstring)."""
+def _single_threaded_blas():
+    """Limits the process's BLAS and torch to one thread, once (see the module docstring); returns torch."""
+    import torch  # imported on the first BLAS product: ``accel`` alone does not need it
+
     threadpool_limits(limits=1, user_api="blas")
+    torch.set_num_threads(1)
+    return torch
 
 
 def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> GemmResult:
@@ -423,10 +432,11 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
                          f"does not fit the accumulator {acc_fmt}")
     bound = a.shape[1] * max_a * max_b  # no partial sum of |products| exceeds it
     if bound << shift <= acc.max_code:  # cannot saturate: the exact integer product
-        _single_threaded_blas()
+        torch = _single_threaded_blas()
         shape = (a.shape[0], b.shape[1])
         if bound < 2**24:  # every code and every partial sum is an integer exact in float32
-            c32 = np.matmul(a32, b32, out=_scratch("c32", shape, np.float32))
+            c32 = _scratch("c32", shape, np.float32)
+            torch.mm(torch.from_numpy(a32), torch.from_numpy(b32), out=torch.from_numpy(c32))
             c = np.empty(shape, np.int64)
             _float32_to_codes(c32.reshape(-1), c.reshape(-1))
         elif bound < 2**53:  # dgemm: products and partial sums are integers exact in float64

@@ -14,8 +14,8 @@ import numpy as np
 
 from accel.jit import njit
 from accel.numerics.formats import NumberFormat, get_format
-from accel.numerics.philox import CHUNK, RandomStream, chunk_words
-from accel.numerics.rounding import float_quantum_exponent, pow2, round_by, stochastic_code
+from accel.numerics.philox import CHUNK, RandomStream, chunk_words, fill_words
+from accel.numerics.rounding import float_quantum_exponent, on_fixed_grid, pow2, round_by, stochastic_code
 
 ROUNDING_MODES = ("nearest", "stochastic")
 _U32 = np.uint32
@@ -128,11 +128,13 @@ def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits
     """
     low = _U32((1 << drop) - 1)
     inv = 1.0 / step
-    words = np.empty(CHUNK, np.uint64)
+    words = np.zeros(CHUNK, np.uint64)
     open_ = np.empty(CHUNK, np.bool_)
     for start in range(0, bits.size, CHUNK):
-        stop = chunk_words(key, first, start, bits.size, words, True)
+        stop = min(start + CHUNK, bits.size)
         bc, oc = bits[start:stop], out_bits[start:stop]  # views indexed from 0: the loop vectorises
+        if not _float_bits_on_grid(bc, low, min_bits, inv):  # values already in the format need no words
+            fill_words(key, first + np.uint64(start), words, 0, stop - start)
         for j in range(stop - start):
             u = bc[j]
             a = _U32(u & _U32(0x7FFFFFFF))
@@ -148,6 +150,18 @@ def _to_float_stochastic(bits, out_bits, drop, max_bits, overflow_bits, min_bits
             if open_[j]:
                 oc[j] = np.float32(_float_bits_stochastic(bc[j], mantissa_bits, min_exponent, max_value, has_inf,
                                                           words[j], key, first + np.uint64(start + j))).view(np.uint32)
+
+
+@njit
+def _float_bits_on_grid(bits, low, min_bits, inv):
+    """Whether every float32 pattern of ``bits`` is a value of the format (``low``: the bits below its
+    step from ``min_bits``, its smallest normal, up; the fixed step ``1 / inv`` below), ±inf or ±0."""
+    exact = True
+    for u in bits:
+        a = _U32(u & _U32(0x7FFFFFFF))
+        t = np.float64(a.view(np.float32)) * inv
+        exact &= ((a & low) == 0) & ((a >= min_bits) | (t == np.floor(t)))
+    return exact
 
 
 @functools.cache
@@ -187,15 +201,19 @@ def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, 
 
 
 @njit
-def _to_fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, max_code, key, first):
+def fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, max_code, key, first):
     """``_to_fixed`` rounding stochastically, branch-free where ``stochastic_code`` decides and by
     ``_fixed_code_bits`` elsewhere; ``codes`` may be float32 (formats of at most 25 bits)."""
     inv, top = pow2(frac_bits), pow2(width_bits - 1)
     words = np.empty(CHUNK, np.uint64)
     open_ = np.empty(CHUNK, np.bool_)
     for start in range(0, x.size, CHUNK):
-        stop = chunk_words(key, first, start, x.size, words, True)
+        stop = min(start + CHUNK, x.size)
         xc, cc, nc = x[start:stop], codes[start:stop], nan_mask[start:stop]  # views indexed from 0: vectorises
+        if on_fixed_grid(xc, inv):  # codes already (operands the chip computed): exact, as nearest rounds them
+            fixed_nearest(xc, cc, nc, inv, np.float64(min_code), np.float64(max_code))
+            continue
+        fill_words(key, first + np.uint64(start), words, 0, stop - start)
         for j in range(stop - start):
             v = np.float64(xc[j])
             cc[j], open_[j] = stochastic_code(v, words[j], inv, top, np.float64(max_code))
@@ -207,7 +225,7 @@ def _to_fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, ma
 
 
 @njit
-def _to_fixed_nearest(x, codes, nan_mask, scale, min_code, max_code):
+def fixed_nearest(x, codes, nan_mask, scale, min_code, max_code):
     """Round to nearest (half to even) onto the codes ``x · scale``, branch-free so the loop vectorises.
 
     ``scale = 2**F`` and the float32 ``x`` make ``x · scale`` exact in float64 (for |F| < 800),
@@ -284,12 +302,12 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
     codes = np.empty(bits.size, dtype)
     nan_mask = np.empty(bits.size, np.bool_)
     if stream is None and f.width_bits <= 53 and abs(frac_bits) < 800:
-        _to_fixed_nearest(bits.view(np.float32), codes, nan_mask, 2.0**frac_bits, float(f.min_code),
+        fixed_nearest(bits.view(np.float32), codes, nan_mask, 2.0**frac_bits, float(f.min_code),
                           float(f.max_code))
         return codes.reshape(shape), nan_mask.reshape(shape)
     key, first = stream.take(bits.size) if stream is not None else (np.uint64(0), np.uint64(0))
     if stream is not None and f.width_bits <= 53 and abs(frac_bits) < 800:
-        _to_fixed_stochastic(bits.view(np.float32), codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code,
+        fixed_stochastic(bits.view(np.float32), codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code,
                              key, first)
         return codes.reshape(shape), nan_mask.reshape(shape)
     int_codes = np.empty(bits.size, np.int64)

@@ -147,9 +147,24 @@ def stochastic_code(v, word, inv, top, max_code):
     k = np.floor(t)
     f = (t - k) * 4294967296.0 if t < top else 0.0
     lead = np.floor(f)
-    code = k + (word < np.uint64(lead))
+    # the word as a float64, exactly (it is below 2**32), by the bits of 2**52 + word: AVX2 has no
+    # vector conversion between 64-bit integers and doubles, and with this one the loop vectorises
+    u = np.uint64(word | np.uint64(0x4330000000000000)).view(np.float64) - 4503599627370496.0
+    code = k + (u < lead)
     code = -code if v < 0.0 else min(code, max_code)
-    return code + 0.0, (not t < top) | ((word == np.uint64(lead)) & (f != lead))
+    return code + 0.0, (not t < top) | ((u == lead) & (f != lead))
+
+
+@njit
+def on_fixed_grid(x, inv):
+    """Whether every value of ``x`` times the power of two ``inv`` is an integer, ±inf or NaN: then
+    ``stochastic_code`` and the exact routes round ``x`` without reading a random word (callers skip
+    computing a chunk's words; the counter advances all the same)."""
+    exact = True
+    for j in range(x.size):
+        t = abs(np.float64(x[j])) * inv
+        exact &= (t == np.floor(t)) | (t != t)
+    return exact
 
 
 @njit

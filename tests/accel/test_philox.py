@@ -11,6 +11,7 @@ from naive import further_words, neighbours, philox4x32_10, philox_words, stocha
 from test_quantize import same_bits
 
 from accel import Accelerator, load_config
+from accel.config import with_overrides
 from accel.numerics import elementwise as ew
 from accel.numerics import get_format, quantize, quantize_codes
 from accel.numerics.philox import CHUNK, RandomStream, fill_words, further_word, main_word, philox4x32
@@ -75,15 +76,35 @@ def test_stochastic_quantize_is_the_exact_definition_with_the_plain_stream(fmt):
         assert np.array_equal(np.where(nan, np.nan, codes * get_format(fmt).smallest_step), want, equal_nan=True)
 
 
-def test_a_chip_uses_one_word_per_rounded_value_whatever_the_values():
+@pytest.mark.parametrize("fmt", ["bf16", "fp8_e4m3", "int8", "fixed16_8"])
+def test_chunks_already_in_the_format_skip_their_words_and_keep_the_rest_in_place(fmt):
+    # a chunk of values already in the format needs no words; the chunks after it still take theirs
+    # from the counter positions of their own elements
+    rng = np.random.default_rng(3)
+    off_grid = (rng.standard_normal(2 * CHUNK + 7) * 4).astype(np.float32)
+    on_grid = quantize(off_grid, fmt)
+    x = np.concatenate([on_grid[:CHUNK], off_grid[CHUNK:], on_grid[:CHUNK + 3], off_grid[:9]])
+    key = 0x1234_5678_9ABC_DEF0
+    assert same_bits(quantize(x, fmt, "stochastic", RandomStream(key, 5)), stochastic_ref(x, fmt, key, 5))
+    fixed = get_format(fmt)
+    if not fixed.is_float:
+        codes, _ = quantize_codes(x, fmt, "stochastic", RandomStream(key, 5))
+        assert np.array_equal(codes * fixed.smallest_step, stochastic_ref(x, fmt, key, 5))
+    state, got = np.zeros(ew.STATE_SIZE, np.int64), x.astype(np.float64)
+    ew.round_step(got, ew.format_params(fixed, False, True), np.array([key, 5], np.uint64), state)
+    assert same_bits(got, stochastic_ref(x, fmt, key, 5).astype(np.float64)) and state[1] == x.size
+
+
+@pytest.mark.parametrize("master_rounding, adam_words", [("stochastic", 18 * 40 + 8), ("nearest", 0)])
+def test_a_chip_uses_one_word_per_rounded_value_whatever_the_values(master_rounding, adam_words):
     def spent(seed: int) -> int:
-        chip = Accelerator(load_config("edge-int8"))
+        chip = Accelerator(with_overrides(load_config("edge-int8"), {"formats.master_rounding": master_rounding}))
         x = np.random.default_rng(seed).standard_normal((8, 5)).astype(np.float32) * seed
         chip.gemm(x, x.T)
         chip.vector.adam(x, x, x, np.abs(x), step=1, lr=1e-3)
         return chip.rng.counter
 
-    assert spent(0) == spent(1) == (40 + 40 + 64) + 18 * 40 + 8
+    assert spent(0) == spent(1) == (40 + 40 + 64) + adam_words
 
 
 @pytest.mark.parametrize("fmt, value", [("int8", 0.3), ("int8", -2.7), ("bf16", 1 + 2.0**-9), ("fp32", -(1 + 2.0**-25)),

@@ -16,7 +16,7 @@ from vector_reference import ReferenceVectorUnit
 from accel import Accelerator, list_presets, load_config
 from accel.config import with_overrides
 from accel.numerics import elementwise as ew
-from accel.numerics import get_format
+from accel.numerics import get_format, quantize
 from accel.numerics.philox import RandomStream
 from accel.numerics.requantize import round_pairs
 
@@ -27,8 +27,9 @@ SPECIALS = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-40, -3e-39, 1e-8, 65504.0, 44
 
 
 def _config(preset: str, rounding: str, scaling: str, master: str):
-    return with_overrides(load_config(preset), {"formats.rounding": rounding, "formats.scaling": scaling,
-                                                "formats.master_weight": master})
+    """``preset`` with ``rounding`` everywhere, the master-weight format's arithmetic included."""
+    return with_overrides(load_config(preset), {"formats.rounding": rounding, "formats.master_rounding": rounding,
+                                                "formats.scaling": scaling, "formats.master_weight": master})
 
 
 def _call(unit, op: str, xs: list[np.ndarray], step: int):
@@ -131,6 +132,33 @@ def test_open_stochastic_decisions_read_their_further_words(fmt, step, key, sign
     assert same_bits(pairs * (1.0 if f.is_float else step), want)
 
 
+@pytest.mark.parametrize("fmt", ["fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "int8", "fixed16_8"])
+@pytest.mark.parametrize("stochastic", [False, True])
+@pytest.mark.parametrize("special", [None, -0.0, np.nan, np.inf, 1e6, 1e-42])
+def test_a_tensor_already_in_the_format_rounds_to_itself(fmt, stochastic, special):
+    # the shortcut for tensors already in the format (two passes, no words) against round_pairs, with one
+    # special value that the shortcut must leave to the full rounding (or, −0, turn into +0)
+    f = get_format(fmt)
+    x = quantize((np.random.default_rng(4).standard_normal(600) * 3).astype(np.float32), fmt).astype(np.float64)
+    x[[5, 17]] = [f.smallest_step, -f.smallest_step]  # the smallest subnormal (floats), one code (fixed point)
+    if special is not None:
+        x[300] = special
+    key, w = 77, 1234
+    state = np.zeros(ew.STATE_SIZE, np.int64)
+    got = x.copy()
+    ew.round_step(got, ew.format_params(f, False, stochastic), np.array([key, w], np.uint64), state)
+    finite = np.isfinite(x)
+    sig, exp = np.frexp(np.where(finite, x, 0.0))
+    want = round_pairs(np.ldexp(sig, 53).astype(np.int64), exp.astype(np.int64) - 53, f,
+                       RandomStream(key, w) if stochastic else None, 0 if f.is_float else -f.frac_bits)
+    want = want * (1.0 if f.is_float else f.smallest_step)
+    if not finite.all():  # round_into's specials: NaN stays (fixed point: 0), inf saturates where the format has none
+        want[300] = (x[300] if f.has_inf else np.nan) if f.is_float else 0.0
+        if np.isinf(x[300]):
+            want[300] = x[300] if f.has_inf else (f.max_value if f.is_float else f.max_code * f.smallest_step)
+    assert same_bits(got, want.astype(np.float64)) and int(state[1]) == (x.size if stochastic else 0)
+
+
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("preset", ["edge-int8", "edge-fp8"])
 def test_an_operation_uses_the_same_words_whatever_its_values(op, preset):
@@ -144,6 +172,25 @@ def test_an_operation_uses_the_same_words_whatever_its_values(op, preset):
             _call(chip.vector, op, xs, step=2)
         used.add(chip.rng.counter)
     assert len(used) == 1 and used.pop() > 0
+
+
+@pytest.mark.parametrize("master", ["fp32", "none"])
+def test_master_rounding_applies_to_the_master_formats_arithmetic_only(master):
+    # stochastic chip, default master_rounding "nearest": with fp32 masters Adam rounds half to even (no words,
+    # the nearest-rounding values) while the master copy's rounding into int8 stays stochastic; without
+    # masters the update computes in int8 and rounds as ``rounding`` says
+    cfg = with_overrides(load_config("edge-int8"), {"formats.master_weight": master})
+    assert cfg.formats.rounding == "stochastic" and cfg.formats.master_rounding == "nearest"
+    nearest = with_overrides(cfg, {"formats.rounding": "nearest"})
+    xs = [np.random.default_rng(i).standard_normal((8, 16)).astype(np.float32) for i in range(4)]
+    chip, reference = Accelerator(cfg), Accelerator(nearest)
+    got, want = chip.vector.adam(*xs, step=2, lr=1e-3), reference.vector.adam(*xs, step=2, lr=1e-3)
+    if master == "fp32":
+        assert chip.rng.counter == 0 and all(same_bits(g, w) for g, w in zip(got, want, strict=True))
+        chip.vector.quantize(xs[0], "weight")
+        assert chip.rng.counter == xs[0].size
+    else:
+        assert chip.rng.counter > 0 and not all(same_bits(g, w) for g, w in zip(got, want, strict=True))
 
 
 @pytest.mark.parametrize("preset, fmt", [("edge-bf16", "bf16"), ("edge-bf16", "fp32")])

@@ -27,8 +27,9 @@ class ReferenceVectorUnit:
         for x in inputs[1:]:
             if x.shape != shape:
                 raise ValueError(f"vector {op}: operand shapes differ, {shape} and {x.shape}")
-        xs = [self._acc.round_into(x, fmt) for x in inputs]
-        outs = compute(*xs, rnd=lambda v: self._acc.round_into(v, fmt))
+        rounding = self._acc.vector_rounding(role)
+        xs = [self._acc.round_into(x, fmt, rounding) for x in inputs]
+        outs = compute(*xs, rnd=lambda v: self._acc.round_into(v, fmt, rounding))
         outs = outs if isinstance(outs, tuple) else (outs,)
         written = [o.astype(fmt.value_dtype) for o in outs]
         self._acc.vector_counts(op, role, int(np.prod(shape)), out_elements=outs[0].size,
