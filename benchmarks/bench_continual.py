@@ -48,13 +48,13 @@ def _cell(x: float | None, spec: str = ".1f") -> str:
 
 
 def drift_table(runs: dict[tuple[str, int], tuple[dict, list[Change]]], window: int) -> str:
-    lines = ["| chip | seed | change | at env step | return before | right after (dip) | lowest | steps to 90 % "
-             "| return when last there | forgotten |", "|" + "---|" * 10]
+    lines = ["| chip | seed | change | at env step | return before (best in phase) | right after (dip) | lowest "
+             "| steps to 90 % of before | return when last there | forgotten |", "|" + "---|" * 10]
     for (hw, seed), (_, found) in runs.items():
         for c in found:
             recover = f"{c.recover_steps:,}" if c.recover_steps is not None else f"> {c.phase_steps:,} (not reached)"
-            lines.append(f"| {hw} | {seed} | {c.old} → {c.new} | {c.step:,} | {c.before:.1f} | {c.after:.1f} "
-                         f"| {c.lowest:.1f} | {recover} | {_cell(c.earlier)} | {_cell(c.forgotten)} |")
+            lines.append(f"| {hw} | {seed} | {c.old} → {c.new} | {c.step:,} | {c.before:.1f} ({c.best_before:.1f}) "
+                         f"| {c.after:.1f} | {c.lowest:.1f} | {recover} | {_cell(c.earlier)} | {_cell(c.forgotten)} |")
     lines += ["", "| chip | seed | eval return on A after the run | episodes | energy/episode mJ | energy total J "
                   "| wall s |", "|---|---|---|---|---|---|---|"]
     for (hw, seed), (s, _) in runs.items():

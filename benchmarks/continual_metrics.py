@@ -40,6 +40,7 @@ class Change:
             last episode, when it came between two): the recovery is counted from there.
         phase_steps: Env steps the new phase lasted in the run (from ``step`` to its last episode's end).
         before: Mean return of the old phase's last ``window`` episodes.
+        best_before: Highest mean return of ``window`` consecutive episodes in the old phase.
         after: Mean return of the new phase's first ``window`` episodes: the dip.
         lowest: Lowest mean return of ``window`` consecutive episodes in the new phase.
         recover_steps: Env steps from ``step`` to the end of the first ``window`` episodes of the new
@@ -52,6 +53,7 @@ class Change:
     step: int
     phase_steps: int
     before: float
+    best_before: float
     after: float
     lowest: float
     recover_steps: int | None
@@ -106,13 +108,14 @@ def changes(episodes: list[Episode], window: int = 10, target: float = 0.9) -> l
     for k in range(1, len(segments)):
         (old, previous, _), (new, current, step) = segments[k - 1], segments[k]
         before = float(np.mean([e.episode_return for e in previous[-window:]]))
+        best = float(_window_means([e.episode_return for e in previous], window).max())
         means = _window_means([e.episode_return for e in current], window)
         reached = np.flatnonzero(means >= target * before)
         recovered = current[min(int(reached[0]) + window, len(current)) - 1] if reached.size else None
         recover = None if recovered is None else recovered.env_steps - step
         earlier = next((float(np.mean([e.episode_return for e in seg[-window:]]))
                         for phase, seg, _ in reversed(segments[:k - 1]) if phase == new), None)
-        found.append(Change(old, new, step, current[-1].env_steps - step, before, float(means[0]),
+        found.append(Change(old, new, step, current[-1].env_steps - step, before, best, float(means[0]),
                             float(means.min()), recover, earlier))
     return found
 

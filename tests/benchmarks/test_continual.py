@@ -37,11 +37,12 @@ def test_segments_leave_out_the_episode_the_change_came_in():
 def test_a_dip_a_recovery_and_forgetting():
     first, second = changes(drifting_run(), window=5, target=0.9)
     assert (first.old, first.new, first.step) == ("A", "B", 160)
-    assert first.before == 100.0 and first.after == 10.0 and first.lowest == 10.0 and first.earlier is None
+    assert first.before == first.best_before == 100.0 and first.earlier is None
+    assert first.after == first.lowest == 10.0
     # the first 5 B episodes with a mean >= 90 are episodes 11-15 of B: ending at 160 + 150
     assert first.recover_steps == 150 and first.phase_steps == 210
     assert (second.old, second.new, second.step) == ("B", "A", 370)
-    assert second.before == pytest.approx((4 * 95.0 + 90.0) / 5)
+    assert second.before == pytest.approx((4 * 95.0 + 90.0) / 5) and second.best_before == 95.0
     assert second.earlier == 100.0 and second.after == 40.0 and second.forgotten == 60.0
     assert second.recover_steps == 140  # episodes 10-14 of A: (40 + 4 x 100) / 5 = 88 >= 0.9 x 94
 
