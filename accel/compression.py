@@ -183,7 +183,7 @@ def _mean_delta_counts(words, m_bits, e_mask, block, reach):
             total += e
         mean = total // size
         for j in range(size):
-            escapes += abs(exponents[j] - mean) > reach
+            escapes += np.int64(abs(exponents[j] - mean) > reach)
     return (n + block - 1) // block, escapes
 
 

@@ -87,9 +87,9 @@ def _bit_counts(bits, abs_mask, inf_bits, limit_bits):
     nan = 0
     for i in range(bits.size):
         mag = bits[i] & abs_mask
-        above += (mag > limit_bits) & (mag <= inf_bits)
-        infinite += mag == inf_bits
-        nan += mag > inf_bits
+        above += np.int64((mag > limit_bits) & (mag <= inf_bits))
+        infinite += np.int64(mag == inf_bits)
+        nan += np.int64(mag > inf_bits)
     return above, infinite, nan
 
 
@@ -210,8 +210,8 @@ def _fixed32(x, codes, p, key, first):
     for i in range(bits.size):
         mag = bits[i] & np.uint32(0x7FFFFFFF)
         peak = max(peak, mag if mag < np.uint32(0x7F800000) else np.uint32(0))
-        infinite += mag == np.uint32(0x7F800000)
-        nan += mag > np.uint32(0x7F800000)
+        infinite += np.int64(mag == np.uint32(0x7F800000))
+        nan += np.int64(mag > np.uint32(0x7F800000))
     peak_value = np.float64(np.uint32(peak).view(np.float32))
     scale = peak_scale(peak_value, p)
     lo, hi = np.float32(math.ldexp(np.float64(p[11]), scale)), np.float32(math.ldexp(np.float64(p[12]), scale))
@@ -220,7 +220,7 @@ def _fixed32(x, codes, p, key, first):
     else:
         saturations = 0
         for i in range(x.size):
-            saturations += (x[i] > hi) | (x[i] < lo)
+            saturations += np.int64((x[i] > hi) | (x[i] < lo))
     nan_mask = np.empty(x.size, np.bool_)
     if p[1]:
         fixed_stochastic(x, codes, nan_mask, p[10], -scale, p[11], p[12], key, first)
@@ -325,7 +325,7 @@ def _rounded_to_zero(codes, values):
     """Positions where ``codes`` is 0 and ``values`` is not (NaN is not above 0): one pass, no temporaries."""
     count = 0
     for i in range(codes.size):
-        count += (codes[i] == 0) & (abs(values[i]) > 0)
+        count += np.int64((codes[i] == 0) & (abs(values[i]) > 0))
     return count
 
 

@@ -155,7 +155,7 @@ def round_step(x, p, stream, state):
     saturations = 0
     if p[0]:
         for i in range(n):
-            saturations += abs(x[i]) > p[4]
+            saturations += np.int64(abs(x[i]) > p[4])
         if stochastic:
             # In the format's normal range the step is bit ``drop`` of float64's fraction, and
             # round_by keeps the bits above it and adds one there when the word's leading ``drop``
@@ -190,7 +190,7 @@ def round_step(x, p, stream, state):
         unit = pow2(scale)
         lo, hi = np.float64(p[11]) * unit, np.float64(p[12]) * unit
         for i in range(n):
-            saturations += (x[i] > hi) | (x[i] < lo)
+            saturations += np.int64((x[i] > hi) | (x[i] < lo))
         if not stochastic and p[10] <= 53 and abs(scale) < 1000:
             _fixed_nearest(x, scale, p)
         elif stochastic and abs(scale) < 1000:
@@ -293,7 +293,7 @@ def _nonzero(x):
     """Values of ``x`` neither 0 nor NaN (fixed point rounds NaN to 0: it is no underflow)."""
     count = 0
     for v in x:
-        count += (v != 0.0) & (v == v)
+        count += np.int64((v != 0.0) & (v == v))
     return count
 
 
@@ -331,7 +331,7 @@ def _store(v, out, state):
     nonfinite = 0
     for i in range(v.size):
         out[i] = v[i]
-        nonfinite += not np.isfinite(v[i])
+        nonfinite += np.int64(not np.isfinite(v[i]))
     state[_NONFINITE] += nonfinite
 
 
@@ -515,7 +515,7 @@ def fused_relu(x, p, out):
         r = _maximum(a, 0.0)
         out[i] = r
         sat += s
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -528,7 +528,7 @@ def fused_relu_grad(x, dy, p, out):
         r = d if a > 0.0 else 0.0
         out[i] = r
         sat += s0 + s1
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -549,7 +549,7 @@ def fused_store(t, p, out):
         r, s = _rn(t[i], p)
         out[i] = r
         sat += s
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -564,7 +564,7 @@ def fused_tanh_grad(y, dy, p, out):
         r, s4 = _rn(d * one_minus, p)
         out[i] = r
         sat += s0 + s1 + s2 + s3 + s4
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -577,7 +577,7 @@ def fused_add(x, y, p, out):
         r, s2 = _rn(a + b, p)
         out[i] = r
         sat += s0 + s1 + s2
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -590,7 +590,7 @@ def fused_mul(x, y, p, out):
         r, s2 = _rn(a * b, p)
         out[i] = r
         sat += s0 + s1 + s2
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -603,7 +603,7 @@ def fused_maximum(x, y, p, out):
         r = _maximum(a, b)
         out[i] = r
         sat += s0 + s1
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -616,7 +616,7 @@ def fused_minimum(x, y, p, out):
         r = _minimum(a, b)
         out[i] = r
         sat += s0 + s1
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -631,7 +631,7 @@ def fused_fma(x, y, z, p, out):
         r, s4 = _rn(prod + c, p)
         out[i] = r
         sat += s0 + s1 + s2 + s3 + s4
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -644,7 +644,7 @@ def fused_scale(x, factor, p, out):
         r, s1 = _rn(a * f, p)
         out[i] = r
         sat += s0 + s1
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
@@ -660,7 +660,7 @@ def fused_sum_rows(x, cols, p, out):
             sat_j += s0 + s1
         out[j] = total
         sat += sat_j
-        bad += not np.isfinite(total)
+        bad += np.int64(not np.isfinite(total))
     return sat, bad
 
 
@@ -685,7 +685,7 @@ def fused_huber(pred, target, delta, p, loss_out, grad_out):
         grad, s7 = _rn((d if small else dlt * np.sign(d)) / n, p)
         loss_out[i], grad_out[i] = loss, grad
         sat += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
-        bad += (not np.isfinite(loss)) + (not np.isfinite(grad))
+        bad += np.int64(not np.isfinite(loss)) + np.int64(not np.isfinite(grad))
     return sat, bad
 
 
@@ -702,7 +702,7 @@ def fused_mse(pred, target, p, loss_out, grad_out):
         grad, s5 = _rn(twice / n, p)
         loss_out[i], grad_out[i] = loss, grad
         sat += s0 + s1 + s2 + s3 + s4 + s5
-        bad += (not np.isfinite(loss)) + (not np.isfinite(grad))
+        bad += np.int64(not np.isfinite(loss)) + np.int64(not np.isfinite(grad))
     return sat, bad
 
 
@@ -722,7 +722,7 @@ def fused_sgd_momentum(w, g, v, lr, momentum, p, w_out, v_out):
         r, s6 = _rn(a - delta, p)
         w_out[i], v_out[i] = r, vel
         sat += s0 + s1 + s2 + s3 + s4 + s5 + s6
-        bad += (not np.isfinite(r)) + (not np.isfinite(vel))
+        bad += np.int64(not np.isfinite(r)) + np.int64(not np.isfinite(vel))
     return sat, bad
 
 
@@ -760,7 +760,7 @@ def fused_adam(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, v_out
         w_out[i], m_out[i], v_out[i] = wi, mi, vi
         sat += (t0 + t1 + t2 + t3 + t4 + t5 + t6 + t7 + t8 + t9 + t10 + t11 + t12 + t13 + t14 + t15 + t16
                 + t17)
-        bad += (not np.isfinite(wi)) + (not np.isfinite(mi)) + (not np.isfinite(vi))
+        bad += np.int64(not np.isfinite(wi)) + np.int64(not np.isfinite(mi)) + np.int64(not np.isfinite(vi))
     return sat, bad
 
 
@@ -778,7 +778,7 @@ def fused_polyak(target, online, tau, p, out):
         r, s4 = _rn(x0 + x1, p)
         out[i] = r
         sat += s0 + s1 + s2 + s3 + s4
-        bad += not np.isfinite(r)
+        bad += np.int64(not np.isfinite(r))
     return sat, bad
 
 
