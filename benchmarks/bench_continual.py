@@ -17,7 +17,9 @@ learner energy and store (``trace.csv``), beside the hand-written policies of
     python benchmarks/bench_continual.py --scenario drift --hw fp32 edge-bf16 edge-int8 --seeds 0
     python benchmarks/bench_continual.py --scenario sensor --hw fp32 edge-int8 cnpu2019 --seeds 0 1 2
 
-The table (Markdown) goes to stdout and ``OUT/SCENARIO.md``, the plot to ``OUT/SCENARIO.png``.
+Each set of points has its directory under ``--out`` (``drift-p25000``, ``sensor``, ``sensor-unpaid``, with
+``-KEY=VALUE`` for each ``--set``); its table (Markdown) goes to stdout and ``NAME.md`` beside it, its plot
+to ``NAME.png``.
 """
 
 import argparse
@@ -99,8 +101,14 @@ def _run_name(env: str, hw: str, seed: int) -> str:
     return f"dqn__{env.replace('/', '-')}__{hw}__{seed}"  # as bench_learning.run_point names it
 
 
-def run_drift(args: argparse.Namespace) -> str:
-    out = args.out / f"drift-p{args.period_steps}"
+def _points_dir(args: argparse.Namespace, name: str) -> Path:
+    """Where a set of points lives: its name says what differs between sets (the run directories inside
+    are named by chip and seed only, and a finished one is reused)."""
+    return args.out / (name + "".join(f"-{s}" for s in args.set))
+
+
+def run_drift(args: argparse.Namespace) -> Path:
+    out = _points_dir(args, f"drift-p{args.period_steps}")
     out.mkdir(parents=True, exist_ok=True)
     extra = ("--env-kwarg", f"period_steps={args.period_steps}", *_env_kwargs(args))
     steps = args.phases * args.period_steps
@@ -113,8 +121,9 @@ def run_drift(args: argparse.Namespace) -> str:
     text = (f"DQN on {DRIFT_ENV} with period_steps={args.period_steps} ({args.phases} phases, {steps:,} env steps; "
             f"the env's default period is 100 000), settings {args.set or 'the defaults'}\n\n"
             + drift_table(runs, args.window))
-    drift_plot(runs, out, out.parent / "drift.png", args.window)
-    return text
+    drift_plot(runs, out, out.with_suffix(".png"), args.window)
+    out.with_suffix(".md").write_text(text + "\n")
+    return out
 
 
 def _env_kwargs(args: argparse.Namespace) -> tuple[str, ...]:
@@ -169,7 +178,7 @@ def sensor_table(rows: dict[tuple[str, int], tuple[list[Day], dict | None]], day
     return "\n".join(lines)
 
 
-def sensor_plot(traces: dict[str, dict[str, np.ndarray]], step_s: float, path: Path) -> None:
+def sensor_plot(traces: dict[str, dict[str, np.ndarray]], step_s: float, path: Path, paid: bool) -> None:
     """Store, deliveries and the learner's energy over the days, one line per policy; days marked."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -187,20 +196,22 @@ def sensor_plot(traces: dict[str, dict[str, np.ndarray]], step_s: float, path: P
     for end in np.flatnonzero(np.diff(first["episode"])) + 1:  # steps done when a day ended
         for ax in (store, delivered, learner):
             ax.axvline(end * step_s / 3600.0, color="0.6", linewidth=0.8)
-    store.set(ylabel="usable store (J)", title=f"{SENSOR_ENV}: DQN paying for its learning from the store")
+    title = "paying for its learning from the store" if paid else "learning without paying"
+    store.set(ylabel="usable store (J)", title=f"{SENSOR_ENV}: DQN {title}")
     delivered.set(ylabel="readings delivered (cumulative)")
     learner.set(xlabel="time (h; grey: the episodes' ends)", ylabel="drawn by the learner (J, cumulative)")
     store.legend(loc="lower left", fontsize=8, ncols=2)
     fig.savefig(path, dpi=100)
 
 
-def run_sensor(args: argparse.Namespace) -> str:
-    out = args.out / "sensor"
+def run_sensor(args: argparse.Namespace) -> Path:
+    out = _points_dir(args, "sensor-unpaid" if args.unpaid else "sensor")
     out.mkdir(parents=True, exist_ok=True)
     kwargs = env_kwargs(args.env_kwarg)
     node = gym.make(SENSOR_ENV, **kwargs).unwrapped.settings
     steps = args.days * round(node.episode_s / node.step_s)
-    extra = ("--energy-budget", "store", "--trace", ",".join(TRACED), *_env_kwargs(args))
+    pay = () if args.unpaid else ("--energy-budget", "store")
+    extra = (*pay, "--trace", ",".join(TRACED), *_env_kwargs(args))
     rows: dict[tuple[str, int], tuple[list[Day], dict | None]] = {}
     traces: dict[str, dict[str, np.ndarray]] = {}
     for hw in args.hw:
@@ -216,11 +227,15 @@ def run_sensor(args: argparse.Namespace) -> str:
             rows[name, seed] = (days(trace), None)
             if seed == args.seeds[0]:
                 traces[name] = trace
-    sensor_plot(traces, node.step_s, out.parent / "sensor.png")
-    return (f"DQN on {SENSOR_ENV}, {args.days} episodes of {node.episode_s / 3600:g} h ({steps:,} env steps of "
-            f"{node.step_s:g} s), learning paid from the node's store; settings {args.set or 'the defaults'}. Eval "
+    sensor_plot(traces, node.step_s, out.with_suffix(".png"), not args.unpaid)
+    paid = "not paid (the chip's energy is counted, the store is not billed)" if args.unpaid else (
+        "paid from the node's store")
+    text = (f"DQN on {SENSOR_ENV}, {args.days} episodes of {node.episode_s / 3600:g} h ({steps:,} env steps of "
+            f"{node.step_s:g} s), learning {paid}; settings {args.set or 'the defaults'}. Eval "
             f"return: the greedy policy after the run, {args.eval_episodes} episodes, not paying.\n\n"
             + sensor_table(rows, args.days))
+    out.with_suffix(".md").write_text(text + "\n")
+    return out
 
 
 def main() -> None:
@@ -232,6 +247,8 @@ def main() -> None:
     parser.add_argument("--phases", type=int, default=4, help="drift: phases run (A, B, A, B)")
     parser.add_argument("--window", type=int, default=10, help="drift: episodes averaged per return")
     parser.add_argument("--days", type=int, default=3, help="sensor: one-day episodes")
+    parser.add_argument("--unpaid", action="store_true",
+                        help="sensor: learning not billed to the store (the reference for what paying costs)")
     parser.add_argument("--baselines", nargs="*", choices=BASELINES, default=list(BASELINES),
                         help="sensor: the hand-written policies to run beside DQN (default all)")
     parser.add_argument("--eval-episodes", type=int, default=10)
@@ -243,9 +260,9 @@ def main() -> None:
     for name in ("period_steps", "phases", "window", "days", "eval_episodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
-    text = (run_drift if args.scenario == "drift" else run_sensor)(args)
-    (args.out / f"{args.scenario}.md").write_text(text + "\n")
-    print(text)
+    out = (run_drift if args.scenario == "drift" else run_sensor)(args)
+    print(out.with_suffix(".md").read_text(), end="")
+    print(f"\ntable: {out.with_suffix('.md')}, plot: {out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
