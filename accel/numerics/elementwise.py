@@ -144,7 +144,7 @@ def round_step(x, p, stream, state):
     # values already in the format (most inputs: the chip computed them) round to themselves, with
     # no saturation, no value rounded to 0 and no word read: two vectorised passes decide it
     scale = 0 if p[0] else peak_scale(_finite_peak(x), p)
-    if _float_identity(x, p) if p[0] else (p[10] <= 53 and abs(scale) < 1000 and _fixed_identity(x, scale, p)):
+    if _identity(x, scale, p):
         for i in range(n):
             x[i] += 0.0  # −0 becomes +0, as rounding makes every zero
         return
@@ -239,6 +239,15 @@ def _finite_peak(x):
 
 
 @njit
+def _identity(x, scale, p):
+    """Whether rounding ``x`` into the format ``p`` (fixed point: at the scale ``2**scale``) leaves every
+    value unchanged but −0: the first chunk decides at once for most tensors that are not."""
+    if p[0]:
+        return _float_identity(x[:CHUNK], p) and _float_identity(x, p)
+    return p[10] <= 53 and abs(scale) < 1000 and _fixed_identity(x[:CHUNK], scale, p) and _fixed_identity(x, scale, p)
+
+
+@njit
 def _fixed_identity(x, scale, p):
     """Whether rounding ``x`` into the fixed-point format ``p`` at the scale ``2**scale`` leaves every
     value unchanged but −0 (which becomes +0): each is a code within the range times the unit (no NaN)."""
@@ -282,8 +291,8 @@ def _float_on_grid(x, low, smallest_normal):
     """Whether every value of the float64 array ``x`` is ±0, ±inf or a value of the float format from
     its smallest normal up (``low``: the float64 fraction bits below its step there)."""
     exact = True
-    for v in x:
-        a = abs(v)
+    for i in range(x.size):
+        a = abs(x[i])
         exact &= ((np.float64(a).view(np.int64) & low) == 0) & ((a >= smallest_normal) | (a == 0.0))
     return exact
 
@@ -292,7 +301,8 @@ def _float_on_grid(x, low, smallest_normal):
 def _nonzero(x):
     """Values of ``x`` neither 0 nor NaN (fixed point rounds NaN to 0: it is no underflow)."""
     count = 0
-    for v in x:
+    for i in range(x.size):  # indexed, not iterated: the iterator keeps the loop from vectorising
+        v = x[i]
         count += np.int64((v != 0.0) & (v == v))
     return count
 

@@ -157,8 +157,8 @@ def _float_bits_on_grid(bits, low, min_bits, inv):
     """Whether every float32 pattern of ``bits`` is a value of the format (``low``: the bits below its
     step from ``min_bits``, its smallest normal, up; the fixed step ``1 / inv`` below), ±inf or ±0."""
     exact = True
-    for u in bits:
-        a = _U32(u & _U32(0x7FFFFFFF))
+    for i in range(bits.size):
+        a = _U32(bits[i] & _U32(0x7FFFFFFF))
         t = np.float64(a.view(np.float32)) * inv
         exact &= ((a & low) == 0) & ((a >= min_bits) | (t == np.floor(t)))
     return exact

@@ -160,6 +160,9 @@ def on_fixed_grid(x, inv):
     """Whether every value of ``x`` times the power of two ``inv`` is an integer, ±inf or NaN: then
     ``stochastic_code`` and the exact routes round ``x`` without reading a random word (callers skip
     computing a chunk's words; the counter advances all the same)."""
+    t = abs(np.float64(x[0])) * inv if x.size else 0.0
+    if not ((t == np.floor(t)) | (t != t)):  # the first value decides at once for most chunks that are not
+        return False
     exact = True
     for j in range(x.size):
         t = abs(np.float64(x[j])) * inv
