@@ -160,6 +160,7 @@ class Tally:
         self._frozen: EventCounts | None = start
         self._frozen_mappings = {name: getattr(start, name) for name in _MAPPING_FIELDS}
         self._dirty: set[str] = set()  # mapping fields changed since they were last frozen
+        self._order = {name: tuple(mapping) for name, mapping in self._frozen_mappings.items()}  # sorted keys
         self._pending: dict[int, list] = {}  # id(delta) -> [delta, times applied]; the list keeps it alive
 
     def add(self, **counts) -> None:
@@ -214,7 +215,7 @@ class Tally:
             for name, key, value in delta.entries:
                 mapping = totals[name]
                 mapping[key] = mapping.get(key, 0) + value * times
-                dirty.add(name)
+            dirty.update(delta.mapping_fields)
         self._pending.clear()
 
     def freeze(self) -> EventCounts:
@@ -222,9 +223,12 @@ class Tally:
         frozen again only when it changed)."""
         if self._frozen is None:
             self._settle()
-            mappings = self._frozen_mappings
+            mappings, order = self._frozen_mappings, self._order
             for name in self._dirty:
-                mappings[name] = _frozen({k: v for k, v in self._totals[name].items() if v or k in SRAM_BUFFERS})
+                total = self._totals[name]
+                if len(total) != len(order[name]):  # keys are only ever added: a new one changes the length
+                    order[name] = tuple(sorted(total))
+                mappings[name] = MappingProxyType({k: total[k] for k in order[name] if total[k] or k in SRAM_BUFFERS})
             self._dirty.clear()
             self._frozen = EventCounts._trusted({
                 name: mappings[name] if name in mappings else value for name, value in self._totals.items()})
@@ -238,10 +242,15 @@ class CountsDelta:
     Attributes:
         scalars: (field, value) pairs of the integer fields.
         entries: (field, key, value) triples of the mapping fields.
+        mapping_fields: The mapping fields ``entries`` touch.
     """
 
     scalars: tuple[tuple[str, int], ...]
     entries: tuple[tuple[str, str, int], ...]
+    mapping_fields: frozenset[str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mapping_fields", frozenset(name for name, _, _ in self.entries))
 
     @classmethod
     def of(cls, counts: Mapping) -> "CountsDelta":
@@ -253,6 +262,6 @@ class CountsDelta:
         unknown = set(counts) - set(_FIELDS)
         if unknown:
             raise ValueError(f"unknown counts {sorted(unknown)}; counts are the fields of EventCounts")
-        return cls(tuple((name, value) for name, value in counts.items() if name not in _MAPPING_FIELDS),
-                   tuple((name, key, value) for name, value in counts.items() if name in _MAPPING_FIELDS
-                         for key, value in value.items()))
+        entries = tuple((name, key, value) for name, value in counts.items() if name in _MAPPING_FIELDS
+                        for key, value in value.items())
+        return cls(tuple((name, value) for name, value in counts.items() if name not in _MAPPING_FIELDS), entries)
