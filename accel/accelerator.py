@@ -65,6 +65,20 @@ class ChipState:
     rng_state: tuple[int, int]
 
 
+_OPERAND_MEMO = 16
+"""Read-only B operands an ``Accelerator`` keeps rounded (``Accelerator._operand``): a network's
+working copies of the weights, target networks included."""
+
+
+def _unwritable(x: np.ndarray) -> bool:
+    """Whether ``x`` and every array it is a view of are read-only (nothing can write its values)."""
+    while isinstance(x, np.ndarray):
+        if x.flags.writeable:
+            return False
+        x = x.base
+    return x is None
+
+
 class Accelerator:
     """A simulated DRL training chip.
 
@@ -99,6 +113,7 @@ class Accelerator:
         self._vector_steps = {role: steps for role, steps in self._declared_steps.items()
                               if compression.scheme(role) != NONE}  # "master" tensors are not compressed
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
+        self._operands: dict[tuple[int, bool], tuple[np.ndarray, NumberFormat, Operand]] = {}  # see _operand
         self.vector = VectorUnit(self)
         """The vector unit: activations, losses, optimizer updates (``accel.vector``)."""
 
@@ -294,7 +309,7 @@ class Accelerator:
         fa, fb, fout = layout.formats
         acc = layout.accumulator
         op_a, sat_a = self._to_format(a, fa)
-        op_b, sat_b = self._to_format(np.ascontiguousarray(b_math), fb)
+        op_b, sat_b, under_b = self._operand(b, transpose_b, fb)
         sparsity = self.config.sparsity
         kept = kept_rows(op_b.data, sparsity.group) if sparsity.skipping == "group" else None
         if kept is not None and kept.size == k:
@@ -335,7 +350,7 @@ class Accelerator:
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
         accumulators = res.values.astype(np.float32) if exp is None else res.values
         out, sat_out = self._to_format(accumulators, fout, exp)
-        self._tally.add(underflows=underflows(a, op_a) + underflows(b_math, op_b) + underflows(accumulators, out))
+        self._tally.add(underflows=underflows(a, op_a) + under_b + underflows(accumulators, out))
 
         if self._compressing:  # the operands crossing the DRAM interface, at their measured ratios
             steps = self._measured_steps(plan, (op_a, op_b, out))
@@ -345,6 +360,31 @@ class Accelerator:
         self._tally.add_value_counts(plan.mac_kind, zero_macs, sat_a + sat_b + res.saturations + sat_out,
                                      op_a.nonfinite + op_b.nonfinite + out.nonfinite, self._skipped(zero_macs))
         return out.values().astype(fout.value_dtype)
+
+    def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat) -> tuple[Operand, int, int]:
+        """The B operand of a GEMM (``b``, transposed when stored so) rounded into ``fmt``: (operand,
+        saturations, values rounded to 0).
+
+        A read-only array (and read-only down to its data) already in the format (the agents' working copies
+        of the weights, which nothing writes) rounds to itself whatever the random words, so its
+        operand is kept (the last ``_OPERAND_MEMO`` such arrays): the GEMMs that read it again take
+        it, and the random source advances as the rounding would have advanced it.
+        """
+        key = (id(b), transpose)
+        memo = self._operands.get(key)
+        if memo is not None and memo[0] is b and memo[1] == fmt:
+            if self.config.formats.rounding == "stochastic":
+                self._rng.take(b.size)
+            return memo[2], 0, 0
+        x = np.ascontiguousarray(b.T if transpose else b)
+        op, saturations = self._to_format(x, fmt)
+        rounded_to_zero = underflows(x, op)
+        if (_unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0
+                and np.array_equal(op.values(), x)):
+            if len(self._operands) >= _OPERAND_MEMO:
+                del self._operands[next(iter(self._operands))]
+            self._operands[key] = (b, fmt, op)
+        return op, saturations, rounded_to_zero
 
     @staticmethod
     def _check_matrix(name: str, x) -> np.ndarray:

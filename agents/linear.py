@@ -129,7 +129,7 @@ class AccelLinear(nn.Module):
         self.accelerator, self.net, self.index, self.out_role = accelerator, net, index, out_role
         self.input_name = "x"
         """Name of the network's input (layer 0 only): ``s``, ``s_next``, ``obs`` …"""
-        self._working = (np.zeros((in_features, out_features), accelerator.format_of("weight").value_dtype)
+        self._working = (_read_only(np.zeros((in_features, out_features), accelerator.format_of("weight").value_dtype))
                          if has_master_weights(accelerator) else None)  # else the optimizer's own format
         """The working copy in the weight format (zeros are exact in every format: nothing to round yet)."""
         self.mask: np.ndarray | None = None
@@ -145,8 +145,8 @@ class AccelLinear(nn.Module):
             with torch.no_grad():
                 self.weight.copy_(torch.from_numpy(np.asarray(masked, np.float32)))
         if self._working is not None:  # reads the master copy as its update streams out
-            self._working = self.accelerator.vector.quantize(as_numpy(self.weight), "weight",
-                                                             names=((None,), (names.weight(self.net, self.index),)))
+            self._working = _read_only(self.accelerator.vector.quantize(
+                as_numpy(self.weight), "weight", names=((None,), (names.weight(self.net, self.index),))))
 
     def gemm_weight(self) -> np.ndarray:
         """The weights the GEMMs read: the working copy, or the parameter itself without master weights."""
@@ -157,6 +157,14 @@ class AccelLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}, net={self.net!r}, index={self.index}"
+
+
+def _read_only(weights: np.ndarray) -> np.ndarray:
+    """``weights`` made read-only: a working copy is replaced, never written, and the chip keeps the
+    rounded operand of a read-only array (``Accelerator.gemm``)."""
+    weights = weights if weights.base is None else weights.copy()  # a view's base could still be written
+    weights.flags.writeable = False
+    return weights
 
 
 class _ActivationFunction(torch.autograd.Function):

@@ -242,6 +242,31 @@ def test_same_seed_same_results_with_stochastic_rounding():
     assert np.array_equal(c1, c2) and not np.array_equal(c1, Accelerator(cfg, seed=5).gemm(a, b))
 
 
+@pytest.mark.parametrize("preset", ["edge-int8", "edge-fp8", "edge-bf16", "edge-fixed16"])
+def test_a_read_only_operand_in_the_format_is_rounded_once_with_the_same_results(preset):
+    # the chip keeps the operand of a read-only weight array already in the format; a chip given writable
+    # copies rounds it every time: same values, counts and random source, forward and transposed
+    cfg = load_config(preset)
+    rng = np.random.default_rng(2)
+    w = Accelerator(cfg).vector.quantize(rng.standard_normal((24, 20)).astype(np.float32), "weight").copy()
+    w.flags.writeable = False
+    xs = [rng.standard_normal((5, 24)).astype(np.float32) for _ in range(3)]
+    dys = [rng.standard_normal((5, 20)).astype(np.float32) for _ in range(3)]
+    kept, fresh = Accelerator(cfg, seed=1), Accelerator(cfg, seed=1)
+    for x, dy in zip(xs, dys, strict=True):
+        for chip, weights in ((kept, w), (fresh, w.copy())):
+            y = chip.gemm(x, weights)
+            dx = chip.gemm(dy, weights, roles=("gradient", "weight"), out_role="gradient", transpose_b=True)
+            chip.outputs = getattr(chip, "outputs", []) + [y, dx]
+    assert all(np.array_equal(a, b) for a, b in zip(kept.outputs, fresh.outputs, strict=True))
+    assert kept.counts == fresh.counts and kept.rng.state() == fresh.rng.state()
+    assert len(kept._operands) == 2 and not fresh._operands  # forward and transposed, once each
+    view = w.copy()[:]  # read-only, but its base can still be written: rounded every time
+    view.flags.writeable = False
+    fresh.gemm(xs[0], view)
+    assert not fresh._operands
+
+
 def test_overflow_and_nan_are_counted_not_absorbed():
     acc = Accelerator(nearest("edge-bf16"))
     a = np.array([[3e38, 3e38], [np.nan, 1.0]], np.float32)
