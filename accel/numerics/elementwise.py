@@ -660,17 +660,22 @@ def fused_scale(x, factor, p, out):
 
 @njit
 def fused_sum_rows(x, cols, p, out):
-    """Column sums of the row-major ``(x.size // cols, cols)`` matrix ``x``, row 0 first."""
+    """Column sums of the row-major ``(x.size // cols, cols)`` matrix ``x``, row 0 first (the rows in the
+    outer loop: each add runs along a row, contiguous, and every column still adds its rows in order)."""
     sat = bad = 0
+    totals = np.empty(cols)
     for j in range(cols):
-        total, sat_j = _rn(np.float64(x[j]), p)
-        for row in range(1, x.size // cols):
-            v, s0 = _rn(np.float64(x[row * cols + j]), p)
-            total, s1 = _rn(total + v, p)
-            sat_j += s0 + s1
-        out[j] = total
-        sat += sat_j
-        bad += np.int64(not np.isfinite(total))
+        totals[j], s = _rn(np.float64(x[j]), p)
+        sat += s
+    for row in range(1, x.size // cols):
+        xr = x[row * cols:(row + 1) * cols]
+        for j in range(cols):
+            v, s0 = _rn(np.float64(xr[j]), p)
+            totals[j], s1 = _rn(totals[j] + v, p)
+            sat += s0 + s1
+    for j in range(cols):
+        out[j] = totals[j]
+        bad += np.int64(not np.isfinite(totals[j]))
     return sat, bad
 
 
