@@ -22,7 +22,7 @@ from accel.numerics import quantize, quantize_codes
 from accel.numerics.elementwise import format_params, peak_scale
 from accel.numerics.formats import NumberFormat
 from accel.numerics.philox import RandomStream
-from accel.numerics.quantize import fixed_nearest, fixed_stochastic
+from accel.numerics.quantize import fixed_nearest, fixed_stochastic, nearest_float_params, to_float_nearest
 from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pow2_scale, round_pairs
 from accel.numerics.rounding import pow2
 
@@ -229,6 +229,26 @@ def _fixed32(x, codes, p, key, first):
     return scale, saturations, nan
 
 
+@njit
+def _float32_nearest(bits, out_bits, limit_bits, params):
+    """``to_format`` of the float32 patterns ``bits`` into a float format rounded to nearest, in one
+    compiled call: the rounded patterns into ``out_bits`` (``quantize``'s kernel, ``params``: its
+    constants), and (magnitudes above ``limit_bits`` with ±inf, NaN and ±inf among the results)."""
+    above = 0
+    nan = 0
+    for i in range(bits.size):
+        mag = bits[i] & np.uint32(0x7FFFFFFF)
+        above += np.int64((mag > limit_bits) & (mag <= np.uint32(0x7F800000)))
+        nan += np.int64(mag > np.uint32(0x7F800000))
+    to_float_nearest(bits, out_bits, *params)
+    nonfinite = nan
+    if above:  # something overflowed (or was ±inf): count the results
+        nonfinite = 0
+        for i in range(out_bits.size):
+            nonfinite += np.int64((out_bits[i] & np.uint32(0x7FFFFFFF)) >= np.uint32(0x7F800000))
+    return above, nonfinite
+
+
 def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: RandomStream,
               exp: int | None = None) -> tuple[Operand, int]:
     """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
@@ -252,6 +272,12 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
         scale, saturations, nan = _fixed32(np.ascontiguousarray(flat), codes.reshape(-1),
                                            _fixed_params(fmt, scaling, stream is not None), key, first)
         return Operand(codes, int(scale), fmt, int(nan)), int(saturations)
+    if exp is None and values.dtype == np.float32 and fmt.is_float and stream is None:
+        out = np.empty(values.shape, np.float32)
+        above, nonfinite = _float32_nearest(np.ascontiguousarray(flat).view(np.uint32), out.reshape(-1).view(np.uint32),
+                                            np.uint32(_limit_bits(flat.dtype, fmt.max_value)),
+                                            nearest_float_params(fmt))
+        return Operand(out, None, fmt, int(nonfinite)), int(above)
     if exp is not None:  # integer accumulator codes: finite by construction
         if not fmt.is_float:
             return _requantize_codes(values, exp, fmt, scaling, stream)

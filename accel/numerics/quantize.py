@@ -63,7 +63,7 @@ def _nearest_float_bits(u, drop, bias, lsb, keep, max_bits, overflow_bits, sub_b
 
 
 @njit
-def _to_float_nearest(bits, out_bits, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_magic):
+def to_float_nearest(bits, out_bits, drop, bias, lsb, keep, max_bits, overflow_bits, sub_below, sub_magic):
     """Round to nearest, branch-free so the loop vectorises; one loop per case of subnormal steps."""
     if sub_below > 0:
         for i in range(bits.size):
@@ -76,8 +76,8 @@ def _to_float_nearest(bits, out_bits, drop, bias, lsb, keep, max_bits, overflow_
 
 
 @functools.cache
-def _nearest_float_params(f: NumberFormat) -> tuple:
-    """The loop constants of ``_to_float_nearest`` for the float format ``f`` (uint32, and a float32);
+def nearest_float_params(f: NumberFormat) -> tuple:
+    """The loop constants of ``to_float_nearest`` for the float format ``f`` (uint32, and a float32);
     computed once per format (they cost more than rounding a small tensor)."""
     drop = 23 - f.mantissa_bits
     max_bits = int(np.float32(f.max_value).view(np.uint32))
@@ -352,7 +352,7 @@ def quantize(x, fmt: str, rounding: str = "nearest", rng: np.random.Generator | 
     stream = stream_of(rounding, rng)
     out = np.empty(bits.size, np.float32)
     if stream is None:
-        _to_float_nearest(bits, out.view(np.uint32), *_nearest_float_params(f))
+        to_float_nearest(bits, out.view(np.uint32), *nearest_float_params(f))
         return out.reshape(shape)
     _to_float_stochastic(bits, out.view(np.uint32), *_stochastic_float_params(f), *stream.take(bits.size))
     return out.reshape(shape)
