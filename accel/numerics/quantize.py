@@ -238,7 +238,7 @@ def fixed_nearest(x, codes, nan_mask, scale, min_code, max_code):
         r = np.rint(v)
         r = min_code if r < min_code else r
         r = max_code if r > max_code else r
-        codes[i] = np.int64(0.0 if nan else r)
+        codes[i] = 0.0 if nan else r  # an integer already: stored as it is (float32 codes: the loop vectorises)
         nan_mask[i] = nan
 
 
