@@ -18,10 +18,13 @@ state; the chip computes the values and applies the plan (both fidelities execut
 """
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
+from accel.by_tensor import ByTensor, ValueCounts
 from accel.compression import NONE, RATIO_STEPS, ratio_steps, steps_of, stored_bits, tensor_words, value_words
 from accel.config import DENSITY_ROLES, AcceleratorConfig
 from accel.counts import CountsDelta, EventCounts, Tally, vector_kind
@@ -63,6 +66,7 @@ class ChipState:
     pending_writeback_bytes: int
     pe_tensor: str | None
     rng_state: tuple[int, int]
+    counts_by_tensor: Mapping[str, ValueCounts] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _OPERAND_MEMO = 16
@@ -99,6 +103,7 @@ class Accelerator:
         self.fidelity = fidelity
         self._rng = RandomStream.from_seed(seed)
         self._tally = Tally()
+        self._by_tensor = ByTensor()
         self._planner = Planner.of(config)
         self._buffers = {
             "weight": SramBuffer("weight", config.sram.weight_bytes),
@@ -124,13 +129,14 @@ class Accelerator:
             counts=self.counts,
             buffers=tuple((name, buf.contents()) for name, buf in self._buffers.items()),
             pending_writeback_bytes=self._pending_writeback_bytes, pe_tensor=self._pe_tensor,
-            rng_state=self._rng.state())
+            rng_state=self._rng.state(), counts_by_tensor=self.counts_by_tensor)
 
     def restore(self, state: "ChipState") -> None:
         """Puts the chip back into a ``snapshot``'s state (of a chip with the same config)."""
         if not isinstance(state, ChipState):
             raise TypeError(f"restore takes a ChipState from Accelerator.snapshot, got {type(state).__name__}")
         self._tally = Tally(state.counts)
+        self._by_tensor = ByTensor(state.counts_by_tensor)
         for name, tensors in state.buffers:
             self._buffers[name].restore(tensors)
         self._pending_writeback_bytes = state.pending_writeback_bytes
@@ -147,6 +153,12 @@ class Accelerator:
     def counts(self) -> EventCounts:
         """Everything the chip did since construction (immutable; subtract snapshots to measure a span)."""
         return self._tally.freeze()
+
+    @property
+    def counts_by_tensor(self) -> Mapping[str, ValueCounts]:
+        """The value-dependent counts of ``counts`` (saturations, NaN/inf, values rounded to 0) per
+        tensor, most saturations and NaN/inf first (``accel.by_tensor``): where a run clips."""
+        return self._by_tensor.freeze()
 
     def utilization(self, counts: EventCounts | None = None) -> float:
         """MACs the array executed (not skipped) over PE-cycles of compute (1.0: every PE busy every
@@ -180,7 +192,9 @@ class Accelerator:
         zero) with ``rounding`` (default the chip's ``[formats] rounding``); returns float64 values."""
         values = np.asarray(values, np.float64)
         op, saturations = self._to_format(values, fmt, rounding=rounding)
-        self._tally.add(saturations=saturations, underflows=underflows(values, op))
+        rounded_to_zero = underflows(values, op)
+        self._tally.add(saturations=saturations, underflows=rounded_to_zero)
+        self._by_tensor.add(f"round_into ({fmt.name})", saturations, 0, rounded_to_zero)
         return op.values()
 
     def vector_counts(self, op: str, role: str, elements: int, out_elements: int | None = None,
@@ -231,6 +245,8 @@ class Accelerator:
         self._tally.apply(delta)
         if saturations or nonfinite or underflows:
             self._tally.add(saturations=saturations, nonfinite=nonfinite, underflows=underflows)
+            written = ", ".join(name for name in names[1] if name) if names is not None else ""
+            self._by_tensor.add(written or f"{op} ({role})", saturations, nonfinite, underflows)
 
     def replay(self, read_bytes: int = 0, write_bytes: int = 0, stored: tuple[int, int] | None = None) -> None:
         """Counts replay-memory traffic: transitions sampled (read) and stored (written), in raw bytes.
@@ -350,7 +366,8 @@ class Accelerator:
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
         accumulators = res.values.astype(np.float32) if exp is None else res.values
         out, sat_out = self._to_format(accumulators, fout, exp)
-        self._tally.add(underflows=underflows(a, op_a) + under_b + underflows(accumulators, out))
+        under_a, under_out = underflows(a, op_a), underflows(accumulators, out)
+        self._tally.add(underflows=under_a + under_b + under_out)
 
         if self._compressing:  # the operands crossing the DRAM interface, at their measured ratios
             steps = self._measured_steps(plan, (op_a, op_b, out))
@@ -359,6 +376,10 @@ class Accelerator:
         self._apply(plan, names, delta)
         self._tally.add_value_counts(plan.mac_kind, zero_macs, sat_a + sat_b + res.saturations + sat_out,
                                      op_a.nonfinite + op_b.nonfinite + out.nonfinite, self._skipped(zero_macs))
+        by_tensor = self._by_tensor
+        by_tensor.add(names[0] or f"gemm A ({roles[0]})", sat_a, op_a.nonfinite, under_a)
+        by_tensor.add(names[1] or f"gemm B ({roles[1]})", sat_b, op_b.nonfinite, under_b)
+        by_tensor.add(names[2] or f"gemm C ({out_role})", res.saturations + sat_out, out.nonfinite, under_out)
         return out.values().astype(fout.value_dtype)
 
     def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat) -> tuple[Operand, int, int]:

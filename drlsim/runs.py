@@ -240,6 +240,7 @@ def execute(p: Prepared, echo=print) -> dict:
     """
     from tqdm import tqdm
 
+    from accel.by_tensor import since, top
     from agents.loop import Diverged, Meter, evaluate, learn, mean_std
 
     o, chip = p.options, p.accelerator is not None
@@ -250,6 +251,7 @@ def execute(p: Prepared, echo=print) -> dict:
     scalars = _Scalars(o.out)
     meter, start = Meter(p.accelerator), time.perf_counter()
     built = meter.now()  # the agent's construction (its initial weights rounded onto the chip) is not the run's
+    built_by_tensor = p.accelerator.counts_by_tensor if chip else {}
     episode_j: list[float] = []
     step_j: list[float] = []
     last = {"return": math.nan, "env_steps": 0, "episode": 1}
@@ -313,6 +315,7 @@ def execute(p: Prepared, echo=print) -> dict:
             trace.close()
         scalars.close()
     learned = meter.now() - built
+    by_tensor = since(p.accelerator.counts_by_tensor, built_by_tensor) if chip else {}
     returns, eval_report = ([], None) if stopped else evaluate(p.agent, p.eval_env, o.eval_episodes,
                                                                o.seed + 10_000, meter)
     mean, std = mean_std(returns)
@@ -336,6 +339,8 @@ def execute(p: Prepared, echo=print) -> dict:
         "tops_per_w": chip_only(run.tops_per_w), "cycles": chip_only(learned.cycles),
         "saturations": chip_only(learned.saturations), "nonfinite": chip_only(learned.nonfinite),
         "underflows": chip_only(learned.underflows),
+        **{f"{field}_by_tensor": chip_only(top(by_tensor, field))
+           for field in ("saturations", "nonfinite", "underflows")},
         "train_steps": p.agent.train_steps, "env_steps": last["env_steps"], "episodes": len(episode_j),
         "finished": stopped is None, "stopped": stopped,
         "diverged": None if interrupted else stopped, "wall_s": time.perf_counter() - start,
@@ -359,9 +364,16 @@ def summary_line(s: dict, out: Path) -> str:
         line += (f"; energy {s['energy_j_total'] * 1e3:.4g} mJ (inference {s['energy_j_inference'] * 1e3:.4g}, "
                  f"training {s['energy_j_training'] * 1e3:.4g}), "
                  + (f"{per_episode * 1e3:.4g} mJ per episode, " if per_episode is not None else "")
-                 + f"power {s['power_w'] * 1e3:.4g} mW; {s['saturations']} saturations, {s['nonfinite']} NaN/inf, "
-                 f"{s['underflows']} rounded to 0")
+                 + f"power {s['power_w'] * 1e3:.4g} mW; {s['saturations']} saturations{_most(s, 'saturations')}, "
+                 f"{s['nonfinite']} NaN/inf{_most(s, 'nonfinite')}, {s['underflows']} rounded to 0")
     return line + f"; {s['wall_s']:.0f} s -> {out}"
+
+
+def _most(s: dict, field: str) -> str:
+    """`` (most in NAME: N)`` for the tensor with the most ``field`` in a summary, or nothing."""
+    by_tensor = s.get(f"{field}_by_tensor") or {}
+    name = next(iter(by_tensor), None)
+    return f" (most in {name}: {by_tensor[name]})" if name is not None else ""
 
 
 def _stored_j(env) -> float | None:

@@ -38,10 +38,14 @@ def test_every_agent_learns_a_few_steps_on_every_chip(tmp_path, agent, hw):
     assert [int(r["train_step"]) for r in steps] == list(range(1, summary["train_steps"] + 1))
     if hw == "fp32":
         assert summary["energy_j_total"] is None and steps[0]["energy_j"] == ""
+        assert summary["underflows_by_tensor"] is None
     else:
         assert summary["energy_j_total"] == pytest.approx(summary["energy_j_inference"] + summary["energy_j_training"])
         assert all(float(r["energy_j"]) > 0 and int(r["cycles"]) > 0 for r in steps)
         assert summary["power_w"] > 0 and summary["saturations"] >= 0
+        for field in ("saturations", "nonfinite", "underflows"):  # the tensors they came from, top 10
+            by = summary[f"{field}_by_tensor"]
+            assert all(n > 0 for n in by.values()) and (sum(by.values()) == summary[field] or len(by) == 10)
     assert (tmp_path / "config.toml").read_text().startswith("[run]\nagent = ")
 
 
