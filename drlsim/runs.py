@@ -365,7 +365,8 @@ def summary_line(s: dict, out: Path) -> str:
                  f"training {s['energy_j_training'] * 1e3:.4g}), "
                  + (f"{per_episode * 1e3:.4g} mJ per episode, " if per_episode is not None else "")
                  + f"power {s['power_w'] * 1e3:.4g} mW; {s['saturations']} saturations{_most(s, 'saturations')}, "
-                 f"{s['nonfinite']} NaN/inf{_most(s, 'nonfinite')}, {s['underflows']} rounded to 0")
+                 f"{s['nonfinite']} NaN/inf{_most(s, 'nonfinite')}, {s['underflows']} rounded to 0"
+                 f"{_most(s, 'underflows')}")
     return line + f"; {s['wall_s']:.0f} s -> {out}"
 
 

@@ -120,3 +120,11 @@ def test_a_diverged_run_stops_with_a_message_and_keeps_its_logs(tmp_path, capsys
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["diverged"] and summary["eval_return_mean"] is None
     assert rows(tmp_path / "steps.csv")
+
+
+def test_the_summary_line_names_the_tensor_with_the_most_values_rounded_to_0(tmp_path, capsys):
+    assert train(tmp_path, "dqn", "edge-int8", 20) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    name, count = next(iter(summary["underflows_by_tensor"].items()))  # int8 rounds small gradients to 0
+    assert count == max(summary["underflows_by_tensor"].values())
+    assert f"{summary['underflows']} rounded to 0 (most in {name}: {count})" in capsys.readouterr().out
