@@ -17,6 +17,7 @@ from accel.workload import loss_role
 from agents import ops
 from agents.dueling import DuelingQ
 from agents.linear import accelerate, forward, has_master_weights, mlp
+from agents.observations import field_scales, scaled
 from agents.optim import Optimizer, update_target
 from agents.prune import Pruner
 from agents.replay import ReplayMemory, replay_compression
@@ -50,6 +51,8 @@ class DQN:
         settings = DQNSettings() if settings is None else settings
         self.settings, self.accelerator, self.total_steps = settings, accelerator, total_steps
         self.n_actions, obs_dim = int(action_space.n), observation_space.shape[0]
+        self.obs_scales = field_scales(observation_space, settings.obs_scale)
+        """What each observation field is multiplied by before the network sees it (None: nothing)."""
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         trunk = [obs_dim, *settings.hidden]
@@ -93,7 +96,7 @@ class DQN:
         """The greedy action (batch-1 inference; on the chip, the comparisons too; a dueling network
         compares its advantages)."""
         with torch.no_grad():
-            x = torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1)
+            x = torch.as_tensor(scaled(obs, self.obs_scales), dtype=torch.float32).reshape(1, -1)
             q = self.q.advantages(x, "obs") if self.settings.dueling else forward(self.q, x, "obs")
             return int(ops.column_max(q, self.accelerator, self.settings.q_readout)[1][0])
 
@@ -101,7 +104,8 @@ class DQN:
 
     def store(self, obs, action: int, reward: float, next_obs, terminated: bool) -> None:
         """Keeps a transition (its write counted as replay traffic on the chip)."""
-        stored = self.replay.add(obs, action, reward, next_obs, terminated)
+        stored = self.replay.add(scaled(obs, self.obs_scales), action, reward, scaled(next_obs, self.obs_scales),
+                                 terminated)
         if self.accelerator is not None:
             self.accelerator.replay(write_bytes=self.replay.bytes_per_transition, stored=(0, stored))
 

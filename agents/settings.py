@@ -15,6 +15,8 @@ OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("huber", "mse")
 Q_READOUTS = ("activation", "accumulator")
 """Formats a Q-network's head can leave its values in: the activation format, or the accumulator's."""
+OBS_SCALES = ("none", "bounds")
+"""Observation scalings (``agents.observations``): as it is, or each bounded field into [−1, 1]."""
 REPLAY_FORMATS = ("fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "int16", "int8")
 """Storage formats of observations in replay memory (integer ones with a per-field power-of-two scale)."""
 
@@ -51,6 +53,11 @@ class DQNSettings(PruningSettings):
     """Replay memory capacity in transitions (its bytes follow from ``replay_format``)."""
     replay_format: str = "fp32"
     """Format observations are stored in (experience compression); one of ``REPLAY_FORMATS``."""
+    obs_scale: str = "none"
+    """Observation fields scaled before the networks see them, one of ``OBS_SCALES``: ``"none"``, or
+    ``"bounds"``: each field with finite bounds multiplied by the power of two that brings it within
+    [−1, 1] (exact; done by the host, not priced), so that one per-tensor scale on an integer chip
+    does not leave a small field few bits beside a large one (``agents.observations``)."""
     learning_starts: int = 1000
     """Environment steps of uniformly random actions before learning starts."""
     gamma: float = 0.99
@@ -123,6 +130,11 @@ class TD3Settings(PruningSettings):
     """Replay memory capacity in transitions (its bytes follow from ``replay_format``)."""
     replay_format: str = "fp32"
     """Format observations are stored in (experience compression); one of ``REPLAY_FORMATS``."""
+    obs_scale: str = "none"
+    """Observation fields scaled before the networks see them, one of ``OBS_SCALES``: ``"none"``, or
+    ``"bounds"``: each field with finite bounds multiplied by the power of two that brings it within
+    [−1, 1] (exact; done by the host, not priced), so that one per-tensor scale on an integer chip
+    does not leave a small field few bits beside a large one (``agents.observations``)."""
     learning_starts: int = 10_000
     """Environment steps of uniformly random actions before learning starts."""
     gamma: float = 0.98
@@ -243,6 +255,7 @@ def _common(agent: str, s) -> None:
         raise ValueError(f"{agent} setting prune_steps ({s.prune_steps}) must be a multiple of prune_interval "
                          f"({s.prune_interval})")
     _choice(agent, s, "replay_format", REPLAY_FORMATS)
+    _choice(agent, s, "obs_scale", OBS_SCALES)
     if not s.hidden or min(s.hidden) < 1:
         raise ValueError(f"{agent} setting hidden must be one or more positive widths, got {s.hidden!r}")
     if s.batch_size > s.buffer_size:

@@ -17,6 +17,7 @@ import torch
 from accel import Accelerator
 from agents import ops
 from agents.linear import accelerate, forward, has_master_weights, mlp
+from agents.observations import field_scales, scaled
 from agents.optim import Optimizer, update_target
 from agents.prune import Pruner
 from agents.replay import ReplayMemory, replay_compression
@@ -52,6 +53,8 @@ class TD3:
         self.settings, self.accelerator = settings, accelerator
         self.low, self.high = action_space.low.astype(np.float32), action_space.high.astype(np.float32)
         obs_dim, self.act_dim = observation_space.shape[0], action_space.shape[0]
+        self.obs_scales = field_scales(observation_space, settings.obs_scale)
+        """What each observation field is multiplied by before the networks see it (None: nothing)."""
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         actor, critic = [obs_dim, *settings.hidden, self.act_dim], [obs_dim + self.act_dim, *settings.hidden, 1]
@@ -99,7 +102,8 @@ class TD3:
             return self._unscale(self._policy(obs).numpy()[0])
 
     def _policy(self, obs: np.ndarray) -> torch.Tensor:
-        return forward(self.pi, torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1), "obs")
+        x = torch.as_tensor(scaled(obs, self.obs_scales), dtype=torch.float32)
+        return forward(self.pi, x.reshape(1, -1), "obs")
 
     def _unscale(self, a: np.ndarray) -> np.ndarray:
         return self.low + (a + 1.0) * 0.5 * (self.high - self.low)
@@ -111,7 +115,8 @@ class TD3:
 
     def store(self, obs, action: np.ndarray, reward: float, next_obs, terminated: bool) -> None:
         """Keeps a transition, the action scaled to [−1, 1] (its write counted as replay traffic on the chip)."""
-        stored = self.replay.add(obs, self._scale(action), reward, next_obs, terminated)
+        stored = self.replay.add(scaled(obs, self.obs_scales), self._scale(action), reward,
+                                 scaled(next_obs, self.obs_scales), terminated)
         if self.accelerator is not None:
             self.accelerator.replay(write_bytes=self.replay.bytes_per_transition, stored=(0, stored))
 

@@ -3,7 +3,8 @@
 Pendulum's observation is (cos θ, sin θ, θ̇) with |θ̇| ≤ 8: one per-tensor scale, set by θ̇,
 leaves cos θ and sin θ about four bits on an int8 chip. This trains TD3 (64-64 networks,
 ``learning_starts`` 1000) on ``edge-int8`` with the observation as it is, or with θ̇ divided by 8
-(``--divide-velocity``: every field in [−1, 1], what per-field scales on the chip would give), and
+(``--divide-velocity``: the agents' ``obs_scale = "bounds"``, every field in [−1, 1], what per-field
+scales on the chip would give; the same bits as an environment that divides it), and
 prints the eval return (20 deterministic episodes on the chip). Run::
 
     python benchmarks/td3_input_scale.py [--divide-velocity] [--seed 0] [--steps 11000] [--hw edge-int8]
@@ -32,20 +33,13 @@ def main() -> None:
     parser.add_argument("--hw", default="edge-int8")
     args = parser.parse_args()
 
-    def make() -> gym.Env:
-        env = gym.make("Pendulum-v1")
-        if not args.divide_velocity:
-            return env
-        scale = np.array([1.0, 1.0, 1.0 / 8.0], np.float32)
-        return gym.wrappers.TransformObservation(env, lambda o: (o * scale).astype(np.float32),
-                                                gym.spaces.Box(-1.0, 1.0, (3,), np.float32))
-
     acc = Accelerator(load_config(args.hw), seed=args.seed)
-    env = make()
-    agent = TD3(env.observation_space, env.action_space, TD3Settings(hidden=(64, 64), learning_starts=1000), acc,
-                seed=args.seed)
+    env = gym.make("Pendulum-v1")
+    settings = TD3Settings(hidden=(64, 64), learning_starts=1000,
+                           obs_scale="bounds" if args.divide_velocity else "none")
+    agent = TD3(env.observation_space, env.action_space, settings, acc, seed=args.seed)
     learn(agent, env, args.steps, args.seed, Meter(acc))
-    returns, _ = evaluate(agent, make(), 20, args.seed + 10_000, Meter(acc))
+    returns, _ = evaluate(agent, gym.make("Pendulum-v1"), 20, args.seed + 10_000, Meter(acc))
     print(f"{args.hw}, seed {args.seed}, velocity {'divided by 8' if args.divide_velocity else 'as is'}: "
           f"eval return {np.mean(returns):.1f} ± {np.std(returns):.1f}")
 
