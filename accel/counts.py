@@ -60,9 +60,11 @@ class EventCounts:
         vector_ops: Elements processed by the vector unit per ``vector_kind`` (operation and format).
         saturations: Results that left their format's range (fixed point clipped, floats overflowed).
         nonfinite: NaN or ±inf values produced (GEMM outputs and vector results).
-        underflows: Nonzero values the chip's rounding into a fixed-point format turned into 0
-            (GEMM operands and outputs, vector results, working copies): under a per-tensor scale,
-            the small values a large one starves of bits. Float formats are not counted.
+        underflows: Nonzero values the chip's rounding turned into 0: in fixed point (GEMM
+            operands and outputs, vector results, working copies) the small values a large one
+            starves of bits under a per-tensor scale; in a float format (GEMM operands and
+            outputs, working copies; not the vector unit's float results) those below its
+            smallest subnormal, which fp8's gradients reach.
         gemms: GEMMs executed.
         folds: Array folds executed (tiles mapped onto the PEs, one after another).
         skipped_macs: Of ``macs``, those a skipping array never executed: the k-groups it compacted

@@ -338,11 +338,10 @@ def _zero_counts(a, b):
 
 
 def underflows(values: np.ndarray, op: Operand) -> int:
-    """How many nonzero ``values`` (values or integer codes; NaN aside) their rounding into the
-    fixed-point ``op`` turned into 0 (``EventCounts.underflows``); 0 for a float format, whose
-    exponent keeps small values (it loses them only below its smallest subnormal)."""
-    if op.fmt.is_float:
-        return 0
+    """How many nonzero ``values`` (values or integer codes; NaN aside) their rounding into ``op``
+    turned into 0 (``EventCounts.underflows``): in fixed point values within a step of 0 at the
+    tensor's scale, in a float format values below its smallest subnormal (fp8 e4m3: 2**-9, e5m2:
+    2**-16, within reach of a narrow format's gradients), rounded to 0 (to nearest: those up to half of it)."""
     return int(_rounded_to_zero(np.ascontiguousarray(op.data).reshape(-1), np.ascontiguousarray(values).reshape(-1)))
 
 

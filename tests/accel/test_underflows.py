@@ -1,5 +1,6 @@
 """``EventCounts.underflows``: nonzero values the chip's rounding turns into 0, counted against a
-NumPy count of the same rounding (int8, a per-tensor power-of-two scale, round half to even)."""
+NumPy count of the same rounding (int8, a per-tensor power-of-two scale, round half to even; fp8
+e4m3 below its smallest subnormal)."""
 
 import numpy as np
 import pytest
@@ -58,3 +59,31 @@ def test_a_vector_operation_counts_its_results_rounded_to_zero():
     out = acc.vector.add(x, y)
     exact = x.astype(np.float64) + y
     assert acc.counts.underflows == rounded_to_zero(exact) == np.count_nonzero((out == 0) & (exact != 0)) > 0
+
+
+def e4m3_nearest(x: np.ndarray) -> np.ndarray:
+    """fp8 e4m3 to nearest, half to even, by its steps: 2**(e − 3) from the smallest normal 2**-6
+    up, 2**-9 below it (no value here comes near its largest, 448)."""
+    x = np.asarray(x, np.float64)
+    exponent = np.floor(np.log2(np.maximum(np.abs(x), 2.0**-6)))
+    step = 2.0 ** (exponent - 3)
+    return np.round(x / step) * step
+
+
+def test_a_float_format_counts_what_falls_below_its_smallest_subnormal():
+    """fp8 e4m3 to nearest: its smallest subnormal is 2**-9, so 0 < |x| ≤ 2**-10 rounds to 0 (2**-10
+    itself a tie, to the even 0)."""
+    rng = np.random.default_rng(3)
+    a = (rng.choice([-1.0, 1.0], (24, 8)) * 2.0 ** rng.uniform(-14, 2, (24, 8))).astype(np.float32)
+    a[0, 0], a[0, 1], a[0, 2] = 2.0**-10, 0.0, 2.0**-9  # a tie, a zero, the smallest subnormal
+    acc = Accelerator(with_overrides(load_config("edge-fp8"), {"formats.rounding": "nearest"}), seed=0)
+    unit = np.eye(8, dtype=np.float32) * np.float32(2.0**-6)  # exact in e4m3 and in the fp32 accumulator
+    out = acc.gemm(a, unit, names=("a", "unit", "out"))
+    a_rounded = e4m3_nearest(a)
+    exact = a_rounded * 2.0**-6  # the accumulators
+    assert np.array_equal(out, e4m3_nearest(exact))
+    by_tensor = acc.counts_by_tensor
+    assert by_tensor["a"].underflows == np.count_nonzero((a != 0) & (a_rounded == 0)) > 0
+    assert by_tensor["out"].underflows == np.count_nonzero((exact != 0) & (out == 0)) > 0
+    assert "unit" not in by_tensor
+    assert acc.counts.underflows == by_tensor["a"].underflows + by_tensor["out"].underflows
