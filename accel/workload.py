@@ -269,14 +269,20 @@ OPTIMIZER_STATE = {"adam": ("adam", ("m", "v")), "sgd": ("sgd_momentum", ("veloc
 """Each optimizer's vector operation and the state it keeps per parameter (``accel.names.optimizer_state``)."""
 
 
-def optimizer_step(params: list[Parameter], optimizer: str, max_grad_norm: float | None = None) -> list[Op]:
+def optimizer_step(params: list[Parameter], optimizer: str, max_grad_norm: float | None = None,
+                   unscale: bool = False) -> list[Op]:
     """One update of ``params`` by ``"adam"`` or ``"sgd"`` (with momentum), one vector operation per
-    tensor in the update format, after clipping the gradients when ``max_grad_norm`` is given.
+    tensor in the update format, after clipping the gradients when ``max_grad_norm`` is given. With
+    ``unscale`` (a loss scale) the gradients are first divided by it, one ``scale`` per tensor, unless
+    clipping does it within its own scaling.
 
     Each update reads the parameter and its state through the memory model (from DRAM what the
     weight buffer does not hold, back to DRAM what does not fit) and the gradient where the
     backward pass left it; then the parameter's working copy is rounded (``working_copy``)."""
-    ops = clip_grad_norm([p.shape for p in params]) if max_grad_norm is not None else []
+    if max_grad_norm is not None:
+        ops = clip_grad_norm([p.shape for p in params])
+    else:
+        ops = [VectorOp("scale", "master", _size(p.shape)) for p in params] if unscale else []
     op, slots = OPTIMIZER_STATE[optimizer]
     for p in params:
         state = tuple(names.optimizer_state(p.name, slot) for slot in slots)
@@ -343,7 +349,7 @@ def _size(shape: tuple[int, ...]) -> int:
 def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, *,
              bytes_per_transition: int | None = None, double_q: bool = False, loss: str = "huber",
              optimizer: str = "adam", max_grad_norm: float | None = None, master_weights: bool = True,
-             q_role: str = "activation", dueling: bool = False) -> Workload:
+             q_role: str = "activation", dueling: bool = False, loss_scaled: bool = False) -> Workload:
     """One DQN update: sample a batch, the target r + γ·max Q_target(s'), Q(s), the TD loss,
     backward, the optimizer. The target network's copy is not part of it: it happens every
     ``target_update_interval`` environment steps (``target_update``).
@@ -363,6 +369,8 @@ def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, 
         q_role: Role of the Q-values (the head's output, the maximum over actions, the TD target):
             ``"activation"``, or ``"accumulator"`` for a wide readout.
         dueling: A dueling Q-network (``dueling_forward``) instead of an MLP.
+        loss_scaled: Static loss scaling: the loss gradient multiplied by the scale (one ``scale``),
+            the weight gradients divided by it (``optimizer_step``'s ``unscale``).
     """
     sizes = [obs_dim, *hidden, n_actions]
 
@@ -383,23 +391,26 @@ def dqn_step(obs_dim: int, n_actions: int, hidden: tuple[int, ...], batch: int, 
     ops.append(VectorOp("fma", q_role, batch))  # y = γ (1 − done) · Q' + r
     ops += q_forward("q", "s")
     ops.append(loss_op(loss, "q", len(sizes) - 1, batch, loss_role(q_role)))
+    if loss_scaled:
+        ops.append(VectorOp("scale", loss_role(q_role), batch))
     if dueling:
         ops += dueling_backward("q", sizes[:-1], n_actions, batch, "s", q_role)
     else:
         ops += mlp_backward("q", sizes, batch, "s")
     ops += optimizer_step(q_parameters("q", sizes[:-1], n_actions, dueling, master_weights), optimizer,
-                          max_grad_norm)
+                          max_grad_norm, loss_scaled)
     return Workload(f"dqn {'dueling ' if dueling else ''}{'-'.join(map(str, sizes))} batch {batch}", tuple(ops))
 
 
 def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...], batch: int, actor_update: bool = True, *,
              bytes_per_transition: int | None = None, n_critics: int = 2, target_noise: bool = True,
-             optimizer: str = "adam", master_weights: bool = True) -> Workload:
+             optimizer: str = "adam", master_weights: bool = True, loss_scaled: bool = False) -> Workload:
     """One TD3 update (DDPG: one critic, no target noise, an actor update every step): the critics
     on the clipped double-Q target, each forward, loss and backward in turn, one optimizer step
     over all critics; then, when the policy delay allows (``actor_update``), the actor through
     critic 1 (frozen: it only passes the gradient on) and polyak updates of every target network.
-    ``master_weights`` as in ``dqn_step``.
+    ``master_weights`` and ``loss_scaled`` as in ``dqn_step`` (the actor's scale is folded into its
+    loss gradient's constant).
     """
     actor = [obs_dim, *hidden, act_dim]
     critic = [obs_dim + act_dim, *hidden, 1]
@@ -417,15 +428,18 @@ def td3_step(obs_dim: int, act_dim: int, hidden: tuple[int, ...], batch: int, ac
     for c in critics:
         ops += mlp_forward(c, critic, batch, "s_a")
         ops.append(loss_op("mse", c, len(critic) - 1, batch))
+        if loss_scaled:
+            ops.append(VectorOp("scale", "gradient", batch))
         ops += mlp_backward(c, critic, batch, "s_a")
-    ops += optimizer_step([p for c in critics for p in parameters(c, critic, master_weights)], optimizer)
+    ops += optimizer_step([p for c in critics for p in parameters(c, critic, master_weights)], optimizer,
+                          unscale=loss_scaled)
     if actor_update:
         ops += mlp_forward("pi", actor, batch, "s", out_act="tanh")
         ops += mlp_forward("q1", critic, batch, "s_pi")
         ops.append(VectorOp("scale", "gradient", batch))  # d(−mean Q)/dQ
         ops += mlp_backward("q1", critic, batch, "s_pi", input_grad=True, weight_grads=False)
         ops += mlp_backward("pi", actor, batch, "s", out_act="tanh")
-        ops += optimizer_step(parameters("pi", actor, master_weights), optimizer)
+        ops += optimizer_step(parameters("pi", actor, master_weights), optimizer, unscale=loss_scaled)
         for net, sizes in [*((c, critic) for c in critics), ("pi", actor)]:
             ops += target_update(parameters(f"{net}_target", sizes, master_weights),
                                  parameters(net, sizes, master_weights), hard=False)

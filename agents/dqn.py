@@ -65,7 +65,7 @@ class DQN:
                                      for net, name in ((self.q, "q"), (self.q_target, "q_target")))
         self.q_target.requires_grad_(False)
         self.optimizer = Optimizer(self.q.parameters(), settings.optimizer, settings.learning_rate, accelerator,
-                                   settings.max_grad_norm, settings.momentum, settings.adam_eps)
+                                   settings.max_grad_norm, settings.momentum, settings.adam_eps, settings.loss_scale)
         self.pruner = Pruner(settings, [self.q], accelerator)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, 1, settings.replay_format,
                                    discrete_actions=self.n_actions, limit_bytes=replay_limit_bytes,
@@ -142,7 +142,8 @@ class DQN:
         q = forward(self.q, torch.from_numpy(batch.observations), "s")
         chosen = q.gather(1, torch.from_numpy(batch.actions.astype(np.int64)))[:, 0]
         self.optimizer.zero_grad()
-        loss = ops.loss_backward(s.loss, chosen, target, acc, "q", len(s.hidden) + 1, loss_role(s.q_readout))
+        loss = ops.loss_backward(s.loss, chosen, target, acc, "q", len(s.hidden) + 1, loss_role(s.q_readout),
+                                 s.loss_scale)
         self.optimizer.step()
         self.pruner.after_update(self.train_steps)
         self.train_steps += 1

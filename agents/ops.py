@@ -59,26 +59,30 @@ def clipped_add(x: torch.Tensor, noise: np.ndarray, accelerator: Accelerator | N
 
 
 def loss_backward(kind: str, pred: torch.Tensor, target: torch.Tensor, accelerator: Accelerator | None,
-                  net: str, layers: int, role: str = "gradient") -> float:
+                  net: str, layers: int, role: str = "gradient", loss_scale: float = 1.0) -> float:
     """The mean ``"huber"`` (SB3's smooth L1) or ``"mse"`` loss of ``pred``, the output of the
     ``layers``-layer network ``net``, computed in ``role``'s format (``accel.workload.loss_role``); its
-    gradient sent back through ``pred``'s graph. Returns the loss."""
+    gradient (on the chip times ``loss_scale``, a power of two) sent back through ``pred``'s graph.
+    Returns the loss."""
     if accelerator is None:
         loss = (F.smooth_l1_loss if kind == "huber" else F.mse_loss)(pred, target)
         loss.backward()
         return loss.item()
     loss, grad = getattr(accelerator.vector, kind)(pred.detach().numpy(), target.numpy(), role=role,
                                                    names=names.loss_tensors(net, layers))
+    if loss_scale != 1.0:
+        grad = accelerator.vector.scale(grad, loss_scale, role=role)
     pred.backward(_tensor(grad))
     return loss
 
 
-def ascent_backward(q: torch.Tensor, accelerator: Accelerator | None) -> float:
-    """Sends back the gradient of −mean(q) (an actor's loss: climb the critic). Returns the loss."""
+def ascent_backward(q: torch.Tensor, accelerator: Accelerator | None, loss_scale: float = 1.0) -> float:
+    """Sends back the gradient of −mean(q) (an actor's loss: climb the critic; on the chip times
+    ``loss_scale``, a power of two). Returns the loss."""
     if accelerator is None:
         loss = -q.mean()
         loss.backward()
         return loss.item()
-    grad = accelerator.vector.scale(np.ones(q.shape, np.float32), -1.0 / q.numel(), role="gradient")
+    grad = accelerator.vector.scale(np.ones(q.shape, np.float32), -loss_scale / q.numel(), role="gradient")
     q.backward(_tensor(grad))
     return -float(q.detach().mean())

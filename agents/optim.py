@@ -23,8 +23,11 @@ CLIP_EPS = 1e-6
 """Added to the norm before dividing, as ``torch.nn.utils.clip_grad_norm_`` does."""
 
 
-def clip_grad_norm(accelerator: Accelerator, grads: list[np.ndarray], max_norm: float) -> list[np.ndarray]:
-    """Gradients scaled by min(1, max_norm / ‖g‖) on the vector unit (the global norm over all of them).
+def clip_grad_norm(accelerator: Accelerator, grads: list[np.ndarray], max_norm: float,
+                   grad_scale: float = 1.0) -> list[np.ndarray]:
+    """Gradients scaled by min(1, max_norm / ‖g‖) on the vector unit (the global norm over all of
+    them), the gradients given ``grad_scale`` (a power of two) times too large: their norm is divided
+    by it and so is the coefficient, the unscaling folded into the one scaling.
 
     The squares and their tree sum (``accel.workload.reduction_stages``) run on the vector unit in
     the update format; the square root and quotient of the one scalar are the controller's.
@@ -35,7 +38,7 @@ def clip_grad_norm(accelerator: Accelerator, grads: list[np.ndarray], max_norm: 
         padded = np.zeros(rows * cols, partial.dtype)
         padded[:partial.size] = partial
         partial = vector.sum_rows(padded.reshape(rows, cols), role="master")
-    coef = min(1.0, max_norm / (math.sqrt(float(partial[0])) + CLIP_EPS))
+    coef = min(1.0, max_norm / (math.sqrt(float(partial[0])) / grad_scale + CLIP_EPS)) / grad_scale
     return [vector.scale(g, coef, role="master") for g in grads]
 
 
@@ -50,13 +53,16 @@ class Optimizer:
         max_grad_norm: Clip to this global norm first (0: no clipping).
         momentum: SGD's momentum.
         eps: Adam's ε.
+        grad_scale: On the chip, the power of two the gradients arrive multiplied by (the loss
+            scale): divided out in the update format first (within the clipping, when clipping).
     """
 
     def __init__(self, params, kind: str, lr: float, accelerator: Accelerator | None = None,
-                 max_grad_norm: float = 0.0, momentum: float = 0.9, eps: float = 1e-8) -> None:
+                 max_grad_norm: float = 0.0, momentum: float = 0.9, eps: float = 1e-8,
+                 grad_scale: float = 1.0) -> None:
         self.params = list(params)
         self.kind, self.lr, self.accelerator = kind, lr, accelerator
-        self.max_grad_norm, self.momentum, self.eps = max_grad_norm, momentum, eps
+        self.max_grad_norm, self.momentum, self.eps, self.grad_scale = max_grad_norm, momentum, eps, grad_scale
         self.steps = 0
         if accelerator is None:
             self._torch = (torch.optim.Adam(self.params, lr=lr, eps=eps) if kind == "adam"
@@ -80,7 +86,9 @@ class Optimizer:
         vector = self.accelerator.vector
         grads = [p.grad.numpy() for p in self.params]
         if self.max_grad_norm:
-            grads = clip_grad_norm(self.accelerator, grads, self.max_grad_norm)
+            grads = clip_grad_norm(self.accelerator, grads, self.max_grad_norm, self.grad_scale)
+        elif self.grad_scale != 1.0:
+            grads = [vector.scale(g, 1.0 / self.grad_scale, role="master") for g in grads]
         for p, g, state in zip(self.params, grads, self._state, strict=True):
             w = p.detach().numpy()
             tensors = _update_names(p, OPTIMIZER_STATE[self.kind][1])

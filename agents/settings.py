@@ -9,6 +9,7 @@ Importing this module imports neither torch nor the simulator.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 OPTIMIZERS = ("adam", "sgd")
@@ -53,6 +54,12 @@ class DQNSettings(PruningSettings):
     """Replay memory capacity in transitions (its bytes follow from ``replay_format``)."""
     replay_format: str = "fp32"
     """Format observations are stored in (experience compression); one of ``REPLAY_FORMATS``."""
+    loss_scale: float = 1.0
+    """Static loss scaling (Micikevicius et al. 2018) on the chip: the loss gradient is multiplied by
+    this power of two before the backward pass and the weight gradients divided by it in the update
+    format before clipping and the optimizer, so that gradients in a narrow format (fp8 e5m2, fp16)
+    do not fall below its smallest subnormal; a scaled gradient beyond the format's range is counted
+    as a saturation. 1: none. No effect on torch fp32."""
     obs_scale: str = "none"
     """Observation fields scaled before the networks see them, one of ``OBS_SCALES``: ``"none"``, or
     ``"bounds"``: each field with finite bounds multiplied by the power of two that brings it within
@@ -130,6 +137,12 @@ class TD3Settings(PruningSettings):
     """Replay memory capacity in transitions (its bytes follow from ``replay_format``)."""
     replay_format: str = "fp32"
     """Format observations are stored in (experience compression); one of ``REPLAY_FORMATS``."""
+    loss_scale: float = 1.0
+    """Static loss scaling (Micikevicius et al. 2018) on the chip: the loss gradient is multiplied by
+    this power of two before the backward pass and the weight gradients divided by it in the update
+    format before clipping and the optimizer, so that gradients in a narrow format (fp8 e5m2, fp16)
+    do not fall below its smallest subnormal; a scaled gradient beyond the format's range is counted
+    as a saturation. 1: none. No effect on torch fp32."""
     obs_scale: str = "none"
     """Observation fields scaled before the networks see them, one of ``OBS_SCALES``: ``"none"``, or
     ``"bounds"``: each field with finite bounds multiplied by the power of two that brings it within
@@ -256,6 +269,8 @@ def _common(agent: str, s) -> None:
                          f"({s.prune_interval})")
     _choice(agent, s, "replay_format", REPLAY_FORMATS)
     _choice(agent, s, "obs_scale", OBS_SCALES)
+    if not (s.loss_scale >= 1.0 and math.frexp(s.loss_scale)[0] == 0.5):
+        raise ValueError(f"{agent} setting loss_scale must be a power of two >= 1, got {s.loss_scale!r}")
     if not s.hidden or min(s.hidden) < 1:
         raise ValueError(f"{agent} setting hidden must be one or more positive widths, got {s.hidden!r}")
     if s.batch_size > s.buffer_size:

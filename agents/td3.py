@@ -74,9 +74,11 @@ class TD3:
             target.requires_grad_(False)
         critic_params = [p for c in self.critics for p in c.parameters()]
         self.actor_optimizer = Optimizer(self.pi.parameters(), settings.optimizer, settings.learning_rate,
-                                         accelerator, momentum=settings.momentum, eps=settings.adam_eps)
+                                         accelerator, momentum=settings.momentum, eps=settings.adam_eps,
+                                         grad_scale=settings.loss_scale)
         self.critic_optimizer = Optimizer(critic_params, settings.optimizer, settings.learning_rate, accelerator,
-                                          momentum=settings.momentum, eps=settings.adam_eps)
+                                          momentum=settings.momentum, eps=settings.adam_eps,
+                                          grad_scale=settings.loss_scale)
         self.pruner = Pruner(settings, [self.pi, *self.critics], accelerator)
         self.replay = ReplayMemory(settings.buffer_size, obs_dim, self.act_dim, settings.replay_format,
                                    limit_bytes=replay_limit_bytes, compression=replay_compression(accelerator))
@@ -157,12 +159,13 @@ class TD3:
         self.critic_optimizer.zero_grad()
         state_action = torch.cat([obs, actions], dim=1)
         loss = sum(ops.loss_backward("mse", forward(c, state_action, "s_a")[:, 0], target, acc, f"q{i + 1}",
-                                     len(s.hidden) + 1) for i, c in enumerate(self.critics))
+                                     len(s.hidden) + 1, loss_scale=s.loss_scale) for i, c in enumerate(self.critics))
         self.critic_optimizer.step()
         if actor_update:
             self.actor_optimizer.zero_grad()
             critic = self.critics[0].requires_grad_(False)
-            ops.ascent_backward(forward(critic, torch.cat([obs, forward(self.pi, obs, "s")], dim=1), "s_pi"), acc)
+            ops.ascent_backward(forward(critic, torch.cat([obs, forward(self.pi, obs, "s")], dim=1), "s_pi"), acc,
+                                s.loss_scale)
             critic.requires_grad_(True)
             self.actor_optimizer.step()
         self.pruner.after_update(self.train_steps)

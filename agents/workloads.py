@@ -31,7 +31,7 @@ def dqn_workloads(settings: DQNSettings, obs_dim: int, n_actions: int,
     step = dqn_step(obs_dim, n_actions, settings.hidden, settings.batch_size, bytes_per_transition=bytes_per_transition,
                     double_q=settings.double_q, loss=settings.loss, optimizer=settings.optimizer,
                     max_grad_norm=settings.max_grad_norm or None, master_weights=master_weights,
-                    q_role=settings.q_readout, dueling=settings.dueling)
+                    q_role=settings.q_readout, dueling=settings.dueling, loss_scaled=settings.loss_scale != 1.0)
     return {
         "act": Workload("dqn act", tuple(greedy_action("q", sizes, q_role=settings.q_readout,
                                                        dueling=settings.dueling))),
@@ -52,7 +52,7 @@ def td3_workloads(settings: TD3Settings, obs_dim: int, act_dim: int,
         return td3_step(obs_dim, act_dim, settings.hidden, settings.batch_size, actor_update,
                         bytes_per_transition=bytes_per_transition, n_critics=settings.n_critics,
                         target_noise=settings.target_policy_noise > 0, optimizer=settings.optimizer,
-                        master_weights=master_weights)
+                        master_weights=master_weights, loss_scaled=settings.loss_scale != 1.0)
     return {
         "act": Workload("td3 act", tuple(noisy_action("pi", [obs_dim, *settings.hidden, act_dim]))),
         "store": Workload("td3 store", (ReplayOp(write_bytes=bytes_per_transition),)),

@@ -79,3 +79,29 @@ def test_settings_are_validated_once_with_a_message_naming_the_field():
 def test_importing_settings_does_not_import_torch():
     code = "import sys, agents.settings, agents.workloads; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("agent_cls, settings, env_id", [
+    (DQN, DQNSettings(**TINY, train_freq=2, gradient_steps=2, max_grad_norm=0.05), "CartPole-v1"),  # clipping
+    (DQN, DQNSettings(**TINY, train_freq=2, gradient_steps=2, max_grad_norm=0.0), "CartPole-v1"),
+    (TD3, TD3Settings(**TINY, policy_delay=1), "Pendulum-v1"),
+])
+def test_a_loss_scale_is_divided_out_exactly(agent_cls, settings, env_id):
+    """On an all-fp32 chip, multiplying the loss gradient by a power of two and dividing the weight
+    gradients by it changes no bit (nothing overflows or underflows here): the unscaling is right."""
+    plain = trained(agent_cls, settings, env_id, fp32_chip())
+    scaled = trained(agent_cls, dataclasses.replace(settings, loss_scale=1024.0), env_id, fp32_chip())
+    assert scaled.train_steps == plain.train_steps > 0
+    nets = ("q",) if agent_cls is DQN else ("pi", "critics")
+    for net in nets:
+        for a_net, b_net in zip(*(getattr(agent, net) if net == "critics" else [getattr(agent, net)]
+                                  for agent in (scaled, plain)), strict=True):
+            for a, b in zip(weights(a_net), weights(b_net), strict=True):
+                assert np.array_equal(a, b)
+
+
+def test_the_loss_scale_is_a_power_of_two_at_least_one():
+    for bad in (0.5, 3.0, 0.0, -2.0):
+        with pytest.raises(ValueError, match="loss_scale must be a power of two >= 1"):
+            agent_settings("dqn", {"loss_scale": str(bad)})
+    assert agent_settings("td3", {"loss_scale": "4096"}).loss_scale == 4096.0

@@ -61,9 +61,10 @@ def fill(agent, env, steps: int) -> np.ndarray:
 
 @pytest.mark.parametrize("preset", list_presets())
 @pytest.mark.parametrize("variant", [{}, {"double_q": True, "loss": "mse", "optimizer": "sgd", "tau": 0.5,
-                                          "max_grad_norm": 0.0, "q_readout": "accumulator"},
+                                          "max_grad_norm": 0.0, "q_readout": "accumulator", "loss_scale": 8.0},
                                      {"dueling": True},
-                                     {"dueling": True, "double_q": True, "q_readout": "accumulator"}])
+                                     {"dueling": True, "double_q": True, "q_readout": "accumulator",
+                                      "loss_scale": 256.0}])
 def test_dqn_steps_issue_their_workload(preset, variant):
     env = gym.make("CartPole-v1")
     acc = Accelerator(dense(preset), seed=1)
@@ -79,7 +80,8 @@ def test_dqn_steps_issue_their_workload(preset, variant):
 
 
 @pytest.mark.parametrize("preset", list_presets())
-@pytest.mark.parametrize("make", [lambda: TD3Settings(**TINY), lambda: ddpg_settings(**TINY)], ids=["td3", "ddpg"])
+@pytest.mark.parametrize("make", [lambda: TD3Settings(**TINY), lambda: ddpg_settings(**TINY),
+                                  lambda: TD3Settings(**TINY, loss_scale=64.0)], ids=["td3", "ddpg", "td3-loss-scale"])
 def test_td3_steps_issue_their_workload(preset, make):
     env = gym.make("Pendulum-v1")
     acc = Accelerator(dense(preset), seed=1)
