@@ -188,11 +188,12 @@ class Accelerator:
         return vector_rounding(self.config, role)
 
     def round_into(self, values: np.ndarray, fmt: NumberFormat, rounding: str | None = None) -> np.ndarray:
-        """Rounds exact float64 ``values`` into ``fmt`` (counting saturations and values rounded to
-        zero) with ``rounding`` (default the chip's ``[formats] rounding``); returns float64 values."""
+        """Rounds exact float64 ``values`` into ``fmt`` (counting saturations and, in fixed point, values
+        rounded to zero, as the vector unit's programs whose steps this defines count them) with
+        ``rounding`` (default the chip's ``[formats] rounding``); returns float64 values."""
         values = np.asarray(values, np.float64)
         op, saturations = self._to_format(values, fmt, rounding=rounding)
-        rounded_to_zero = underflows(values, op)
+        rounded_to_zero = 0 if fmt.is_float else underflows(values, op)
         self._tally.add(saturations=saturations, underflows=rounded_to_zero)
         self._by_tensor.add(f"round_into ({fmt.name})", saturations, 0, rounded_to_zero)
         return op.values()
