@@ -19,7 +19,7 @@ class ValueCounts:
     Attributes:
         saturations: Values that left the tensor's format's range (fixed point clipped, floats overflowed).
         nonfinite: NaN or ±inf values among it.
-        underflows: Nonzero values rounding into a fixed-point format turned into 0.
+        underflows: Nonzero values its rounding turned into 0 (``EventCounts.underflows``).
     """
 
     saturations: int = 0

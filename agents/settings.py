@@ -43,17 +43,10 @@ class PruningSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class DQNSettings(PruningSettings):
-    """DQN (Mnih et al. 2015) as Stable-Baselines3 runs it; defaults: RL Zoo, CartPole-v1."""
+class NarrowFormatSettings(PruningSettings):
+    """How every agent meets a chip's narrow formats (off by default): loss scaling for its
+    gradients, per-field scaling for its observations."""
 
-    learning_rate: float = 2.3e-3
-    """Optimizer step size."""
-    batch_size: int = 64
-    """Transitions per gradient step."""
-    buffer_size: int = 100_000
-    """Replay memory capacity in transitions (its bytes follow from ``replay_format``)."""
-    replay_format: str = "fp32"
-    """Format observations are stored in (experience compression); one of ``REPLAY_FORMATS``."""
     loss_scale: float = 1.0
     """Static loss scaling (Micikevicius et al. 2018) on the chip: the loss gradient is multiplied by
     this power of two before the backward pass and the weight gradients divided by it in the update
@@ -65,6 +58,20 @@ class DQNSettings(PruningSettings):
     ``"bounds"``: each field with finite bounds multiplied by the power of two that brings it within
     [−1, 1] (exact; done by the host, not priced), so that one per-tensor scale on an integer chip
     does not leave a small field few bits beside a large one (``agents.observations``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DQNSettings(NarrowFormatSettings):
+    """DQN (Mnih et al. 2015) as Stable-Baselines3 runs it; defaults: RL Zoo, CartPole-v1."""
+
+    learning_rate: float = 2.3e-3
+    """Optimizer step size."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    buffer_size: int = 100_000
+    """Replay memory capacity in transitions (its bytes follow from ``replay_format``)."""
+    replay_format: str = "fp32"
+    """Format observations are stored in (experience compression); one of ``REPLAY_FORMATS``."""
     learning_starts: int = 1000
     """Environment steps of uniformly random actions before learning starts."""
     gamma: float = 0.99
@@ -126,7 +133,7 @@ class DQNSettings(PruningSettings):
 
 
 @dataclass(frozen=True, slots=True)
-class TD3Settings(PruningSettings):
+class TD3Settings(NarrowFormatSettings):
     """TD3 (Fujimoto et al. 2018) as Stable-Baselines3 runs it; defaults: RL Zoo, Pendulum-v1."""
 
     learning_rate: float = 1e-3
@@ -137,17 +144,6 @@ class TD3Settings(PruningSettings):
     """Replay memory capacity in transitions (its bytes follow from ``replay_format``)."""
     replay_format: str = "fp32"
     """Format observations are stored in (experience compression); one of ``REPLAY_FORMATS``."""
-    loss_scale: float = 1.0
-    """Static loss scaling (Micikevicius et al. 2018) on the chip: the loss gradient is multiplied by
-    this power of two before the backward pass and the weight gradients divided by it in the update
-    format before clipping and the optimizer, so that gradients in a narrow format (fp8 e5m2, fp16)
-    do not fall below its smallest subnormal; a scaled gradient beyond the format's range is counted
-    as a saturation. 1: none. No effect on torch fp32."""
-    obs_scale: str = "none"
-    """Observation fields scaled before the networks see them, one of ``OBS_SCALES``: ``"none"``, or
-    ``"bounds"``: each field with finite bounds multiplied by the power of two that brings it within
-    [−1, 1] (exact; done by the host, not priced), so that one per-tensor scale on an integer chip
-    does not leave a small field few bits beside a large one (``agents.observations``)."""
     learning_starts: int = 10_000
     """Environment steps of uniformly random actions before learning starts."""
     gamma: float = 0.98
