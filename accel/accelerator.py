@@ -285,10 +285,10 @@ class Accelerator:
         self._tally.add(**delta, cycles=stall, stall_cycles=stall, vector_ops=codec)
 
     def _to_format(self, values: np.ndarray, fmt: NumberFormat, exp: int | None = None,
-                   rounding: str | None = None) -> tuple[Operand, int]:
+                   rounding: str | None = None, channel_axis: int | None = None) -> tuple[Operand, int]:
         """``accel.operands.to_format`` with the chip's scaling, rounding (unless ``rounding``) and random source."""
         formats = self.config.formats
-        return to_format(values, fmt, formats.scaling, rounding or formats.rounding, self._rng, exp)
+        return to_format(values, fmt, formats.scaling, rounding or formats.rounding, self._rng, exp, channel_axis)
 
     # --- GEMM ------------------------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class Accelerator:
         fa, fb, fout = layout.formats
         acc = layout.accumulator
         op_a, sat_a = self._to_format(a, fa)
-        op_b, sat_b, under_b = self._operand(b, transpose_b, fb)
+        op_b, sat_b, under_b = self._operand(b, transpose_b, fb, roles[1] == "weight")
         sparsity = self.config.sparsity
         kept = kept_rows(op_b.data, sparsity.group) if sparsity.skipping == "group" else None
         if kept is not None and kept.size == k:
@@ -337,8 +337,9 @@ class Accelerator:
         if acc.is_float:
             a_in, b_in, shift, exp = op_a.values(), op_b.values(), 0, None
         else:
-            shift = 0 if self.config.formats.scaling == "tensor_pow2" else acc.frac_bits - fa.frac_bits - fb.frac_bits
-            a_in, b_in, exp = op_a.data, op_b.data, op_a.exp + op_b.exp - shift
+            shift = 0 if self.config.formats.scaling != "none" else acc.frac_bits - fa.frac_bits - fb.frac_bits
+            b_in, b_exp = op_b.aligned()
+            a_in, exp = op_a.data, op_a.exp + b_exp - shift
         skipped = 0
         if kept is not None:  # the array runs B's kept k-groups and the columns of A they meet
             a_in, b_in = a_in[:, kept], b_in[kept]
@@ -383,9 +384,10 @@ class Accelerator:
         by_tensor.add(names[2] or f"gemm C ({out_role})", res.saturations + sat_out, out.nonfinite, under_out)
         return out.values().astype(fout.value_dtype)
 
-    def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat) -> tuple[Operand, int, int]:
+    def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool) -> tuple[Operand, int, int]:
         """The B operand of a GEMM (``b``, transposed when stored so) rounded into ``fmt``: (operand,
-        saturations, values rounded to 0).
+        saturations, values rounded to 0). A ``weight`` has its output channels along the columns
+        of ``b`` as stored (``channel_pow2`` scales each apart).
 
         A read-only array (and read-only down to its data) already in the format (the agents' working copies
         of the weights, which nothing writes) rounds to itself whatever the random words, so its
@@ -399,7 +401,7 @@ class Accelerator:
                 self._rng.take(b.size)
             return memo[2], 0, 0
         x = np.ascontiguousarray(b.T if transpose else b)
-        op, saturations = self._to_format(x, fmt)
+        op, saturations = self._to_format(x, fmt, channel_axis=(0 if transpose else 1) if weight else None)
         rounded_to_zero = underflows(x, op)
         if (_unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0
                 and np.array_equal(op.values(), x)):

@@ -27,8 +27,14 @@ from accel.numerics.formats import FORMAT_NAMES, NumberFormat, get_format
 PRESETS_DIR = resources.files("accel") / "presets"
 """The preset hardware files ``<name>.toml``: package data (``accel/presets/``), found in a wheel as in the checkout."""
 
-SCALINGS = ("tensor_pow2", "none")
-"""Scalings of integer formats: a per-tensor power-of-two scale, or the format's binary point as written."""
+SCALINGS = ("tensor_pow2", "channel_pow2", "none")
+"""Scalings of integer formats: a per-tensor power-of-two scale, a power-of-two scale per output
+channel of each weight matrix (every other tensor per tensor), or the format's binary point as written."""
+
+CHANNEL_SPAN = 6
+"""How far (in powers of two) a channel's scale may lie below its matrix's largest under
+``channel_pow2``: the widest alignment shift of a channel's products before they meet in an
+accumulator (int8 × int8 sums of up to 2,000 terms stay exact in int32)."""
 
 ROUNDINGS = ("nearest", "stochastic")
 """Rounding modes: round half to even, or unbiased stochastic rounding."""
@@ -91,6 +97,9 @@ class FormatsConfig:
         accumulator: Format the PEs accumulate in; must hold every operand product exactly
             (default ``"int32"``).
         scaling: Scaling of integer formats, one of :data:`SCALINGS` (default ``"tensor_pow2"``).
+            ``"channel_pow2"`` gives each output channel (column) of a weight matrix its own
+            power-of-two scale, at most :data:`CHANNEL_SPAN` below the matrix's largest; it needs
+            master weights (the optimizer updates them per tensor).
         rounding: Rounding into narrower formats, one of :data:`ROUNDINGS` (default ``"stochastic"``).
         master_weight: Float format of the master copy of the weights the optimizer updates, or
             ``"none"`` to update the weights in their own format (default ``"fp32"``).
@@ -466,6 +475,9 @@ def _build(data: Mapping, source: str, base_dir: Path) -> AcceleratorConfig:
                                    for key, value in table.items()})
     cfg = AcceleratorConfig(name=name, **sections)
     _check_accumulator(cfg.formats, source)
+    if cfg.formats.scaling == "channel_pow2" and cfg.formats.master_weight == "none":
+        raise ValueError(f"{source}: formats.scaling = 'channel_pow2' needs master weights (formats.master_weight "
+                         "a float format such as 'fp32'); with 'none' the optimizer updates the weights per tensor")
     _check_sram(cfg, source)
     _check_compression(cfg, source)
     _check_group(cfg, source)
@@ -566,14 +578,16 @@ def _check_accumulator(formats: FormatsConfig, source: str) -> None:
     acc = get_format(formats.accumulator)
     for role_a, role_b, gemm in _GEMM_PAIRS:
         a, b = get_format(getattr(formats, role_a)), get_format(getattr(formats, role_b))
-        needs = _accumulator_needs(a, b, acc, formats.scaling)
+        span = CHANNEL_SPAN if formats.scaling == "channel_pow2" and "weight" in (role_a, role_b) else 0
+        needs = _accumulator_needs(a, b, acc, formats.scaling, span)
         if needs:
             raise ValueError(f"{source}: formats.accumulator = {acc.name!r} cannot hold the {gemm} GEMM's "
                              f"products of {role_a} {a.name} × {role_b} {b.name} exactly; needs {needs}")
 
 
-def _accumulator_needs(a: NumberFormat, b: NumberFormat, acc: NumberFormat, scaling: str) -> str:
-    """Returns what the accumulator would need to hold ``a × b`` exactly, or ``""`` if it does."""
+def _accumulator_needs(a: NumberFormat, b: NumberFormat, acc: NumberFormat, scaling: str, span: int = 0) -> str:
+    """Returns what the accumulator would need to hold ``a × b`` exactly, or ``""`` if it does;
+    ``span``: the bits a channel's products are shifted left by (``channel_pow2``)."""
     if a.is_float or b.is_float:
         bits = a.significand_bits + b.significand_bits
         if acc.is_float and (acc.significand_bits >= bits or acc.name == "fp32"):
@@ -581,11 +595,11 @@ def _accumulator_needs(a: NumberFormat, b: NumberFormat, acc: NumberFormat, scal
         return f"a float accumulator with ≥ {bits} significand bits, or fp32 (fused multiply-add)"
     float_bits = (a.width_bits - 1) + (b.width_bits - 1)
     float_ok = acc.is_float and acc.significand_bits >= float_bits
-    if scaling == "tensor_pow2":  # integer codes multiply; no binary point takes part
+    if scaling != "none":  # integer codes multiply; no binary point takes part
         frac, acc_frac = 0, 0
     else:
         frac, acc_frac = a.frac_bits + b.frac_bits, acc.frac_bits
-    integer = a.width_bits + b.width_bits - frac
+    integer = a.width_bits + b.width_bits - frac + span
     if float_ok or (not acc.is_float and acc_frac >= frac and acc.width_bits - acc_frac >= integer):
         return ""
     width = next((w for w in (16, 32, 48, 64) if w >= frac + integer), frac + integer)

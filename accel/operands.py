@@ -2,7 +2,8 @@
 
 Float formats hold values; integer formats hold int64 codes times a power-of-two scale (the
 format's binary point, or under ``tensor_pow2`` the smallest power of two that holds the tensor's
-largest finite magnitude, found by a max-reduction on the vector unit). Rounding a tensor also
+largest finite magnitude, found by a max-reduction on the vector unit; under ``channel_pow2`` a
+weight matrix has one such scale per output channel). Rounding a tensor also
 counts what left the format's range (saturations: fixed point clips, floats overflow) and the NaN
 and ±inf it holds, so that low-precision trouble is reported rather than absorbed.
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accel.config import CHANNEL_SPAN
 from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
 from accel.numerics.elementwise import format_params, peak_scale
@@ -34,20 +36,36 @@ class Operand:
 
     Attributes:
         data: The values or codes.
-        exp: The exponent of one code, None for float values.
+        exp: The exponent of one code, None for float values; under ``channel_pow2`` an int64
+            array of one exponent per channel, shaped to broadcast against ``data`` ((1, N) for
+            channels along the columns, (M, 1) along the rows).
         fmt: The format.
         nonfinite: NaN and ±inf among the values.
     """
 
     data: np.ndarray
-    exp: int | None
+    exp: int | np.ndarray | None
     fmt: NumberFormat
     nonfinite: int
+
+    def aligned(self) -> tuple[np.ndarray, int]:
+        """Integer codes on one exponent: (codes, exp). Channel codes are shifted left onto the
+        smallest channel exponent (at most ``CHANNEL_SPAN`` bits: exact in float32 codes of up to 16
+        bits), as the array aligns each channel's products before they meet in an accumulator."""
+        if not isinstance(self.exp, np.ndarray):
+            return self.data, self.exp
+        low = int(self.exp.min())
+        shift = self.exp - low
+        if self.data.dtype == np.float32:  # a power-of-two factor: exact
+            return self.data * np.ldexp(np.float32(1.0), shift).astype(np.float32), low
+        return self.data << shift, low
 
     def values(self) -> np.ndarray:
         """The exact values (float32 or float64)."""
         if self.exp is None:
             return self.data
+        if isinstance(self.exp, np.ndarray):
+            return np.ldexp(self.data.astype(np.float64), self.exp)
         if not -1000 < self.exp < 900:  # far from float64's range ends: ldexp rounds what underflows
             return np.ldexp(self.data.astype(np.float64), self.exp)
         out = np.empty(self.data.shape, np.float64)
@@ -192,18 +210,12 @@ def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: s
 
 @functools.cache
 def _fixed_params(fmt: NumberFormat, scaling: str, stochastic: bool) -> tuple:
-    return format_params(fmt, scaling == "tensor_pow2", stochastic)
+    return format_params(fmt, scaling != "none", stochastic)
 
 
 @njit
-def _fixed32(x, codes, p, key, first):
-    """``to_format`` of the flat float32 tensor ``x`` into the fixed-point format ``p`` of at most 25
-    bits (``elementwise.format_params``), in one compiled call: the scale from the largest finite
-    magnitude, the saturations (under ``tensor_pow2`` only ±inf lie beyond the scale, else the values
-    beyond the float32-rounded limits), the codes into ``codes`` (float32) as ``quantize_codes`` rounds
-    them (stochastic rounding: element ``i`` with main word ``first + i``). Returns (scale,
-    saturations, NaN values)."""
-    bits = x.view(np.uint32)
+def _peak32(bits):
+    """(largest finite magnitude as float64, ±inf values, NaN values) of float32 bit patterns."""
     peak = np.uint32(0)
     infinite = 0
     nan = 0
@@ -212,10 +224,17 @@ def _fixed32(x, codes, p, key, first):
         peak = max(peak, mag if mag < np.uint32(0x7F800000) else np.uint32(0))
         infinite += np.int64(mag == np.uint32(0x7F800000))
         nan += np.int64(mag > np.uint32(0x7F800000))
-    peak_value = np.float64(np.uint32(peak).view(np.float32))
-    scale = peak_scale(peak_value, p)
+    return np.float64(np.uint32(peak).view(np.float32)), infinite, nan
+
+
+@njit
+def _round32(x, codes, p, scale, peak, infinite, key, first):
+    """The codes of the flat float32 ``x`` at the exponent ``scale`` into ``codes`` (float32), as
+    ``quantize_codes`` rounds them (stochastic rounding: element ``i`` with main word ``first + i``);
+    returns the saturations (under ``tensor_pow2`` only ±inf lie beyond a scale that holds ``peak``,
+    else the values beyond the float32-rounded limits)."""
     lo, hi = np.float32(math.ldexp(np.float64(p[11]), scale)), np.float32(math.ldexp(np.float64(p[12]), scale))
-    if p[14] and peak_value != 0.0 and math.isfinite(lo) and math.isfinite(hi):
+    if p[14] and peak != 0.0 and math.isfinite(lo) and math.isfinite(hi):
         saturations = infinite  # the scale holds the largest finite magnitude
     else:
         saturations = 0
@@ -226,7 +245,45 @@ def _fixed32(x, codes, p, key, first):
         fixed_stochastic(x, codes, nan_mask, p[10], -scale, p[11], p[12], key, first)
     else:
         fixed_nearest(x, codes, nan_mask, math.ldexp(1.0, -scale), np.float64(p[11]), np.float64(p[12]))
-    return scale, saturations, nan
+    return saturations
+
+
+@njit
+def _fixed32(x, codes, p, key, first):
+    """``to_format`` of the flat float32 tensor ``x`` into the fixed-point format ``p`` of at most 25
+    bits (``elementwise.format_params``), in one compiled call: the scale from the largest finite
+    magnitude, the saturations, the codes into ``codes`` (float32). Returns (scale, saturations, NaN
+    values)."""
+    peak, infinite, nan = _peak32(x.view(np.uint32))
+    scale = peak_scale(peak, p)
+    return scale, _round32(x, codes, p, scale, peak, infinite, key, first), nan
+
+
+@njit
+def _channels32(rows, codes, p, span, key, first):
+    """``to_format`` of a C-contiguous float32 matrix whose rows are channels, each with its own
+    power-of-two scale (``channel_pow2``): a row's scale holds its largest finite magnitude, but
+    lies at most ``span`` below the largest row's (an empty row takes that floor). Row ``j``
+    rounds with the main words from ``first + j · columns``. Returns (scales, saturations, NaN values)."""
+    n, m = rows.shape
+    peaks = np.empty(n)
+    infinite = np.empty(n, np.int64)
+    scales = np.empty(n, np.int64)
+    nan = 0
+    top = -(2**62)
+    for j in range(n):
+        peaks[j], infinite[j], row_nan = _peak32(rows[j].view(np.uint32))
+        nan += row_nan
+        scales[j] = peak_scale(peaks[j], p)
+        if peaks[j] != 0.0:
+            top = max(top, scales[j])
+    saturations = 0
+    for j in range(n):
+        if top > -(2**62):  # some row is not empty: a floor below the largest
+            scales[j] = top - span if peaks[j] == 0.0 else max(scales[j], top - span)
+        saturations += _round32(rows[j], codes[j], p, scales[j], peaks[j], infinite[j], key,
+                                first + np.uint64(j * m))
+    return scales, saturations, nan
 
 
 @njit
@@ -250,20 +307,29 @@ def _float32_nearest(bits, out_bits, limit_bits, params):
 
 
 def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: RandomStream,
-              exp: int | None = None) -> tuple[Operand, int]:
+              exp: int | None = None, channel_axis: int | None = None) -> tuple[Operand, int]:
     """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
 
     Args:
         values: float32 values (the fast kernels), exact float64 values, or, with ``exp``, int64
             codes of value ``code · 2**exp`` (an integer accumulator, below 2**53).
         fmt: The target format.
-        scaling: ``"tensor_pow2"`` or ``"none"`` (integer formats).
+        scaling: ``"tensor_pow2"``, ``"channel_pow2"`` or ``"none"`` (integer formats).
+            ``channel_pow2`` scales each channel of a weight matrix apart (``channel_axis``) and
+            every other tensor as ``tensor_pow2`` does.
         rounding: ``"nearest"`` or ``"stochastic"``.
         rng: The chip's random source (stochastic rounding uses its next ``values.size`` words).
         exp: The exponent of ``values`` when they are integer codes.
+        channel_axis: For a weight matrix, the axis its output channels run along (1: the columns
+            of W as stored, 0: the rows of Wᵀ); None for every other tensor.
+
+    Raises:
+        TypeError: Channel scaling of anything but a float32 matrix into a format of at most 25 bits.
     """
     stream = rng if rounding == "stochastic" else None
     flat = values.reshape(-1)
+    if scaling == "channel_pow2" and channel_axis is not None and not fmt.is_float:
+        return _to_channels(values, fmt, stream, channel_axis)
     if exp is None and values.dtype == np.float32 and not fmt.is_float and fmt.width_bits <= 25:
         # the common case (a float32 tensor into int8 or 16-bit fixed point) in one compiled call;
         # a float32 peak keeps |scale| far below 800, where the fixed kernels take any binary point
@@ -299,7 +365,7 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     scale = _scale(peak, fmt, scaling)
     with np.errstate(over="ignore"):  # a limit beyond float32 compares as ±inf, as NumPy compares it
         lo, hi = _limit(flat, fmt.min_code * 2.0**scale), _limit(flat, fmt.max_code * 2.0**scale)
-    if scaling == "tensor_pow2" and peak != 0.0 and math.isfinite(lo) and math.isfinite(hi):
+    if scaling != "none" and peak != 0.0 and math.isfinite(lo) and math.isfinite(hi):
         saturations = infinite  # the scale holds the largest finite magnitude: only ±inf lie beyond it
     else:
         saturations = _outside(flat, lo, hi)
@@ -317,6 +383,23 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
 
 
 _NO_WORDS = (np.uint64(0), np.uint64(0))
+
+def _to_channels(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | None,
+                 axis: int) -> tuple[Operand, int]:
+    """``to_format`` under ``channel_pow2``: each channel of the matrix ``values`` (its columns for
+    ``axis`` 1, its rows for 0) rounded with its own power-of-two scale (``_channels32``), the
+    random words running through the channels one after the other, so W and Wᵀ round alike."""
+    if values.ndim != 2 or values.dtype != np.float32 or fmt.width_bits > 25:
+        raise TypeError(f"channel_pow2 rounds float32 matrices into formats of at most 25 bits, got a "
+                        f"{values.dtype} array of shape {values.shape} into {fmt.name}")
+    rows = np.ascontiguousarray(values.T if axis == 1 else values)
+    codes = np.empty(rows.shape, np.float32)
+    key, first = stream.take(rows.size) if stream is not None else _NO_WORDS
+    scales, saturations, nan = _channels32(rows, codes, _fixed_params(fmt, "channel_pow2", stream is not None),
+                                           CHANNEL_SPAN, key, first)
+    if axis == 1:
+        return Operand(codes.T, scales.reshape(1, -1), fmt, int(nan)), int(saturations)
+    return Operand(codes, scales.reshape(-1, 1), fmt, int(nan)), int(saturations)
 
 
 @njit

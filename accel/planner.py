@@ -524,7 +524,7 @@ def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapp
     buf_a, buf_b, buf_out = layout.buffers
     wa, wb, wout = layout.word_bytes
     wacc = bytes_per_word(acc)
-    pow2 = cfg.formats.scaling == "tensor_pow2"
+    pow2 = cfg.formats.scaling != "none"
     words_r: dict[str, int] = {}
     words_w: dict[str, int] = {}
     bytes_r: dict[str, int] = {}
@@ -669,7 +669,7 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, ou
 
     Cycles ``⌈elements / lanes⌉ × latency``; SRAM words for each input read and each output
     written in the role's buffer (the weight buffer for ``"master"`` updates); for fixed-point
-    formats with ``tensor_pow2`` scaling, the max-reduction that scales each output.
+    formats with a power-of-two scaling, the max-reduction that scales each output.
 
     Named operations (``resident`` says, per input, whether the buffer holds it) go through the
     memory model with the GEMMs' residency rules: an input the buffer does not hold is read from
@@ -691,7 +691,7 @@ def plan_vector_op(cfg: AcceleratorConfig, op: str, role: str, elements: int, ou
     if not 0 <= out_elements <= elements:
         raise ValueError(f"vector {op}: out_elements must be between 0 and {elements}, got {out_elements}")
     ops = {vector_kind(op, fmt.name): elements}
-    if not fmt.is_float and cfg.formats.scaling == "tensor_pow2" and spec.outputs:
+    if not fmt.is_float and cfg.formats.scaling != "none" and spec.outputs:
         ops[vector_kind("max_abs", fmt.name)] = spec.outputs * out_elements
         cycles += spec.outputs * ceil_div(out_elements, lanes) * VECTOR_OPS["max_abs"].latency_cycles
     width = bytes_per_word(fmt)

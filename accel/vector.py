@@ -69,7 +69,7 @@ class VectorUnit:
         self._acc = accelerator
         # role: (value dtype, stochastic?, fused?, format_params, narrow.lane_params)
         self._roles: dict[str, tuple] = {}
-        self._pow2 = accelerator.config.formats.scaling == "tensor_pow2"
+        self._pow2 = accelerator.config.formats.scaling != "none"
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -228,13 +228,15 @@ class VectorUnit:
 
     def quantize(self, x, role: str = "weight", names: Names | None = None) -> np.ndarray:
         """``x`` rounded once into the role's format with the chip's rounding and scaling: the working
-        copy of master weights in the weight format. A tensor already in the format comes back unchanged."""
+        copy of master weights in the weight format (a matrix's output channels are its columns, as
+        ``channel_pow2`` scales them). A tensor already in the format comes back unchanged."""
         x = self._as_float("x", x)
         fmt = self._acc.vector_format(role)
         formats = self._acc.config.formats
         # ``round_into``'s rounding without its float64 copy: a float32 tensor takes the float32 kernels,
         # which round exactly the same values with the same words
-        op, saturations = to_format(x, fmt, formats.scaling, self._acc.vector_rounding(role), self._acc.rng)
+        op, saturations = to_format(x, fmt, formats.scaling, self._acc.vector_rounding(role), self._acc.rng,
+                                    channel_axis=1 if role == "weight" and x.ndim == 2 else None)
         out = op.values().astype(fmt.value_dtype, copy=False)
         self._acc.vector_counts("quantize", role, x.size, names=names, saturations=saturations,
                                 nonfinite=count_nonfinite(out), underflows=underflows(x, op))

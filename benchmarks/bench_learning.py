@@ -32,14 +32,19 @@ from agents.settings import agent_settings  # noqa: E402
 
 
 def run_point(agent: str, env: str, hw: str, seed: int, steps: int, eval_episodes: int, sets: list[str],
-              out: Path, extra: tuple[str, ...] = ()) -> dict:
+              out: Path, extra: tuple[str, ...] = (), hw_sets: list[str] = ()) -> dict:
     """One ``drlsim train`` run (reused when its directory already holds a finished run); ``extra``:
-    more ``drlsim train`` options (the same for every point under ``out``)."""
-    run_dir = out / f"{agent}__{env.replace('/', '-')}__{hw}__{seed}"
+    more ``drlsim train`` options (the same for every point under ``out``); ``hw_sets``: fields of a
+    chip's hardware file (``--hw-set``; not for ``fp32``)."""
+    hw_sets = [] if hw == "fp32" else list(hw_sets)
+    label = Path(hw).stem if hw.endswith(".toml") else hw  # a hardware file by its name, not its path
+    label += "".join(f"+{s.partition('=')[2]}" for s in hw_sets)
+    run_dir = out / f"{agent}__{env.replace('/', '-')}__{label}__{seed}"
     if not (run_dir / "summary.json").exists():
         args = [sys.executable, "-m", "drlsim.cli", "train", "--agent", agent, "--env", env, "--hw", hw,
                 "--steps", str(steps), "--seed", str(seed), "--out", str(run_dir),
-                "--eval-episodes", str(eval_episodes), *[x for s in sets for x in ("--set", s)], *extra]
+                "--eval-episodes", str(eval_episodes), *[x for s in sets for x in ("--set", s)],
+                *[x for s in hw_sets for x in ("--hw-set", s)], *extra]
         with (out / f"{run_dir.name}.log").open("w") as log:
             subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
     return json.loads((run_dir / "summary.json").read_text())
@@ -119,6 +124,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--hw-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a field of every chip's hardware file, e.g. formats.scaling=channel_pow2")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (one process each)")
     parser.add_argument("--sb3", action="store_true", help="also run Stable-Baselines3 (pip install stable-baselines3)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "learning")
@@ -127,12 +134,14 @@ def main() -> None:
     points = [(hw, seed) for hw in args.hw for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         summaries = list(pool.map(lambda p: run_point(args.agent, args.env, p[0], p[1], args.steps,
-                                                      args.eval_episodes, args.set, args.out), points))
+                                                      args.eval_episodes, args.set, args.out,
+                                                      hw_sets=args.hw_set), points))
     sets = dict(s.split("=", 1) for s in args.set)
     sb3 = {seed: run_sb3(args.agent, args.env, seed, args.steps, args.eval_episodes, sets) for seed in args.seeds
            } if args.sb3 else {}
     text = (f"{args.agent} on {args.env}, {args.steps} steps, eval {args.eval_episodes} deterministic episodes"
-            + (f", settings {' '.join(args.set)}" if args.set else "") + "\n\n"
+            + (f", settings {' '.join(args.set)}" if args.set else "")
+            + (f", chips with {' '.join(args.hw_set)}" if args.hw_set else "") + "\n\n"
             + table([(hw, seed, s) for (hw, seed), s in zip(points, summaries, strict=True)], sb3))
     (args.out / "table.md").write_text(text + "\n")
     print(text)

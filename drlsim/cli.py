@@ -293,6 +293,34 @@ def env_kwargs(pairs: list[str]) -> dict[str, object]:
     return kwargs
 
 
+def hw_overridden(config, pairs: list[str]):
+    """``config`` with ``--hw-set KEY=VALUE`` fields replaced (dotted hardware-file keys, as a sweep's
+    grid overrides them: ``formats.scaling=channel_pow2``, ``array.rows=32``); a VALUE that reads as
+    a TOML value (``32``, ``0.5``, ``true``) is that value, anything else a string."""
+    import tomllib
+
+    from accel.config import with_overrides
+
+    if not pairs:
+        return config
+    if config is None:
+        raise BadInput("--hw-set changes a chip's hardware file; --hw fp32 has none")
+    overrides: dict[str, object] = {}
+    for key, value in _settings_overrides(pairs, "--hw-set").items():
+        try:
+            overrides[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            overrides[key] = value
+    from energy import EnergyModel
+
+    try:
+        changed = with_overrides(config, overrides)
+        EnergyModel(changed)
+    except (ValueError, TypeError) as error:
+        raise BadInput(f"--hw-set: {error}") from None
+    return changed
+
+
 def _energy_budget(text: str) -> str:
     if text == "store":
         return text
@@ -323,9 +351,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     steps = args.steps or settings.learning_starts + SHORT_RUN_STEPS
     out = Path(args.out or f"runs/{env_id.replace('/', '-')}__{args.agent}__{Path(args.hw).stem}__{args.seed}__"
                           f"{int(time.time())}")
-    hw_config = None if args.hw == "fp32" else load_hw(args.hw)
+    hw_config = hw_overridden(None if args.hw == "fp32" else load_hw(args.hw), args.hw_set)
+    hw = f"{args.hw} ({', '.join(args.hw_set)})" if args.hw_set else args.hw
     trace = tuple(key.strip() for key in args.trace.split(",")) if args.trace else ()
-    options = runs.RunOptions(args.agent, env_id, args.hw, steps, args.seed, out, args.eval_episodes,
+    options = runs.RunOptions(args.agent, env_id, hw, steps, args.seed, out, args.eval_episodes,
                               args.energy_budget, settings, env_kwargs(args.env_kwarg), trace)
     try:
         runs.check_out_dir(out)
@@ -359,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="episodes of the deterministic policy after learning (default 5)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="an agent setting (agents/settings.py), e.g. --set batch_size=32 --set hidden=64,64")
+    train.add_argument("--hw-set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a field of the hardware file, e.g. --hw-set formats.scaling=channel_pow2")
     train.add_argument("--energy-budget", type=_energy_budget, default=None, metavar="store|JOULES",
                        help="learning pays from the env's own store (store) or a battery of JOULES")
     train.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",

@@ -96,6 +96,20 @@ def test_td3_steps_issue_their_workload(preset, make):
     assert_counts_match(acc, lambda: agent.store(obs, np.zeros(1, np.float32), 1.0, obs, False), wl["store"])
 
 
+@pytest.mark.parametrize("agent", ["dqn", "td3"])
+def test_per_channel_weight_scales_issue_the_same_workload(agent):
+    """``channel_pow2`` changes the values of the weights, not what the chip does."""
+    env = gym.make("CartPole-v1" if agent == "dqn" else "Pendulum-v1")
+    acc = Accelerator(with_overrides(dense("edge-int8"), {"formats.scaling": "channel_pow2"}), seed=1)
+    make = DQN if agent == "dqn" else TD3
+    learner = make(env.observation_space, env.action_space, (DQNSettings if agent == "dqn" else TD3Settings)(**TINY),
+                   acc, seed=0)
+    fill(learner, env, 6)
+    for _ in range(2):
+        name = "train_step" if agent == "dqn" else ("actor_step" if learner.actor_update_due() else "critic_step")
+        assert_counts_match(acc, learner.train_step, learner.workloads[name])
+
+
 def test_workloads_follow_the_settings():
     env = gym.make("CartPole-v1")
     small = DQN(env.observation_space, env.action_space, DQNSettings(**TINY))

@@ -89,6 +89,9 @@ def hw_with_replay_sram(tmp_path) -> str:
     (["--hw", "edge-int9"], "edge-int9"),
     (["--steps", "0"], "--steps must be a positive integer"),
     (["--energy-budget", "-1"], "--energy-budget must be a positive finite energy"),
+    (["--hw-set", "formats.scaling=per_row"], "formats.scaling must be one of"),
+    (["--hw-set", "array.rows"], "--hw-set takes KEY=VALUE"),
+    (["--hw", "fp32", "--hw-set", "array.rows=4"], "--hw fp32 has none"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     base = ["train", "--hw", "edge-int8", "--steps", "10", "--out", str(tmp_path / "run")]
@@ -128,3 +131,12 @@ def test_the_summary_line_names_the_tensor_with_the_most_values_rounded_to_0(tmp
     name, count = next(iter(summary["underflows_by_tensor"].items()))  # int8 rounds small gradients to 0
     assert count == max(summary["underflows_by_tensor"].values())
     assert f"{summary['underflows']} rounded to 0 (most in {name}: {count})" in capsys.readouterr().out
+
+
+def test_hw_set_changes_the_chip_the_run_records(tmp_path):
+    assert train(tmp_path, "dqn", "edge-int8", 20, "--hw-set", "formats.scaling=channel_pow2",
+                 "--hw-set", "array.rows=8") == 0
+    config = (tmp_path / "config.toml").read_text()
+    assert 'scaling = "channel_pow2"' in config and "rows = 8" in config
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["hw"] == "edge-int8 (formats.scaling=channel_pow2, array.rows=8)"
