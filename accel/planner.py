@@ -557,6 +557,10 @@ def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapp
     for resident, fmt, size in ((g.resident[0], fa, m * k), (g.resident[1], fb, k * n)):
         if not fmt.is_float and pow2 and not resident:
             vector("max_abs", fmt, size)
+    if cfg.formats.scaling == "channel_pow2" and g.roles[1] == "weight" and not fb.is_float:
+        # one scale per output channel of W: the forward GEMM's accumulators shift onto one exponent
+        # as they leave the array; the transposed read shifts A's columns (W's channels) as they enter it
+        vector("scale", acc, m * k if g.transpose_b else m * n)
     loads_a, loads_b = mapping.load_bytes
     access(words_w, bytes_w, buf_a, loads_a // wa, wa)  # what DRAM delivers is written into the buffers
     access(words_w, bytes_w, buf_b, loads_b // wb, wb)

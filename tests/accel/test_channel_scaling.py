@@ -122,16 +122,26 @@ def test_gemms_on_channel_weights_are_the_exact_products_rounded_once(fidelity, 
     assert acc.counts.saturations == 0
 
 
-def test_channel_and_tensor_chips_count_the_same_gemm_alike():
-    """Scaling changes values, never what the chip does: the same GEMMs, the same counts (but the values' own)."""
+@pytest.mark.parametrize("transpose", [False, True])
+def test_channel_scales_are_priced_as_one_shift_per_aligned_value(transpose):
+    """A channel chip does what a tensor chip does, plus one ``scale`` in the accumulator's format per
+    value it aligns: each output of the forward GEMM, each input of the transposed read."""
     counts = []
     for scaling in ("tensor_pow2", "channel_pow2"):
         acc = Accelerator(with_overrides(load_config("edge-int8"), {"formats.scaling": scaling}), seed=1)
         w = acc.vector.quantize(spread_matrix(32, 16, 4, 2.0))
-        acc.gemm(np.ones((4, 32), np.float32), w, names=("x", "W", "y"))
-        d = acc.counts.to_dict()
-        counts.append({k: v for k, v in d.items() if k not in {"zero_macs", "zero_macs_by_kind", "underflows"}})
-    assert counts[0] == counts[1]
+        a = np.ones((4, 16 if transpose else 32), np.float32)
+        acc.gemm(a, w, roles=("gradient" if transpose else "activation", "weight"), transpose_b=transpose,
+                 names=("x", "W", "y"))
+        counts.append(acc.counts)
+    tensor, channel = counts
+    shifts = 4 * 16  # A's 4 × 16 values (transposed), or C's 4 × 16
+    extra = {k: channel.vector_ops.get(k, 0) - tensor.vector_ops.get(k, 0) for k in channel.vector_ops}
+    assert {k: v for k, v in extra.items() if v} == {"scale:int32": shifts}
+    assert channel.vector_cycles - tensor.vector_cycles == shifts // 16  # 16 lanes, one cycle each
+    same = {k for k in tensor.to_dict() if k not in {"zero_macs", "zero_macs_by_kind", "underflows", "vector_ops",
+                                                     "vector_cycles", "cycles"}}
+    assert all(tensor.to_dict()[k] == channel.to_dict()[k] for k in same)
 
 
 def test_channel_scaling_needs_master_weights_and_accumulator_room():
