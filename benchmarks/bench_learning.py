@@ -38,7 +38,7 @@ def run_point(agent: str, env: str, hw: str, seed: int, steps: int, eval_episode
     chip's hardware file (``--hw-set``; not for ``fp32``)."""
     hw_sets = [] if hw == "fp32" else list(hw_sets)
     label = Path(hw).stem if hw.endswith(".toml") else hw  # a hardware file by its name, not its path
-    label += "".join(f"+{s.partition('=')[2]}" for s in hw_sets)
+    label += "".join(f"+{key.rpartition('.')[2]}={value}" for key, _, value in (s.partition("=") for s in hw_sets))
     run_dir = out / f"{agent}__{env.replace('/', '-')}__{label}__{seed}"
     if not (run_dir / "summary.json").exists():
         args = [sys.executable, "-m", "drlsim.cli", "train", "--agent", agent, "--env", env, "--hw", hw,
