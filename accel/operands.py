@@ -49,24 +49,20 @@ class Operand:
     nonfinite: int
 
     def aligned(self) -> tuple[np.ndarray, int]:
-        """Integer codes on one exponent: (codes, exp). Channel codes are shifted left onto the
-        smallest channel exponent (at most ``CHANNEL_SPAN`` bits: exact in float32 codes of up to 16
-        bits), as the array aligns each channel's products before they meet in an accumulator."""
+        """Integer codes on one exponent: (codes, exp). Channel codes (float32, as ``channel_pow2``
+        makes them) are shifted left onto the smallest channel exponent, as the array aligns each
+        channel's products before they meet in an accumulator: a power-of-two factor, exact."""
         if not isinstance(self.exp, np.ndarray):
             return self.data, self.exp
         low = int(self.exp.min())
-        shift = self.exp - low
-        if self.data.dtype == np.float32:  # a power-of-two factor: exact
-            return self.data * np.ldexp(np.float32(1.0), shift).astype(np.float32), low
-        return self.data << shift, low
+        return self.data * np.ldexp(np.float32(1.0), self.exp - low).astype(np.float32), low
 
     def values(self) -> np.ndarray:
         """The exact values (float32 or float64)."""
         if self.exp is None:
             return self.data
-        if isinstance(self.exp, np.ndarray):
-            return np.ldexp(self.data.astype(np.float64), self.exp)
-        if not -1000 < self.exp < 900:  # far from float64's range ends: ldexp rounds what underflows
+        if isinstance(self.exp, np.ndarray) or not -1000 < self.exp < 900:
+            # one exponent per channel, or far from float64's range ends: ldexp rounds what underflows
             return np.ldexp(self.data.astype(np.float64), self.exp)
         out = np.empty(self.data.shape, np.float64)
         _scaled(self.data.reshape(-1), pow2(self.exp), out.reshape(-1))
@@ -270,17 +266,17 @@ def _channels32(rows, codes, p, span, key, first):
     infinite = np.empty(n, np.int64)
     scales = np.empty(n, np.int64)
     nan = 0
-    top = -(2**62)
     for j in range(n):
         peaks[j], infinite[j], row_nan = _peak32(rows[j].view(np.uint32))
         nan += row_nan
         scales[j] = peak_scale(peaks[j], p)
-        if peaks[j] != 0.0:
-            top = max(top, scales[j])
+    held = peaks != 0.0
+    if held.any():  # a floor below the largest scale (an empty row takes it)
+        floor = scales[held].max() - span
+        for j in range(n):
+            scales[j] = floor if not held[j] else max(scales[j], floor)
     saturations = 0
     for j in range(n):
-        if top > -(2**62):  # some row is not empty: a floor below the largest
-            scales[j] = top - span if peaks[j] == 0.0 else max(scales[j], top - span)
         saturations += _round32(rows[j], codes[j], p, scales[j], peaks[j], infinite[j], key,
                                 first + np.uint64(j * m))
     return scales, saturations, nan

@@ -71,16 +71,20 @@ def _cmd_presets(args: argparse.Namespace) -> None:
               f"peak {row['peak_tops_per_w']:.2f} TOPS/W")
 
 
-def load_hw(hw: str):
-    """The hardware description named on the command line (a preset or a TOML file), checked by
-    the energy model too (node range, override table); bad ones are ``BadInput``."""
+def load_hw(hw: str, changes: dict[str, object] | None = None):
+    """The hardware description named on the command line (a preset or a TOML file), with
+    ``changes`` (dotted keys, ``--hw-set``) applied, checked by the energy model too (node range,
+    override table); bad ones are ``BadInput``."""
     from accel import load_config
+    from accel.config import with_overrides
     from energy import EnergyModel
 
     try:
         config = load_config(hw)
+        if changes:
+            config = with_overrides(config, changes)
         EnergyModel(config)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError) as error:
         raise BadInput(str(error)) from None
     return config
 
@@ -279,46 +283,33 @@ def _settings_overrides(pairs: list[str], flag: str = "--set") -> dict[str, str]
     return overrides
 
 
+def _typed_pairs(pairs: list[str], flag: str, parse, errors) -> dict[str, object]:
+    """``KEY=VALUE`` pairs of ``flag`` with each VALUE ``parse``d, or kept as a string where ``parse``
+    raises one of ``errors``."""
+    typed: dict[str, object] = {}
+    for key, value in _settings_overrides(pairs, flag).items():
+        try:
+            typed[key] = parse(value)
+        except errors:
+            typed[key] = value
+    return typed
+
+
 def env_kwargs(pairs: list[str]) -> dict[str, object]:
     """``--env-kwarg KEY=VALUE`` pairs as ``gymnasium.make`` keyword arguments; a VALUE that reads as a
     Python literal (``25000``, ``0.5``, ``True``, ``(0.1, 0.2)``) is that value, anything else a string."""
     import ast
 
-    kwargs: dict[str, object] = {}
-    for key, value in _settings_overrides(pairs, "--env-kwarg").items():
-        try:
-            kwargs[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            kwargs[key] = value
-    return kwargs
+    return _typed_pairs(pairs, "--env-kwarg", ast.literal_eval, (ValueError, SyntaxError))
 
 
-def hw_overridden(config, pairs: list[str]):
-    """``config`` with ``--hw-set KEY=VALUE`` fields replaced (dotted hardware-file keys, as a sweep's
-    grid overrides them: ``formats.scaling=channel_pow2``, ``array.rows=32``); a VALUE that reads as
-    a TOML value (``32``, ``0.5``, ``true``) is that value, anything else a string."""
+def hw_changes(pairs: list[str]) -> dict[str, object]:
+    """``--hw-set KEY=VALUE`` pairs as hardware-file fields (dotted keys, as a sweep's grid overrides
+    them: ``formats.scaling=channel_pow2``, ``array.rows=32``); a VALUE that reads as a TOML value
+    (``32``, ``0.5``, ``true``) is that value, anything else a string."""
     import tomllib
 
-    from accel.config import with_overrides
-
-    if not pairs:
-        return config
-    if config is None:
-        raise BadInput("--hw-set changes a chip's hardware file; --hw fp32 has none")
-    overrides: dict[str, object] = {}
-    for key, value in _settings_overrides(pairs, "--hw-set").items():
-        try:
-            overrides[key] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            overrides[key] = value
-    from energy import EnergyModel
-
-    try:
-        changed = with_overrides(config, overrides)
-        EnergyModel(changed)
-    except (ValueError, TypeError) as error:
-        raise BadInput(f"--hw-set: {error}") from None
-    return changed
+    return _typed_pairs(pairs, "--hw-set", lambda value: tomllib.loads(f"v = {value}")["v"], tomllib.TOMLDecodeError)
 
 
 def _energy_budget(text: str) -> str:
@@ -351,7 +342,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     steps = args.steps or settings.learning_starts + SHORT_RUN_STEPS
     out = Path(args.out or f"runs/{env_id.replace('/', '-')}__{args.agent}__{Path(args.hw).stem}__{args.seed}__"
                           f"{int(time.time())}")
-    hw_config = hw_overridden(None if args.hw == "fp32" else load_hw(args.hw), args.hw_set)
+    changes = hw_changes(args.hw_set)
+    if changes and args.hw == "fp32":
+        raise BadInput("--hw-set changes a chip's hardware file; --hw fp32 has none")
+    hw_config = None if args.hw == "fp32" else load_hw(args.hw, changes)
     hw = f"{args.hw} ({', '.join(args.hw_set)})" if args.hw_set else args.hw
     trace = tuple(key.strip() for key in args.trace.split(",")) if args.trace else ()
     options = runs.RunOptions(args.agent, env_id, hw, steps, args.seed, out, args.eval_episodes,
