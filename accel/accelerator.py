@@ -31,8 +31,9 @@ from accel.counts import CountsDelta, EventCounts, Tally, vector_kind
 from accel.memory import SramBuffer
 from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
+from accel.numerics.gemm import float_code_peak
 from accel.numerics.philox import RandomStream
-from accel.operands import Operand, to_format, underflows
+from accel.operands import Operand, same_values, to_format, underflows
 from accel.operands import zero_macs as count_zero_macs
 from accel.planner import (
     ACCUMULATOR_ROLE,
@@ -72,6 +73,15 @@ class ChipState:
 _OPERAND_MEMO = 16
 """Read-only B operands an ``Accelerator`` keeps rounded (``Accelerator._operand``): a network's
 working copies of the weights, target networks included."""
+
+
+def _rounds_to_itself(x: np.ndarray, op: Operand) -> bool:
+    """Whether ``op`` (rounded from the contiguous ``x``) holds exactly the values of ``x``."""
+    if op.exp is None:
+        return np.array_equal(op.data, x)
+    if isinstance(op.exp, np.ndarray) or op.data.dtype != np.float32 or not -1000 < op.exp < 900:
+        return np.array_equal(op.values(), x)
+    return same_values(x, op.data, op.exp)
 
 
 def _unwritable(x: np.ndarray) -> bool:
@@ -346,7 +356,7 @@ class Accelerator:
             skipped = m * (k - kept.size) * n
         if self.fidelity == "fast":
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
-                   else gemm_fixed(a_in, b_in, acc.name, shift))
+                   else gemm_fixed(a_in, b_in, acc.name, shift, float32_codes=True))
             delta, measured = plan.delta, plan.array
             zero_macs = count_zero_macs(op_a.data, op_b.data)
         else:
@@ -366,6 +376,7 @@ class Accelerator:
             measured = ArrayCounts(*(int(x) for x in totals))
             delta = self._planner.delta(plan, measured)
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
+        # (int64, or float32 integers as the BLAS route leaves them)
         accumulators = res.values.astype(np.float32) if exp is None else res.values
         out, sat_out = self._to_format(accumulators, fout, exp)
         under_a, under_out = underflows(a, op_a), underflows(accumulators, out)
@@ -382,7 +393,7 @@ class Accelerator:
         by_tensor.add(names[0] or f"gemm A ({roles[0]})", sat_a, op_a.nonfinite, under_a)
         by_tensor.add(names[1] or f"gemm B ({roles[1]})", sat_b, op_b.nonfinite, under_b)
         by_tensor.add(names[2] or f"gemm C ({out_role})", res.saturations + sat_out, out.nonfinite, under_out)
-        return out.values().astype(fout.value_dtype)
+        return out.values(fout.value_dtype) if out.exp is not None else out.values().astype(fout.value_dtype)
 
     def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool) -> tuple[Operand, int, int]:
         """The B operand of a GEMM (``b``, transposed when stored so) rounded into ``fmt``: (operand,
@@ -391,24 +402,59 @@ class Accelerator:
 
         A read-only array (and read-only down to its data) already in the format (the agents' working copies
         of the weights, which nothing writes) rounds to itself whatever the random words, so its
-        operand is kept (the last ``_OPERAND_MEMO`` such arrays): the GEMMs that read it again take
-        it, and the random source advances as the rounding would have advanced it.
+        operand is kept (the last ``_OPERAND_MEMO`` such arrays used): the GEMMs that read it again
+        take it, read transposed they take its transpose, and the random source advances as the
+        rounding would have advanced it. ``VectorUnit.quantize`` keeps the operand of the weights
+        it rounds (``keep_operand``).
         """
-        key = (id(b), transpose)
-        memo = self._operands.get(key)
-        if memo is not None and memo[0] is b and memo[1] == fmt:
+        memo = self._kept_operand(b, transpose, fmt, weight)
+        if memo is not None:
             if self.config.formats.rounding == "stochastic":
                 self._rng.take(b.size)
-            return memo[2], 0, 0
+            return memo, 0, 0
         x = np.ascontiguousarray(b.T if transpose else b)
         op, saturations = self._to_format(x, fmt, channel_axis=(0 if transpose else 1) if weight else None)
         rounded_to_zero = underflows(x, op)
         if (_unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0
-                and np.array_equal(op.values(), x)):
-            if len(self._operands) >= _OPERAND_MEMO:
-                del self._operands[next(iter(self._operands))]
-            self._operands[key] = (b, fmt, op)
+                and _rounds_to_itself(x, op)):
+            self._keep(b, transpose, fmt, weight, op)
         return op, saturations, rounded_to_zero
+
+    def _kept_operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool) -> Operand | None:
+        """The kept operand of ``b`` read this way (or the transpose of the one read the other way), else None."""
+        for flip in (False, True):
+            key = (id(b), transpose != flip, weight)
+            memo = self._operands.pop(key, None)
+            if memo is not None:
+                self._operands[key] = memo  # most recently used last
+                if memo[0] is b and memo[1] == fmt:
+                    return memo[2].transposed() if flip else memo[2]
+        return None
+
+    def _keep(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool, op: Operand) -> None:
+        if len(self._operands) >= _OPERAND_MEMO:
+            del self._operands[next(iter(self._operands))]  # the least recently used
+        self._operands[id(b), transpose, weight] = (b, fmt, op)
+
+    def keep_operand(self, b: np.ndarray, op: Operand) -> None:
+        """Keeps ``op``, the operand that rounding the read-only weight matrix ``b`` into the weight
+        format gives (``b`` holds exactly its values: the vector unit just rounded it so), for the
+        GEMMs that read ``b`` as their B operand; ignored unless rounding ``b`` again would give
+        ``op`` bit for bit (``_rounds_to_itself``, and a scale no smaller one could replace)."""
+        if _unwritable(b) and op.nonfinite == 0 and self._canonical(op):
+            self._keep(b, False, op.fmt, True, op)
+
+    def _canonical(self, op: Operand) -> bool:
+        """Whether rounding ``op``'s values into its format gives ``op`` again, codes and scale: float
+        values, fixed point at its binary point (``scaling = "none"``), or one power-of-two scale that
+        the largest code fills beyond half (one lower would hold it too: not the scale ``tensor_pow2``
+        picks) or, all codes 0, the binary point. Channel scales are not kept this way."""
+        if op.exp is None or self.config.formats.scaling == "none":
+            return True
+        if isinstance(op.exp, np.ndarray) or op.data.dtype != np.float32:
+            return False
+        peak = float_code_peak(op.data)
+        return 2 * peak > op.fmt.max_code if peak else op.exp == -op.fmt.frac_bits
 
     @staticmethod
     def _check_matrix(name: str, x) -> np.ndarray:

@@ -23,6 +23,7 @@ from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
 from accel.numerics.elementwise import format_params, peak_scale
 from accel.numerics.formats import NumberFormat
+from accel.numerics.gemm import float_code_peak
 from accel.numerics.philox import RandomStream
 from accel.numerics.quantize import fixed_nearest, fixed_stochastic, nearest_float_params, to_float_nearest
 from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pow2_scale, round_pairs
@@ -57,22 +58,30 @@ class Operand:
         low = int(self.exp.min())
         return self.data * np.ldexp(np.float32(1.0), self.exp - low).astype(np.float32), low
 
-    def values(self) -> np.ndarray:
-        """The exact values (float32 or float64)."""
+    def values(self, dtype=np.float64) -> np.ndarray:
+        """The exact values (float32 or float64): float values as they are held, codes times their
+        scale in ``dtype`` (float32: the exact values rounded once into it, as ``astype`` rounds them)."""
         if self.exp is None:
             return self.data
         if isinstance(self.exp, np.ndarray) or not -1000 < self.exp < 900:
             # one exponent per channel, or far from float64's range ends: ldexp rounds what underflows
-            return np.ldexp(self.data.astype(np.float64), self.exp)
-        out = np.empty(self.data.shape, np.float64)
-        _scaled(self.data.reshape(-1), pow2(self.exp), out.reshape(-1))
+            return np.ldexp(self.data.astype(np.float64), self.exp).astype(dtype, copy=False)
+        out = np.empty(self.data.shape, dtype)
+        _scaled(np.ascontiguousarray(self.data).reshape(-1), pow2(self.exp), out.reshape(-1))
         return out
+
+    def transposed(self) -> "Operand":
+        """The tensor transposed (a view): what rounding the transpose gives when this tensor rounded
+        to itself, since its peak, and each channel's, is the same."""
+        return Operand(self.data.T, self.exp.T if isinstance(self.exp, np.ndarray) else self.exp, self.fmt,
+                       self.nonfinite)
 
 
 @njit
 def _scaled(codes, unit, out):
-    """``out = codes · unit`` in float64: exact for codes below 2**53 and a power of two ``unit`` that keeps
-    the products normal (one pass where ``np.ldexp`` of a float64 copy takes two)."""
+    """``out = codes · unit``, computed in float64: exact for codes below 2**53 and a power of two ``unit``
+    that keeps the products normal (one pass where ``np.ldexp`` of a float64 copy takes two); a float32
+    ``out`` receives each exact product rounded once."""
     for i in range(codes.size):
         out[i] = np.float64(codes[i]) * unit
 
@@ -192,7 +201,7 @@ def _requantize_codes(codes: np.ndarray, exp: int, fmt: NumberFormat, scaling: s
     """Integer accumulator codes ``code · 2**exp`` rounded into a fixed-point format (``round_pairs``'s
     rounding: the same bits, the same random words)."""
     flat = codes.reshape(-1)
-    peak = int(_max_abs_code(flat))
+    peak = float_code_peak(flat) if flat.dtype == np.float32 else int(_max_abs_code(flat))
     if peak >= SIG_LIMIT:
         raise ValueError("accumulator codes must be below 2**53 in magnitude")
     if scaling == "none" or peak == 0:
@@ -308,7 +317,8 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
 
     Args:
         values: float32 values (the fast kernels), exact float64 values, or, with ``exp``, int64
-            codes of value ``code · 2**exp`` (an integer accumulator, below 2**53).
+            codes of value ``code · 2**exp`` (an integer accumulator, below 2**53; or float32
+            integer codes below 2**24, as the BLAS route leaves them).
         fmt: The target format.
         scaling: ``"tensor_pow2"``, ``"channel_pow2"`` or ``"none"`` (integer formats).
             ``channel_pow2`` scales each channel of a weight matrix apart (``channel_axis``) and
@@ -414,6 +424,20 @@ def _zero_counts(a, b):
             zero_b += b[k, j] == 0
         total += zero_a[k] * n + zero_b * m - zero_a[k] * zero_b
     return total
+
+
+def same_values(x: np.ndarray, codes: np.ndarray, exp: int) -> bool:
+    """Whether the float array ``x`` holds exactly ``codes · 2**exp`` (same shape, contiguous; NaN
+    equals nothing), without making the values."""
+    return bool(_same_values(x.reshape(-1), codes.reshape(-1), math.ldexp(1.0, exp)))
+
+
+@njit
+def _same_values(x, codes, unit):
+    same = True
+    for i in range(x.size):
+        same &= np.float64(x[i]) == np.float64(codes[i]) * unit
+    return same
 
 
 def underflows(values: np.ndarray, op: Operand) -> int:

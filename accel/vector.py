@@ -229,7 +229,10 @@ class VectorUnit:
     def quantize(self, x, role: str = "weight", names: Names | None = None) -> np.ndarray:
         """``x`` rounded once into the role's format with the chip's rounding and scaling: the working
         copy of master weights in the weight format (a matrix's output channels are its columns, as
-        ``channel_pow2`` scales them). A tensor already in the format comes back unchanged."""
+        ``channel_pow2`` scales them). A tensor already in the format comes back unchanged.
+
+        The result is read-only: the chip keeps a weight matrix's rounded operand for the GEMMs that
+        read it (``Accelerator.keep_operand``)."""
         x = self._as_float("x", x)
         fmt = self._acc.vector_format(role)
         formats = self._acc.config.formats
@@ -237,9 +240,15 @@ class VectorUnit:
         # which round exactly the same values with the same words
         op, saturations = to_format(x, fmt, formats.scaling, self._acc.vector_rounding(role), self._acc.rng,
                                     channel_axis=1 if role == "weight" and x.ndim == 2 else None)
-        out = op.values().astype(fmt.value_dtype, copy=False)
+        out = op.values(fmt.value_dtype) if op.exp is not None else op.values().astype(fmt.value_dtype, copy=False)
+        if out is x or out.base is not None:  # a fresh array: the caller's stays writable
+            out = out.copy()
+        out.flags.writeable = False
+        nonfinite = count_nonfinite(out)
         self._acc.vector_counts("quantize", role, x.size, names=names, saturations=saturations,
-                                nonfinite=count_nonfinite(out), underflows=underflows(x, op))
+                                nonfinite=nonfinite, underflows=underflows(x, op))
+        if role == "weight" and out.ndim == 2 and saturations == nonfinite == 0:
+            self._acc.keep_operand(out, op)
         return out
 
     # --- optimizers and target networks ----------------------------------------------------------

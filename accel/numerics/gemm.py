@@ -319,13 +319,20 @@ def _float_code_peak(bits):
     return peak
 
 
+def float_code_peak(x: np.ndarray) -> int:
+    """The largest magnitude among float32 integer codes, in any memory order (a transposed view too)."""
+    if x.size == 0:
+        return 0
+    flat = (x if x.flags.c_contiguous else x.T if x.flags.f_contiguous else np.ascontiguousarray(x)).reshape(-1)
+    return int(np.int32(_float_code_peak(flat.view(np.int32))).view(np.float32))
+
+
 def _max_abs_code(x: np.ndarray, slot: str) -> tuple[int, np.ndarray]:
     """The largest magnitude among the codes ``x``, and ``x`` as float32 (itself when the codes
-    came as float32, else in a scratch array)."""
+    came as float32, in any memory order: the BLAS product reads a transposed view as it is; else
+    in a scratch array)."""
     if x.dtype == np.float32:
-        x = np.ascontiguousarray(x)
-        peak = _float_code_peak(x.reshape(-1).view(np.int32)) if x.size else 0
-        return int(np.int32(peak).view(np.float32)), x
+        return float_code_peak(x), x
     as_float32 = _scratch(slot, x.shape, np.float32)
     if x.size == 0:
         return 0, as_float32
@@ -403,7 +410,7 @@ def _single_threaded_blas():
     return torch
 
 
-def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> GemmResult:
+def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0, float32_codes: bool = False) -> GemmResult:
     """Exact GEMM of integer codes into a fixed-point accumulator, saturating after every add.
 
     Args:
@@ -414,6 +421,8 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
         acc_fmt: Fixed-point accumulator format (``int32``, ``fixed<W>_<F>``).
         shift: Left shift aligning a product's binary point with the accumulator's
             (``F_acc − F_a − F_b``; 0 for integer codes with separate scales).
+        float32_codes: Where every partial sum is an integer below 2**24 and ``shift`` is 0, return
+            the accumulators as the float32 codes the product left (exact), not as int64.
 
     Raises:
         ValueError: A single product does not fit in the accumulator (it would not be exact).
@@ -435,8 +444,11 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0) -> Ge
         torch = _single_threaded_blas()
         shape = (a.shape[0], b.shape[1])
         if bound < 2**24:  # every code and every partial sum is an integer exact in float32
-            c32 = _scratch("c32", shape, np.float32)
+            as_float32 = float32_codes and not shift
+            c32 = np.empty(shape, np.float32) if as_float32 else _scratch("c32", shape, np.float32)
             torch.mm(torch.from_numpy(a32), torch.from_numpy(b32), out=torch.from_numpy(c32))
+            if as_float32:
+                return GemmResult(c32, 0, 0, "blas")
             c = np.empty(shape, np.int64)
             _float32_to_codes(c32.reshape(-1), c.reshape(-1))
         elif bound < 2**53:  # dgemm: products and partial sums are integers exact in float64

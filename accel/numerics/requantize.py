@@ -74,7 +74,7 @@ def _shifted_to_fixed(codes, shift, min_code, max_code, stochastic, key, first, 
         stop = chunk_words(key, first, start, codes.size, words, stochastic)
         c, o = codes[start:stop], out[start:stop]  # views indexed from 0: the loop vectorises
         for j in range(stop - start):
-            v = c[j]
+            v = np.int64(c[j])  # int64 codes, or float32 ones (integers below 2**24)
             mag = abs(v)
             k = mag >> shift
             rem = mag & mask
@@ -114,17 +114,21 @@ def pow2_scale(max_abs_sig: int, exp: int, fmt: NumberFormat) -> int:
 
 def codes_to_fixed(codes: np.ndarray, exp: int, scale_exp: int, fmt: NumberFormat,
                    stream: RandomStream | None) -> np.ndarray:
-    """``round_pairs`` of int64 codes ``codes · 2**exp`` that share one exponent (a GEMM's accumulators)
-    into the fixed-point ``fmt`` at the scale ``2**scale_exp``: the same codes, from the same words."""
+    """``round_pairs`` of integer codes ``codes · 2**exp`` that share one exponent (a GEMM's accumulators)
+    into the fixed-point ``fmt`` at the scale ``2**scale_exp``: the same codes, from the same words.
+    int64 codes give int64 codes; float32 codes (integers below 2**24, as the BLAS route leaves them)
+    give float32 codes when ``fmt`` has at most 25 bits, which float32 holds exactly."""
     flat = codes.reshape(-1)
     stochastic = stream is not None
     key, first = stream.take(flat.size) if stochastic else (np.uint64(0), np.uint64(0))
-    out = np.empty(flat.size, np.int64)
+    out = np.empty(flat.size, np.float32 if flat.dtype == np.float32 and fmt.width_bits <= 25 else np.int64)
     if 1 <= scale_exp - exp <= 32:  # a stochastic decision on at most 32 bits: the first word decides
         _shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
     else:
-        _pairs_to_fixed(flat, np.full(1, exp, np.int64), out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code,
-                        stochastic, key, first)
+        codes64 = np.empty(flat.size, np.int64)
+        _pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes64, scale_exp,
+                        fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, key, first)
+        out = codes64.astype(out.dtype, copy=False)
     return out
 
 
