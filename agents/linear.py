@@ -39,16 +39,22 @@ def as_tensor(values: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(values, dtype=np.float32))
 
 
+def _linear_forward(layer: "AccelLinear", x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, str]:
+    """``x · W + b`` on the chip: the GEMM, then the bias add. Returns (y, the name of x)."""
+    acc, net, i = layer.accelerator, layer.net, layer.index
+    source = names.layer_input(net, i, layer.input_name)
+    y_name = names.output(net, i)
+    y = acc.gemm(x, w, out_role=layer.out_role, names=(source, names.weight(net, i), y_name))
+    y = acc.vector.add(y, np.broadcast_to(as_numpy(layer.bias), y.shape), role=layer.out_role,
+                       names=((y_name, None), (y_name,)))
+    return y, source
+
+
 class _LinearFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, layer: "AccelLinear"):
-        acc, net, i = layer.accelerator, layer.net, layer.index
-        source = names.layer_input(net, i, layer.input_name)
         w = layer.gemm_weight()
-        y_name = names.output(net, i)
-        y = acc.gemm(as_numpy(x), w, out_role=layer.out_role, names=(source, names.weight(net, i), y_name))
-        y = acc.vector.add(y, np.broadcast_to(as_numpy(bias), y.shape), role=layer.out_role,
-                           names=((y_name, None), (y_name,)))
+        y, source = _linear_forward(layer, as_numpy(x), w)
         ctx.save_for_backward(x)
         ctx.layer, ctx.source, ctx.w = layer, source, w
         return as_tensor(y)
@@ -153,6 +159,8 @@ class AccelLinear(nn.Module):
         return as_numpy(self.weight) if self._working is None else self._working
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():  # acting, a target network: the same chip operations, no graph
+            return as_tensor(_linear_forward(self, as_numpy(x.float()), self.gemm_weight())[0])
         return _LinearFunction.apply(x.float(), self.weight, self.bias, self)
 
     def extra_repr(self) -> str:
@@ -167,12 +175,16 @@ def _read_only(weights: np.ndarray) -> np.ndarray:
     return weights
 
 
+def _activation_forward(activation: "_Activation", x: np.ndarray) -> np.ndarray:
+    y_name = activation.tensor_names[0]
+    return getattr(activation.accelerator.vector, activation.kind)(x, names=None if y_name is None else
+                                                                   ((y_name,), (y_name,)))
+
+
 class _ActivationFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, activation: "_Activation"):
-        y_name = activation.tensor_names[0]
-        y = getattr(activation.accelerator.vector, activation.kind)(
-            as_numpy(x), names=None if y_name is None else ((y_name,), (y_name,)))
+        y = _activation_forward(activation, as_numpy(x))
         ctx.activation, ctx.y = activation, y
         return as_tensor(y)
 
@@ -198,6 +210,8 @@ class _Activation(nn.Module):
         self.tensor_names = (None, None) if net is None else (names.output(net, index), names.output_grad(net, index))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return as_tensor(_activation_forward(self, as_numpy(x)))
         return _ActivationFunction.apply(x, self)
 
 

@@ -62,6 +62,23 @@ def test_fixed_point_chip_equals_the_numpy_reference():
     np.testing.assert_array_equal(xt.grad.numpy(), r16(dyq @ wq.T))
 
 
+@pytest.mark.parametrize("preset", ["edge-int8", "edge-bf16"])
+def test_a_forward_pass_without_a_graph_runs_the_same_chip_operations(preset):
+    # acting and target networks run under no_grad: the layers call the chip directly, not through
+    # autograd, with the same values, counts and random words
+    chips = []
+    for grad in (True, False):
+        torch.manual_seed(3)
+        acc = chip(preset)
+        net = accelerate(mlp([5, 16, 16, 3], "tanh"), acc, "q")
+        with torch.set_grad_enabled(grad):
+            y = forward(net, torch.from_numpy(np.random.default_rng(4).standard_normal((6, 5)).astype(np.float32)), "s")
+        chips.append((y.detach().numpy(), acc))
+    (y_graph, with_graph), (y_direct, direct) = chips
+    assert np.array_equal(y_graph, y_direct)
+    assert with_graph.counts == direct.counts and with_graph.rng.state() == direct.rng.state()
+
+
 def test_relu_and_tanh_run_on_the_vector_unit():
     acc = fp32_chip()
     net = accelerate(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.Tanh()), acc)
