@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -43,14 +44,18 @@ def reference(values: np.ndarray, fmt, scaling: str, rounding: str, rng, exp=Non
 
 def check(values, fmt_name, scaling, rounding, seed, exp=None):
     fmt = get_format(fmt_name)
-    got, got_sat = to_format(values, fmt, scaling, rounding, RandomStream.from_seed(seed), exp)
-    data, scale, nonfinite, saturations = reference(values, fmt, scaling, rounding, RandomStream.from_seed(seed), exp)
+    rng = RandomStream.from_seed(seed)
+    got, got_sat = to_format(values, fmt, scaling, rounding, rng, exp)
+    want_rng = RandomStream.from_seed(seed)
+    data, scale, nonfinite, saturations = reference(values, fmt, scaling, rounding, want_rng, exp)
     if fmt.is_float:
         assert np.array_equal(got.data, data, equal_nan=True) and got.data.dtype == data.dtype
     else:  # codes: int64, or float32 holding the same integers for formats of up to 25 bits
+        float32_in = values.dtype == np.float32
         assert np.array_equal(got.data, data) and got.data.dtype == (
-            np.float32 if exp is None and fmt.width_bits <= 25 else np.int64)
+            np.float32 if float32_in and fmt.width_bits <= 25 else np.int64)
     assert (got.exp, got.nonfinite, got_sat) == (scale, nonfinite, saturations)
+    assert rng.state() == want_rng.state()
 
 
 floats32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
@@ -73,14 +78,32 @@ def test_property_accumulator_codes_round_as_round_pairs(codes, exp, fmt, scalin
     check(np.array(codes, np.int64).reshape(-1, 1), fmt, scaling, rounding, seed, exp)
 
 
+@settings(max_examples=150, deadline=None)
+@given(codes=st.lists(st.integers(-(2**24) + 1, 2**24 - 1), min_size=1, max_size=40), exp=st.integers(-60, 10),
+       fmt=st.sampled_from(FIXED + FLOATS), scaling=st.sampled_from(["tensor_pow2", "none"]),
+       rounding=st.sampled_from(["nearest", "stochastic"]), seed=st.integers(0, 2**32 - 1))
+@example(codes=[2**24 - 1, -3, 0], exp=-40, fmt="int8", scaling="tensor_pow2", rounding="stochastic", seed=1)
+def test_property_float32_accumulator_codes_round_as_int64_ones(codes, exp, fmt, scaling, rounding, seed):
+    # the BLAS route leaves its accumulators as float32 integers below 2**24: the same codes and words
+    check(np.array(codes, np.float32).reshape(-1, 1), fmt, scaling, rounding, seed, exp)
+
+
 def test_stochastic_codes_far_below_the_largest_round_as_round_pairs():
     codes = np.array([1, -1, 3, 2**52 - 1, -(2**20) + 7], np.int64)  # beside 2**52 the small codes lose 45 bits
     for seed in range(20):
         check(codes, "int8", "tensor_pow2", "stochastic", seed, exp=-70)
 
 
-def test_zero_macs_counts_products_with_a_zero_operand():
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("seed", range(4))
+def test_zero_macs_counts_products_with_a_zero_operand(seed):
+    rng = np.random.default_rng(seed)
     a, b = rng.integers(-1, 2, (7, 9)), rng.integers(-1, 2, (9, 5))
     want = sum(int(a[i, k] == 0 or b[k, j] == 0) for i in range(7) for j in range(5) for k in range(9))
     assert zero_macs(a, b) == want
+    # transposed views (a GEMM reading a kept operand transposed), float codes with -0.0 and NaN
+    assert zero_macs(np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T) == want
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    af[af == 0] = -0.0
+    bf[0, 0] = np.nan  # not a zero
+    want_f = sum(int(af[i, k] == 0 or bf[k, j] == 0) for i in range(7) for j in range(5) for k in range(9))
+    assert zero_macs(af, np.ascontiguousarray(bf.T).T) == want_f
