@@ -440,7 +440,7 @@ class Accelerator:
         """Keeps ``op``, the operand that rounding the read-only weight matrix ``b`` into the weight
         format gives (``b`` holds exactly its values: the vector unit just rounded it so), for the
         GEMMs that read ``b`` as their B operand; ignored unless rounding ``b`` again would give
-        ``op`` bit for bit (``_rounds_to_itself``, and a scale no smaller one could replace)."""
+        ``op`` bit for bit (``_canonical``: the values are ``op``'s, and so would the scale be)."""
         if _unwritable(b) and op.nonfinite == 0 and self._canonical(op):
             self._keep(b, False, op.fmt, True, op)
 
