@@ -4,7 +4,8 @@ elementwise operations and Adam, one thread each.
 ``quantize`` is timed per format against the nearest torch operation on the same float32 array
 (floats: the round trip ``x.to(dtype).to(torch.float32)``); the GEMM kernels are timed in GMAC/s,
 called as ``Accelerator.gemm`` calls them (float operands as float32 values of their formats,
-integer codes as int64), against ``np.float32`` matmul of the same shape (single-threaded
+integer codes of up to 25 bits as float32 integers, the int8 accumulators left as float32 codes;
+the int64-code rows for comparison), against ``np.float32`` matmul of the same shape (single-threaded
 OpenBLAS sgemm); the vector unit is timed through ``acc.vector`` on each preset (counting
 included) against torch on the same float32 tensors, and ``acc.vector_counts`` alone. Every
 figure is the best of ``--repeats`` timings after a warm-up, and every ratio divides two figures
@@ -98,6 +99,7 @@ def _gemm_cases(m: int, k: int, n: int) -> list[tuple[str, Callable[[], object]]
     a_i8, b_i8 = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n))
     f_i8, g_i8 = a_i8.astype(np.float32), b_i8.astype(np.float32)  # quantize_codes(..., dtype=np.float32)
     a_i16, b_i16 = rng.integers(-32768, 32768, (m, k)), rng.integers(-32768, 32768, (k, n))
+    f_i16, g_i16 = a_i16.astype(np.float32), b_i16.astype(np.float32)
     return [
         ("fp32×fp32→fp32", lambda: gemm_float(a_32, b_32, "fp32", "fp32", "fp32")),
         ("bf16×bf16→fp32", lambda: gemm_float(a_bf, b_bf, "bf16", "bf16", "fp32")),
@@ -105,9 +107,10 @@ def _gemm_cases(m: int, k: int, n: int) -> list[tuple[str, Callable[[], object]]
         ("fp8×fp8→fp32", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "fp32")),
         ("fp8×fp8→bf16", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "bf16")),
         ("fp8×fp8→fp16", lambda: gemm_float(a_f8, b_f8, "fp8_e4m3", "fp8_e5m2", "fp16")),
-        ("int8×int8→int32", lambda: gemm_fixed(a_i8, b_i8, "int32")),
-        ("int8×int8→int32 (float32 codes)", lambda: gemm_fixed(f_i8, g_i8, "int32")),
-        ("int16×int16→fixed48 (edge-fixed16)", lambda: gemm_fixed(a_i16, b_i16, "fixed48_0")),
+        ("int8×int8→int32, int64 codes", lambda: gemm_fixed(a_i8, b_i8, "int32")),
+        ("int8×int8→int32", lambda: gemm_fixed(f_i8, g_i8, "int32", float32_codes=True)),
+        ("int16×int16→fixed48 (edge-fixed16), int64 codes", lambda: gemm_fixed(a_i16, b_i16, "fixed48_0")),
+        ("int16×int16→fixed48 (edge-fixed16)", lambda: gemm_fixed(f_i16, g_i16, "fixed48_0")),
     ]
 
 

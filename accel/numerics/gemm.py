@@ -19,9 +19,11 @@ exactness allows a faster route the wrappers take it, and the tests prove it equ
   saturate, and the result is the exact integer product, which BLAS computes exactly in float32
   (bound < 2**24) or float64 (bound < 2**53), in any order.
 
-The float32 products go through torch's ``mm`` (on this project's machines, AMD EPYC, OpenBLAS's
-sgemm in numpy runs 64×256×256 at a quarter of torch's speed; with integer operands and sums exact
-in float32 any BLAS gives the same bits), the float64 ones through numpy's dgemm.
+The float32 products go through torch's ``mm`` or numpy's sgemm, whichever ran the shape faster
+the first time it came (``_sgemm``): which is faster depends on the machine and the shape (on
+one of this project's AMD EPYC machines numpy's OpenBLAS ran 64×256×256 at a quarter of torch's
+speed, on another as fast as torch and 64×256×2 four times faster). With integer operands and
+sums exact in float32 every BLAS gives the same bits. The float64 ones go through numpy's dgemm.
 
 BLAS runs on one thread: the first BLAS route limits the process's BLAS thread pools and torch's
 intra-op threads to one (``threadpoolctl``, ``torch.set_num_threads``), as every other kernel
@@ -33,6 +35,7 @@ cores, and its sleeping threads take milliseconds to wake between the simulator'
 import functools
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -327,6 +330,33 @@ def float_code_peak(x: np.ndarray) -> int:
     return int(np.int32(_float_code_peak(flat.view(np.int32))).view(np.float32))
 
 
+_SGEMM_CHOICE: dict[tuple, bool] = {}
+"""Per shape and memory order of a float32 product: whether torch's ``mm`` ran it faster than numpy's."""
+
+
+def _sgemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, torch) -> None:
+    """``c = a · b`` in float32 through the BLAS that ran this shape and memory order faster, timed
+    (best of three each) the first time it came: exact integer operands and sums give the same bits
+    through either."""
+    key = (a.shape, b.shape, a.flags.c_contiguous, b.flags.c_contiguous)
+    use_torch = _SGEMM_CHOICE.get(key)
+    if use_torch is None:
+        def best(product) -> float:
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                product()
+                times.append(time.perf_counter() - start)
+            return min(times)
+        use_torch = _SGEMM_CHOICE[key] = (
+            best(lambda: torch.mm(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(c)))
+            < best(lambda: np.matmul(a, b, out=c)))
+    if use_torch:
+        torch.mm(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(c))
+    else:
+        np.matmul(a, b, out=c)
+
+
 def _max_abs_code(x: np.ndarray, slot: str) -> tuple[int, np.ndarray]:
     """The largest magnitude among the codes ``x``, and ``x`` as float32 (itself when the codes
     came as float32, in any memory order: the BLAS product reads a transposed view as it is; else
@@ -446,7 +476,7 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0, float
         if bound < 2**24:  # every code and every partial sum is an integer exact in float32
             as_float32 = float32_codes and not shift
             c32 = np.empty(shape, np.float32) if as_float32 else _scratch("c32", shape, np.float32)
-            torch.mm(torch.from_numpy(a32), torch.from_numpy(b32), out=torch.from_numpy(c32))
+            _sgemm(a32, b32, c32, torch)
             if as_float32:
                 return GemmResult(c32, 0, 0, "blas")
             c = np.empty(shape, np.int64)

@@ -125,6 +125,22 @@ def test_int8_codes_take_the_exact_float32_blas_route():
     assert got.route == "blas" and np.array_equal(got.values, a @ b) and got.values[0, 0] == 2**24
 
 
+@pytest.mark.parametrize("use_torch", [True, False])
+def test_the_float32_blas_route_gives_the_same_codes_through_either_blas(monkeypatch, use_torch):
+    # _sgemm takes torch's mm or numpy's sgemm, whichever ran the shape faster: exact either way,
+    # for codes as int64, as float32 (left as float32 accumulators) and a transposed view of them
+    import accel.numerics.gemm as gemm_module
+    monkeypatch.setattr(gemm_module, "_SGEMM_CHOICE", type("Always", (dict,), {"get": lambda *_: use_torch})())
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(-128, 128, (64, 1000)), rng.integers(-128, 128, (1000, 48))
+    a[0], b[:, 0] = -128, -128  # a partial sum just below 2**24 (the bound of the float32 route)
+    want = a @ b
+    assert np.array_equal(gemm_fixed(a, b, "int32").values, want)
+    got = gemm_fixed(a.astype(np.float32), np.ascontiguousarray(b.T.astype(np.float32)).T, "int32",
+                     float32_codes=True)
+    assert got.route == "blas" and got.values.dtype == np.float32 and np.array_equal(got.values, want)
+
+
 @settings(max_examples=80, deadline=None)
 @given(m=st.integers(1, 4), k=st.integers(1, 40), n=st.integers(1, 4), width=st.integers(8, 40),
        shift=st.integers(0, 3), lim=st.sampled_from([2, 16, 128, 1000]), seed=st.integers(0, 2**32 - 1))
