@@ -12,7 +12,10 @@ the default tests. The issue's full grid::
         --hw fp32 edge-int8 edge-bf16 edge-fp8 edge-fixed16 --seeds 0 1 2 --sb3
 
 ``--set KEY=VALUE`` changes an agent setting for every point (and for SB3 where it has the same
-setting). The table (Markdown) goes to stdout and ``OUT/table.md``.
+setting). Besides the final eval, the table gives each run's "late" return: the mean return of its
+training episodes in the last fifth of its steps (exploring as it trains), which separates chips
+that a nearly all-or-nothing eval of 20 episodes does not. The table (Markdown) goes to stdout and
+``OUT/table.md``.
 """
 
 import argparse
@@ -28,7 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from learning_curves import late_return  # noqa: E402
+
 from agents.settings import agent_settings  # noqa: E402
+
+LATE_FRACTION = 0.2
+"""The last fraction of a run's environment steps whose training episodes give its late return."""
 
 
 def run_point(agent: str, env: str, hw: str, seed: int, steps: int, eval_episodes: int, sets: list[str],
@@ -47,7 +55,8 @@ def run_point(agent: str, env: str, hw: str, seed: int, steps: int, eval_episode
                 *[x for s in hw_sets for x in ("--hw-set", s)], *extra]
         with (out / f"{run_dir.name}.log").open("w") as log:
             subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
-    return json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return summary | {"late_return": late_return(run_dir, round(steps * (1 - LATE_FRACTION)))}
 
 
 def run_sb3(agent: str, env_id: str, seed: int, steps: int, eval_episodes: int, sets: dict[str, str]) -> dict:
@@ -93,25 +102,28 @@ def fmt(x, scale: float | None = None, spec: str = ".3g") -> str:
 
 
 def table(rows: list[tuple[str, int, dict]], sb3: dict[int, dict]) -> str:
-    lines = ["| chip | seed | eval return | energy/episode mJ (inference + training) | energy/train step µJ "
-             "| power mW | saturations | NaN/inf | wall s | wall / SB3 |", "|" + "---|" * 10]
+    lines = ["| chip | seed | eval return | late | energy/episode mJ (inference + training) | energy/train step µJ "
+             "| power mW | saturations | NaN/inf | wall s | wall / SB3 |", "|" + "---|" * 11]
     for hw, seed, s in rows:
         inference = s["energy_j_inference"] / max(s["episodes"], 1) if s["energy_j_inference"] is not None else None
         training = s["energy_j_training"] / max(s["episodes"], 1) if s["energy_j_training"] is not None else None
         ratio = s["wall_s"] / sb3[seed]["wall_s"] if seed in sb3 else None
         ret = "diverged" if s["diverged"] else f"{s['eval_return_mean']:.1f} ± {s['eval_return_std']:.1f}"
-        lines.append(f"| {hw} | {seed} | {ret} | {fmt(s['energy_j_per_episode_mean'], 1e3)} ({fmt(inference, 1e3)} + "
+        lines.append(f"| {hw} | {seed} | {ret} | {fmt(s['late_return'], spec='.1f')} "
+                     f"| {fmt(s['energy_j_per_episode_mean'], 1e3)} ({fmt(inference, 1e3)} + "
                      f"{fmt(training, 1e3)}) | {fmt(s['energy_j_per_train_step_mean'], 1e6)} | "
                      f"{fmt(s['power_w'], 1e3)} | {fmt(s['saturations'], spec='d')} | {fmt(s['nonfinite'], spec='d')} "
                      f"| {s['wall_s']:.0f} | {fmt(ratio, spec='.2f')} |")
     for seed, s in sorted(sb3.items()):
         lines.append(f"| SB3 fp32 | {seed} | {s['eval_return_mean']:.1f} ± {s['eval_return_std']:.1f} | – | – | – | – "
-                     f"| – | {s['wall_s']:.0f} | 1 |")
-    by_hw: dict[str, list[float]] = {}
+                     f"| – | – | {s['wall_s']:.0f} | 1 |")
+    by_hw: dict[str, list[tuple[float, float]]] = {}
     for hw, _, s in rows:
-        by_hw.setdefault(hw, []).append(s["eval_return_mean"] if not s["diverged"] else float("nan"))
+        late = s["late_return"] if s["late_return"] is not None else float("nan")
+        by_hw.setdefault(hw, []).append((s["eval_return_mean"] if not s["diverged"] else float("nan"), late))
     lines.append("")
-    lines += [f"- {hw}: mean eval return over seeds {np.mean(v):.1f}" for hw, v in by_hw.items()]
+    lines += [f"- {hw}: mean over seeds of the eval return {np.mean([e for e, _ in v]):.1f}, of the late return "
+              f"{np.mean([late for _, late in v]):.1f}" for hw, v in by_hw.items()]
     return "\n".join(lines)
 
 

@@ -16,12 +16,24 @@ from pathlib import Path
 import numpy as np
 
 
-def curve(run_dir: Path, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """(env steps at each episode's end, mean return of the last ``window`` episodes)."""
+def episodes(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps at each training episode's end, its return) from the run's ``episodes.csv``."""
     with (run_dir / "episodes.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
-    steps = np.array([int(r["env_steps"]) for r in rows])
-    returns = np.array([float(r["return"]) for r in rows])
+    return np.array([int(r["env_steps"]) for r in rows]), np.array([float(r["return"]) for r in rows])
+
+
+def late_return(run_dir: Path, after: int) -> float | None:
+    """Mean return of the training episodes that end after env step ``after`` (None: there are none):
+    how well the agent does late in its run, exploring as it trains, a steadier view than one final eval."""
+    steps, returns = episodes(run_dir)
+    late = returns[steps > after]
+    return float(late.mean()) if late.size else None
+
+
+def curve(run_dir: Path, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps at each episode's end, mean return of the last ``window`` episodes)."""
+    steps, returns = episodes(run_dir)
     sums = np.cumsum(np.concatenate([[0.0], returns]))
     counts = np.minimum(np.arange(1, returns.size + 1), window)
     return steps, (sums[1:] - sums[np.arange(1, returns.size + 1) - counts]) / counts

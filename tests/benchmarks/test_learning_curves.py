@@ -28,6 +28,13 @@ def test_the_curve_is_the_mean_of_the_last_window_episodes(tmp_path):
     assert mean.tolist() == [np.mean(returns[max(0, i - 2):i + 1]) for i in range(5)]
 
 
+def test_the_late_return_is_the_mean_of_the_episodes_ending_after_the_step(tmp_path):
+    write_episodes(tmp_path / "run", [10.0, 30.0, 20.0, 50.0, 5.0])  # ending at steps 10, 40, 60, 110, 115
+    assert learning_curves.late_return(tmp_path / "run", 40) == np.mean([20.0, 50.0, 5.0])
+    assert learning_curves.late_return(tmp_path / "run", 0) == np.mean([10.0, 30.0, 20.0, 50.0, 5.0])
+    assert learning_curves.late_return(tmp_path / "run", 115) is None
+
+
 def test_a_figure_from_runs_grouped_by_chip(tmp_path, monkeypatch):
     runs = []
     for hw in ("fp32", "edge-bf16"):
