@@ -409,34 +409,30 @@ def _to_channels(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | N
 
 
 @njit
-def _zeros_per_column(x):
-    """Zeros in each column of a C-contiguous matrix."""
-    zeros = np.zeros(x.shape[1], np.int64)
-    for i in range(x.shape[0]):
-        for j in range(x.shape[1]):
-            zeros[j] += x[i, j] == 0
-    return zeros
-
-
-@njit
-def _zeros_per_row(x):
-    """Zeros in each row of a C-contiguous matrix."""
-    zeros = np.zeros(x.shape[0], np.int64)
-    for i in range(x.shape[0]):
-        count = 0
-        for j in range(x.shape[1]):
-            count += x[i, j] == 0
-        zeros[i] = count
-    return zeros
-
-
-def _zeros_along(x: np.ndarray, axis: int) -> np.ndarray:
-    """Zeros of the matrix ``x`` per index of ``axis`` (0: per row, 1: per column), in any memory order
-    (a transposed view is read as it is stored)."""
-    if not x.flags.c_contiguous and x.flags.f_contiguous:
-        x, axis = x.T, 1 - axis
-    x = np.ascontiguousarray(x)
-    return _zeros_per_row(x) if axis == 0 else _zeros_per_column(x)
+def _zero_counts(a, b, b_rows):
+    """MACs of ``a · B`` with a zero operand, Σ_k zA_k·N + zB_k·M − zA_k·zB_k (zA_k: zeros in column k of
+    A, zB_k: in row k of B), for a C-contiguous ``a`` and ``b`` holding B (``b_rows``) or Bᵀ."""
+    m, depth = a.shape
+    zero_a = np.zeros(depth, np.int64)
+    for i in range(m):
+        for k in range(depth):
+            zero_a[k] += a[i, k] == 0
+    zero_b = np.zeros(depth, np.int64)
+    n = b.shape[1] if b_rows else b.shape[0]
+    if b_rows:
+        for k in range(depth):
+            count = 0
+            for j in range(n):
+                count += b[k, j] == 0
+            zero_b[k] = count
+    else:
+        for j in range(n):
+            for k in range(depth):
+                zero_b[k] += b[j, k] == 0
+    total = 0
+    for k in range(depth):
+        total += zero_a[k] * n + zero_b[k] * m - zero_a[k] * zero_b[k]
+    return total
 
 
 def same_values(x: np.ndarray, codes: np.ndarray, exp: int) -> bool:
@@ -471,9 +467,9 @@ def _rounded_to_zero(codes, values):
 
 
 def zero_macs(a: np.ndarray, b: np.ndarray) -> int:
-    """MACs of ``a · b`` (codes or values) with a zero operand: those a zero-gating PE skips,
-    Σ_k zA_k·N + zB_k·M − zA_k·zB_k with zA_k the zeros in column k of A and zB_k in row k of B."""
-    zero_a, zero_b = _zeros_along(a, 1), _zeros_along(b, 0)
-    m, n = a.shape[0], b.shape[1]
-    return int(zero_a.sum() * n + zero_b.sum() * m - zero_a @ zero_b)
+    """MACs of ``a · b`` (codes or values) with a zero operand: those a zero-gating PE skips. A
+    transposed view ``b`` (a kept operand read transposed) is read as it is stored."""
+    if not b.flags.c_contiguous and b.flags.f_contiguous:
+        return int(_zero_counts(np.ascontiguousarray(a), b.T, False))
+    return int(_zero_counts(np.ascontiguousarray(a), np.ascontiguousarray(b), True))
 
