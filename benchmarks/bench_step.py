@@ -15,9 +15,13 @@ The peer is the same step written directly in torch fp32 (SB3's update, without 
 logging), on one thread, timed in the same run: ``ratio`` is the chip's time over torch's (the
 issue's aims: DQN ≤ 1.0×, TD3 ≤ 1.5× on edge-int8, edge-bf16 and edge-fp8; edge-fixed16 ≤ 2×).
 Each figure is the median of ``--repeats`` timings after ``--warmup`` untimed steps (JIT
-compilation and the plans' memo filled). Run::
+compilation and the plans' memo filled). ``--breakdown`` adds where a DQN step's time goes on each
+preset: the chip's GEMMs (``Accelerator.gemm``), its vector operations (``VectorUnit``'s programs),
+the working copies of the weights (``VectorUnit.quantize``) and the rest (autograd, the agent's
+and optimizer's Python, the replay sample), timed around those entry points over the repeats.
+Run::
 
-    python benchmarks/bench_step.py [--repeats 30] [--presets edge-int8,edge-bf16]
+    python benchmarks/bench_step.py [--repeats 30] [--presets edge-int8,edge-bf16] [--breakdown]
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from tqdm import tqdm  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from accel import Accelerator, list_presets, load_config  # noqa: E402
+from accel.vector import VectorUnit  # noqa: E402
 from agents import DQN, TD3  # noqa: E402
 from agents.linear import mlp  # noqa: E402
 
@@ -148,11 +153,52 @@ def torch_td3_step() -> Callable[[], None]:
     return step
 
 
+PARTS = {"GEMMs": (Accelerator, "gemm"), "vector operations": (VectorUnit, "_run"),
+         "working copies": (VectorUnit, "quantize")}
+"""The chip's entry points a step's time is split by (none calls another)."""
+
+
+def breakdown(step: Callable[[], object], repeats: int, warmup: int) -> dict[str, tuple[float, float]]:
+    """Seconds per step and calls per step in each of ``PARTS`` over ``repeats`` steps (after
+    ``warmup``), and the whole step (``"step"``) and the rest (``"rest"``), timers around the entry
+    points (put back afterwards)."""
+    for _ in range(warmup):
+        step()
+    spent = {part: [0.0, 0] for part in PARTS}
+    originals = {part: getattr(cls, name) for part, (cls, name) in PARTS.items()}
+
+    def timed(part, method):
+        def call(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[part][0] += time.perf_counter() - start
+                spent[part][1] += 1
+        return call
+
+    for part, (cls, name) in PARTS.items():
+        setattr(cls, name, timed(part, originals[part]))
+    try:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        total = time.perf_counter() - start
+    finally:
+        for part, (cls, name) in PARTS.items():
+            setattr(cls, name, originals[part])
+    out = {part: (seconds / repeats, calls / repeats) for part, (seconds, calls) in spent.items()}
+    return {"step": (total / repeats, 1.0), **out,
+            "rest": ((total - sum(seconds for seconds, _ in spent.values())) / repeats, 0.0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per case (median kept)")
     parser.add_argument("--warmup", type=int, default=4, help="untimed steps per case first")
     parser.add_argument("--presets", default=",".join(list_presets()), help="comma-separated preset names")
+    parser.add_argument("--breakdown", action="store_true", help="also split each preset's DQN step by the "
+                        "chip's entry points")
     args = parser.parse_args()
     presets = args.presets.split(",")
 
@@ -174,6 +220,16 @@ def main() -> None:
     for preset, dqn_s, td3_s, copy_s in rows:
         print(f"| {preset} | {dqn_s * 1e3:.2f} | {dqn_s / torch_dqn:.2f}× | {td3_s * 1e3:.2f} | "
               f"{td3_s / torch_td3:.2f}× | {copy_s * 1e3:.2f} |")
+    if args.breakdown:
+        print("\nWhere a DQN step goes, ms per step (calls per step), timers around the chip's entry points "
+              "(the mean over the repeats, so above the median):\n")
+        print("| preset | step | " + " | ".join(PARTS) + " | rest |")
+        print("|---|" + "---:|" * (len(PARTS) + 2))
+        for preset in presets:
+            parts = breakdown(dqn_agent(Accelerator(load_config(preset))).train_step, args.repeats, args.warmup)
+            cells = [f"{parts[part][0] * 1e3:.2f} ({parts[part][1]:.0f})" for part in PARTS]
+            print(f"| {preset} | {parts['step'][0] * 1e3:.2f} | " + " | ".join(cells)
+                  + f" | {parts['rest'][0] * 1e3:.2f} |")
 
 
 if __name__ == "__main__":
