@@ -393,7 +393,7 @@ class Accelerator:
         by_tensor.add(names[0] or f"gemm A ({roles[0]})", sat_a, op_a.nonfinite, under_a)
         by_tensor.add(names[1] or f"gemm B ({roles[1]})", sat_b, op_b.nonfinite, under_b)
         by_tensor.add(names[2] or f"gemm C ({out_role})", res.saturations + sat_out, out.nonfinite, under_out)
-        return out.values(fout.value_dtype) if out.exp is not None else out.values().astype(fout.value_dtype)
+        return out.values(fout.value_dtype)  # the rounded output, fresh from this GEMM
 
     def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool) -> tuple[Operand, int, int]:
         """The B operand of a GEMM (``b``, transposed when stored so) rounded into ``fmt``: (operand,

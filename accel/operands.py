@@ -58,11 +58,13 @@ class Operand:
         low = int(self.exp.min())
         return self.data * np.ldexp(np.float32(1.0), self.exp - low).astype(np.float32), low
 
-    def values(self, dtype=np.float64) -> np.ndarray:
-        """The exact values (float32 or float64): float values as they are held, codes times their
-        scale in ``dtype`` (float32: the exact values rounded once into it, as ``astype`` rounds them)."""
+    def values(self, dtype=None) -> np.ndarray:
+        """The values: without ``dtype`` exact (float values as they are held, codes times their scale
+        in float64); with it in ``dtype`` (float32: the exact values rounded once into it, as ``astype``
+        rounds them; float values held in it already are not copied)."""
         if self.exp is None:
-            return self.data
+            return self.data if dtype is None else self.data.astype(dtype, copy=False)
+        dtype = np.float64 if dtype is None else dtype
         if isinstance(self.exp, np.ndarray) or not -1000 < self.exp < 900:
             # one exponent per channel, or far from float64's range ends: ldexp rounds what underflows
             return np.ldexp(self.data.astype(np.float64), self.exp).astype(dtype, copy=False)

@@ -240,7 +240,7 @@ class VectorUnit:
         # which round exactly the same values with the same words
         op, saturations = to_format(x, fmt, formats.scaling, self._acc.vector_rounding(role), self._acc.rng,
                                     channel_axis=1 if role == "weight" and x.ndim == 2 else None)
-        out = op.values(fmt.value_dtype) if op.exp is not None else op.values().astype(fmt.value_dtype, copy=False)
+        out = op.values(fmt.value_dtype)
         if out is x or out.base is not None:  # a fresh array: the caller's stays writable
             out = out.copy()
         out.flags.writeable = False

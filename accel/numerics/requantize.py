@@ -121,15 +121,15 @@ def codes_to_fixed(codes: np.ndarray, exp: int, scale_exp: int, fmt: NumberForma
     flat = codes.reshape(-1)
     stochastic = stream is not None
     key, first = stream.take(flat.size) if stochastic else (np.uint64(0), np.uint64(0))
-    out = np.empty(flat.size, np.float32 if flat.dtype == np.float32 and fmt.width_bits <= 25 else np.int64)
+    dtype = np.float32 if flat.dtype == np.float32 and fmt.width_bits <= 25 else np.int64
     if 1 <= scale_exp - exp <= 32:  # a stochastic decision on at most 32 bits: the first word decides
+        out = np.empty(flat.size, dtype)
         _shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
-    else:
-        codes64 = np.empty(flat.size, np.int64)
-        _pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes64, scale_exp,
-                        fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, key, first)
-        out = codes64.astype(out.dtype, copy=False)
-    return out
+        return out
+    codes = np.empty(flat.size, np.int64)
+    _pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes, scale_exp, fmt.width_bits,
+                    fmt.min_code, fmt.max_code, stochastic, key, first)
+    return codes.astype(dtype, copy=False)
 
 
 def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stream: RandomStream | None,
