@@ -46,6 +46,7 @@ from accel.planner import (
     compressed_delta,
     declared_ratio,
     declared_steps,
+    role_rounding,
     vector_buffer,
     vector_format,
     vector_rounding,
@@ -335,8 +336,8 @@ class Accelerator:
         layout = self._planner.layout(m, k, n, tuple(roles), out_role)
         fa, fb, fout = layout.formats
         acc = layout.accumulator
-        op_a, sat_a = self._to_format(a, fa)
-        op_b, sat_b, under_b = self._operand(b, transpose_b, fb, roles[1] == "weight")
+        op_a, sat_a = self._to_format(a, fa, rounding=role_rounding(self.config, roles[0]))
+        op_b, sat_b, under_b = self._operand(b, transpose_b, fb, roles[1])
         sparsity = self.config.sparsity
         kept = kept_rows(op_b.data, sparsity.group) if sparsity.skipping == "group" else None
         if kept is not None and kept.size == k:
@@ -378,7 +379,7 @@ class Accelerator:
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
         # (int64, or float32 integers as the BLAS route leaves them)
         accumulators = res.values.astype(np.float32) if exp is None else res.values
-        out, sat_out = self._to_format(accumulators, fout, exp)
+        out, sat_out = self._to_format(accumulators, fout, exp, rounding=role_rounding(self.config, out_role))
         under_a, under_out = underflows(a, op_a), underflows(accumulators, out)
         self._tally.add(underflows=under_a + under_b + under_out)
 
@@ -395,10 +396,10 @@ class Accelerator:
         by_tensor.add(names[2] or f"gemm C ({out_role})", res.saturations + sat_out, out.nonfinite, under_out)
         return out.values(fout.value_dtype)  # the rounded output, fresh from this GEMM
 
-    def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool) -> tuple[Operand, int, int]:
-        """The B operand of a GEMM (``b``, transposed when stored so) rounded into ``fmt``: (operand,
-        saturations, values rounded to 0). A ``weight`` has its output channels along the columns
-        of ``b`` as stored (``channel_pow2`` scales each apart).
+    def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, role: str) -> tuple[Operand, int, int]:
+        """The B operand of a GEMM (``b``, transposed when stored so) rounded into ``fmt`` with the
+        rounding of its ``role``: (operand, saturations, values rounded to 0). A weight has its output
+        channels along the columns of ``b`` as stored (``channel_pow2`` scales each apart).
 
         A read-only array (and read-only down to its data) already in the format (the agents' working copies
         of the weights, which nothing writes) rounds to itself whatever the random words, so its
@@ -407,13 +408,15 @@ class Accelerator:
         rounding would have advanced it. ``VectorUnit.quantize`` keeps the operand of the weights
         it rounds (``keep_operand``).
         """
+        rounding, weight = role_rounding(self.config, role), role == "weight"
         memo = self._kept_operand(b, transpose, fmt, weight)
         if memo is not None:
-            if self.config.formats.rounding == "stochastic":
+            if rounding == "stochastic":
                 self._rng.take(b.size)
             return memo, 0, 0
         x = np.ascontiguousarray(b.T if transpose else b)
-        op, saturations = self._to_format(x, fmt, channel_axis=(0 if transpose else 1) if weight else None)
+        op, saturations = self._to_format(x, fmt, rounding=rounding,
+                                          channel_axis=(0 if transpose else 1) if weight else None)
         rounded_to_zero = underflows(x, op)
         if (_unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0
                 and _rounds_to_itself(x, op)):

@@ -108,6 +108,14 @@ class FormatsConfig:
             ALU rounds half to even; the master copy's rounding into the weight format, and every
             other rounding, follows ``rounding``). Without master weights updates compute in the
             weight format and round as ``rounding`` says.
+        weight_rounding: Rounding into the weight format (the working copy of the master weights,
+            GEMM operands in the weight role), one of :data:`ROUNDINGS`, or ``""`` (the default) to
+            follow ``rounding``. Quantization-aware training's choice is ``"nearest"`` here: the
+            forward pass sees one deterministic function of the master weights.
+        activation_rounding: Rounding into the activation format (forward GEMM outputs and operands,
+            vector operations on activations), or ``""`` (default) to follow ``rounding``.
+        gradient_rounding: Rounding into the gradient format (backward GEMM outputs and operands,
+            vector operations on gradients and losses), or ``""`` (default) to follow ``rounding``.
     """
 
     weight: str = "int8"
@@ -118,6 +126,9 @@ class FormatsConfig:
     rounding: str = "stochastic"
     master_weight: str = "fp32"
     master_rounding: str = "nearest"
+    weight_rounding: str = ""
+    activation_rounding: str = ""
+    gradient_rounding: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +343,7 @@ MAX_FREQUENCY = "max"
 _COMPRESSION_SCHEMES = {f"compression.{c}" for c in COMPRESSION_CLASSES}
 _COMPRESSION_RATIOS = {f"compression.{c}_ratio" for c in COMPRESSION_CLASSES}
 _BOOLS = {"array.transposable", "array.zero_gating", "array.double_buffered_weights", "compression.sram"}
+_ROLE_ROUNDINGS = ("formats.weight_rounding", "formats.activation_rounding", "formats.gradient_rounding")
 _FORMAT_KEYS = ("formats.weight", "formats.activation", "formats.gradient", "formats.accumulator")
 
 _GEMM_PAIRS = (  # the operand roles that meet in one GEMM of a training step
@@ -534,6 +546,8 @@ def _check_value(dotted: str, value: object, source: str, base_dir: Path) -> obj
         _choice(dotted, value, SCALINGS, source)
     elif dotted in ("formats.rounding", "formats.master_rounding"):
         _choice(dotted, value, ROUNDINGS, source)
+    elif dotted in _ROLE_ROUNDINGS:
+        _choice(dotted, value, ("", *ROUNDINGS), source)
     elif dotted in _COMPRESSION_SCHEMES:
         _choice(dotted, value, SCHEME_NAMES, source)
     elif dotted == "sparsity.skipping":

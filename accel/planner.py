@@ -636,11 +636,18 @@ def vector_format(cfg: AcceleratorConfig, role: str) -> NumberFormat:
 
 def vector_rounding(cfg: AcceleratorConfig, role: str) -> str:
     """Rounding a vector operation's arithmetic uses: ``master_rounding`` for ``"master"`` when there
-    are master weights (their format's ALU), ``rounding`` otherwise."""
+    are master weights (their format's ALU), the role's rounding (``role_rounding``) otherwise."""
     formats = cfg.formats
     if role == UPDATE_ROLE and formats.master_weight != "none":
         return formats.master_rounding
-    return formats.rounding
+    return role_rounding(cfg, role)
+
+
+def role_rounding(cfg: AcceleratorConfig, role: str) -> str:
+    """Rounding into the format of ``role``: its ``[formats] <role>_rounding`` where set, else
+    ``rounding`` (the accumulator role and updates without master weights follow ``rounding``)."""
+    formats = cfg.formats
+    return (getattr(formats, f"{role}_rounding") if role in ROLES else "") or formats.rounding
 
 
 @dataclass(frozen=True, slots=True)

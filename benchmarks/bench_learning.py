@@ -53,8 +53,13 @@ def run_point(agent: str, env: str, hw: str, seed: int, steps: int, eval_episode
                 "--steps", str(steps), "--seed", str(seed), "--out", str(run_dir),
                 "--eval-episodes", str(eval_episodes), *[x for s in sets for x in ("--set", s)],
                 *[x for s in hw_sets for x in ("--hw-set", s)], *extra]
-        with (out / f"{run_dir.name}.log").open("w") as log:
-            subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+        log_path = out / f"{run_dir.name}.log"
+        with log_path.open("w") as log:
+            done = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+        if not (run_dir / "summary.json").exists():
+            last = log_path.read_text().strip().splitlines()[-1:] or ["(no output)"]
+            sys.exit(f"bench_learning: drlsim train exited {done.returncode} for {run_dir.name}: {last[0]} "
+                     f"(log: {log_path})")
     summary = json.loads((run_dir / "summary.json").read_text())
     return summary | {"late_return": late_return(run_dir, round(steps * (1 - LATE_FRACTION)))}
 

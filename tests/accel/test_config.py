@@ -136,6 +136,8 @@ def test_overrides_are_validated(overrides, key):
     ({"name": "t", "formats": {"scaling": "channel"}}, "formats.scaling"),
     ({"name": "t", "formats": {"rounding": "up"}}, "formats.rounding"),
     ({"name": "t", "formats": {"master_rounding": "even"}}, "formats.master_rounding"),
+    ({"name": "t", "formats": {"weight_rounding": "even"}}, "formats.weight_rounding"),
+    ({"name": "t", "formats": {"gradient_rounding": 1}}, "formats.gradient_rounding"),
     ({"name": "t", "formats": {"master_weight": "int32"}}, "formats.master_weight"),
     ({"name": "t", "formats": {"master_weight": "fp64"}}, "formats.master_weight"),
     ({"name": "t", "sram": {"weight_bytes": 0}}, "sram.weight_bytes"),
@@ -277,20 +279,23 @@ _ACCUMULATORS = ["int16", "int32", "fixed48_0", "fixed32_16", "fp16", "bf16", "f
     operands=st.tuples(*[st.sampled_from(_FORMAT_NAMES)] * 3), accumulator=st.sampled_from(_ACCUMULATORS),
     scaling=st.sampled_from(["tensor_pow2", "none"]), rounding=st.sampled_from(["nearest", "stochastic"]),
     master=st.sampled_from(["none", "fp32", "bf16"]), master_rounding=st.sampled_from(["nearest", "stochastic"]),
+    role_roundings=st.tuples(*[st.sampled_from(["", "nearest", "stochastic"])] * 3),
     sram=st.tuples(*[st.integers(0, 1 << 20)] * 4),
     dram=st.tuples(st.floats(0.125, 512), st.integers(0, 1000)), lanes=st.integers(1, 256),
     clock=st.tuples(st.floats(1e3, 5e9), st.floats(0.3, 1.5)), node=st.sampled_from([7, 22, 28, 45, 65]),
 )
 def test_random_configs_round_trip_or_fail_cleanly(
-        rows, cols, dataflow, flags, operands, accumulator, scaling, rounding, master, master_rounding, sram, dram,
-        lanes, clock, node):
+        rows, cols, dataflow, flags, operands, accumulator, scaling, rounding, master, master_rounding,
+        role_roundings, sram, dram, lanes, clock, node):
     data = {
         "name": "random",
         "array": {"rows": rows, "cols": cols, "dataflow": dataflow, "transposable": flags[0],
                   "zero_gating": flags[1], "double_buffered_weights": flags[2]},
         "formats": {"weight": operands[0], "activation": operands[1], "gradient": operands[2],
                     "accumulator": accumulator, "scaling": scaling, "rounding": rounding,
-                    "master_weight": master, "master_rounding": master_rounding},
+                    "master_weight": master, "master_rounding": master_rounding,
+                    **{f"{role}_rounding": r
+                       for role, r in zip(("weight", "activation", "gradient"), role_roundings, strict=True)}},
         "sram": {"weight_bytes": rows * cols * 4 + sram[0], "activation_bytes": rows * 8 + sram[1],
                  "output_bytes": cols * 16 + sram[2], "replay_bytes": sram[3], "bank_bytes": sram[0] // 4},
         "dram": {"bandwidth_bytes_per_cycle": dram[0], "latency_cycles": dram[1]},
