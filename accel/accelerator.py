@@ -128,6 +128,7 @@ class Accelerator:
                                 for role in (*ROLES, ACCUMULATOR_ROLE)}
         self._vector_steps = {role: steps for role, steps in self._declared_steps.items()
                               if compression.scheme(role) != NONE}  # "master" tensors are not compressed
+        self._rounding = {role: role_rounding(config, role) for role in (*ROLES, ACCUMULATOR_ROLE)}
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
         self._operands: dict[tuple[int, bool], tuple[np.ndarray, NumberFormat, Operand]] = {}  # see _operand
         self.vector = VectorUnit(self)
@@ -336,7 +337,7 @@ class Accelerator:
         layout = self._planner.layout(m, k, n, tuple(roles), out_role)
         fa, fb, fout = layout.formats
         acc = layout.accumulator
-        op_a, sat_a = self._to_format(a, fa, rounding=role_rounding(self.config, roles[0]))
+        op_a, sat_a = self._to_format(a, fa, rounding=self._rounding[roles[0]])
         op_b, sat_b, under_b = self._operand(b, transpose_b, fb, roles[1])
         sparsity = self.config.sparsity
         kept = kept_rows(op_b.data, sparsity.group) if sparsity.skipping == "group" else None
@@ -379,7 +380,7 @@ class Accelerator:
         # float accumulators (fp32, bf16, fp16) hold float32 values exactly; integer ones are codes · 2**exp
         # (int64, or float32 integers as the BLAS route leaves them)
         accumulators = res.values.astype(np.float32) if exp is None else res.values
-        out, sat_out = self._to_format(accumulators, fout, exp, rounding=role_rounding(self.config, out_role))
+        out, sat_out = self._to_format(accumulators, fout, exp, rounding=self._rounding[out_role])
         under_a, under_out = underflows(a, op_a), underflows(accumulators, out)
         self._tally.add(underflows=under_a + under_b + under_out)
 
@@ -408,7 +409,7 @@ class Accelerator:
         rounding would have advanced it. ``VectorUnit.quantize`` keeps the operand of the weights
         it rounds (``keep_operand``).
         """
-        rounding, weight = role_rounding(self.config, role), role == "weight"
+        rounding, weight = self._rounding[role], role == "weight"
         memo = self._kept_operand(b, transpose, fmt, weight)
         if memo is not None:
             if rounding == "stochastic":
