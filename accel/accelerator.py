@@ -57,6 +57,7 @@ from accel.timing import ceil_div
 from accel.vector import UPDATE_ROLE, VectorUnit
 
 FIDELITIES = ("fast", "cycle")
+_UNNAMED = (None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ class Accelerator:
         self._vector_steps = {role: steps for role, steps in self._declared_steps.items()
                               if compression.scheme(role) != NONE}  # "master" tensors are not compressed
         self._rounding = {role: role_rounding(config, role) for role in (*ROLES, ACCUMULATOR_ROLE)}
+        self._plain = self._declares_dense and not self._compressing  # a GEMM's counts are its plan's
+        self._unnamed_plans: dict[tuple, GemmPlan] = {}  # see gemm_counts
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
         self._operands: dict[tuple[int, bool], tuple[np.ndarray, NumberFormat, Operand]] = {}  # see _operand
         self.vector = VectorUnit(self)
@@ -474,7 +477,7 @@ class Accelerator:
     # --- accounting ------------------------------------------------------------------------------
 
     def gemm_counts(self, m: int, k: int, n: int, roles: tuple[str, str] = ("activation", "weight"),
-                    out_role: str = "activation", names: tuple[str | None, str | None, str | None] = (None, None, None),
+                    out_role: str = "activation", names: tuple[str | None, str | None, str | None] = _UNNAMED,
                     transpose_b: bool = False) -> None:
         """Counts a GEMM of ``m × k × n`` as ``gemm`` would, without computing values.
 
@@ -484,6 +487,14 @@ class Accelerator:
         densities of 1). A GEMM of any size is planned in closed form (runs of identical folds), and
         a repeated one costs microseconds.
         """
+        repeat = (names == _UNNAMED and self._plain and type(m) is int and type(k) is int and type(n) is int
+                  and type(roles) is tuple)
+        if repeat:  # an unnamed GEMM's plan depends on nothing else: an agent's workload repeats it
+            key = (m, k, n, roles, out_role, transpose_b, self._pending_writeback_bytes)
+            plan = self._unnamed_plans.get(key)
+            if plan is not None:
+                self._apply(plan, names, plan.delta)
+                return
         for name, value in (("m", m), ("k", k), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"gemm_counts: {name} must be a positive integer, got {value!r}")
@@ -494,6 +505,8 @@ class Accelerator:
             self._planner.layout(m, k, n, roles, out_role)  # checks the roles before their densities are read
             kept_k, zero_macs = declared_sparsity(self.config.sparsity, m, k, n, roles, transpose_b)
         plan = self._plan(m, k, n, roles, out_role, names, transpose_b, kept_k)
+        if repeat:
+            self._unnamed_plans[key] = plan
         delta = plan.delta
         if self._compressing:  # at the declared ratios
             g = plan.request

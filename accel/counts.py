@@ -117,17 +117,17 @@ class EventCounts:
         """Counts from fields already frozen and checked (sums of valid counts): no second pass."""
         counts = object.__new__(cls)
         for name in _FIELDS:
-            object.__setattr__(counts, name, values[name])
+            _set(counts, name, values[name])
         return counts
 
     def _merge(self, other: "EventCounts", sign: int) -> "EventCounts":
         if not isinstance(other, EventCounts):
             return NotImplemented
-        values = {}
-        for name in _FIELDS:
+        counts = object.__new__(EventCounts)
+        for name, mapping in _FIELD_KINDS:
             a, b = getattr(self, name), getattr(other, name)
-            values[name] = _combine(a, b, sign) if name in _MAPPING_FIELDS else a + sign * b
-        return EventCounts._trusted(values)
+            _set(counts, name, _combine(a, b, sign) if mapping else a + sign * b)
+        return counts
 
     def __add__(self, other: "EventCounts") -> "EventCounts":
         return self._merge(other, 1)
@@ -145,6 +145,10 @@ _EMPTY = _frozen()
 _ZERO_SRAM = _frozen(dict.fromkeys(SRAM_BUFFERS, 0))
 _NONE = EventCounts()
 _MAPPING_FIELDS = frozenset(name for name in _FIELDS if isinstance(getattr(EventCounts(), name), Mapping))
+_FIELD_KINDS = tuple((name, name in _MAPPING_FIELDS) for name in _FIELDS)
+_set = object.__setattr__  # a frozen dataclass's fields are set once, as it sets them itself
+_MERGED_MEMO = 64
+"""Combined deltas a ``Tally`` keeps: one per sequence of operations repeated between reads of the counts."""
 
 
 class Tally:
@@ -164,6 +168,8 @@ class Tally:
         self._dirty: set[str] = set()  # mapping fields changed since they were last frozen
         self._order = {name: tuple(mapping) for name, mapping in self._frozen_mappings.items()}  # sorted keys
         self._pending: dict[int, list] = {}  # id(delta) -> [delta, times applied]; the list keeps it alive
+        # (id, times) of each pending delta -> (their sum as one delta, the deltas: alive, so no id is reused)
+        self._merged: dict[tuple, tuple[CountsDelta, list]] = {}
 
     def add(self, **counts) -> None:
         """Adds counts given as ``EventCounts`` fields (mappings merge key by key)."""
@@ -209,16 +215,25 @@ class Tally:
         self._frozen = None
 
     def _settle(self) -> None:
-        """Adds the pending deltas, each times how often it was applied."""
-        totals, dirty = self._totals, self._dirty
-        for delta, times in self._pending.values():
-            for name, value in delta.scalars:
-                totals[name] += value * times
-            for name, key, value in delta.entries:
-                mapping = totals[name]
-                mapping[key] = mapping.get(key, 0) + value * times
-            dirty.update(delta.mapping_fields)
-        self._pending.clear()
+        """Adds the pending deltas, each times how often it was applied: as one combined delta, kept
+        for the next time the same operations were applied as often (an agent's step repeats them)."""
+        pending = self._pending
+        if not pending:
+            return
+        signature = tuple((key, entry[1]) for key, entry in pending.items())
+        merged = self._merged.get(signature)
+        if merged is None:
+            if len(self._merged) >= _MERGED_MEMO:
+                del self._merged[next(iter(self._merged))]  # the oldest
+            merged = self._merged[signature] = (CountsDelta.sum(pending.values()), [d for d, _ in pending.values()])
+        delta, totals = merged[0], self._totals
+        for name, value in delta.scalars:
+            totals[name] += value
+        for name, key, value in delta.entries:
+            mapping = totals[name]
+            mapping[key] = mapping.get(key, 0) + value
+        self._dirty.update(delta.mapping_fields)
+        pending.clear()
 
     def freeze(self) -> EventCounts:
         """The totals as an immutable ``EventCounts`` (cached until the next ``add``; a mapping is
@@ -253,6 +268,18 @@ class CountsDelta:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mapping_fields", frozenset(name for name, _, _ in self.entries))
+
+    @classmethod
+    def sum(cls, terms) -> "CountsDelta":
+        """The delta of ``(delta, times)`` pairs applied together, each ``times`` times."""
+        scalars: dict[str, int] = {}
+        entries: dict[tuple[str, str], int] = {}
+        for delta, times in terms:
+            for name, value in delta.scalars:
+                scalars[name] = scalars.get(name, 0) + value * times
+            for name, key, value in delta.entries:
+                entries[name, key] = entries.get((name, key), 0) + value * times
+        return cls(tuple(scalars.items()), tuple((name, key, value) for (name, key), value in entries.items()))
 
     @classmethod
     def of(cls, counts: Mapping) -> "CountsDelta":
