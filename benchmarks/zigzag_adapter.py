@@ -15,7 +15,10 @@ drlsim's chip, priced by drlsim's ``EnergyModel``:
 
 ZigZag then picks the loop order and tiling that minimise energy; drlsim runs a fixed dataflow.
 ``compare`` returns both breakdowns per component. Leakage and the vector unit (quantizing the
-outputs) are drlsim's only; ZigZag prices neither. Use::
+outputs) are drlsim's only; ZigZag prices neither. ZigZag models neither declared sparsity nor
+compression, so both price the chip as ``comparable`` leaves it: dense declared operands, no zero
+skipping (nor its zero detection), nothing compressed (omnidrl's group skipping and coded SRAM off;
+its banks, formats and energies kept). Use::
 
     python benchmarks/zigzag_adapter.py [--hw omnidrl edge-int8] [--shape M K N]...
 """
@@ -32,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from accel import Accelerator, load_config
-from accel.config import AcceleratorConfig
+from accel.config import COMPRESSION_CLASSES, DENSITY_ROLES, AcceleratorConfig, with_overrides
 from accel.counts import mac_kind
 from accel.numerics.formats import get_format
 from energy import EnergyModel
@@ -170,8 +173,17 @@ def drlsim_energy(config: AcceleratorConfig, m: int, k: int, n: int) -> dict:
     return energy
 
 
+def comparable(config: AcceleratorConfig) -> AcceleratorConfig:
+    """``config`` as ZigZag can model it: every operand declared dense, no skipping, nothing compressed."""
+    return with_overrides(config, {**{f"sparsity.{role}_density": 1.0 for role in DENSITY_ROLES},
+                                   "sparsity.skipping": "none",
+                                   **{f"compression.{c}": "none" for c in COMPRESSION_CLASSES},
+                                   "compression.sram": False})
+
+
 def compare(config: AcceleratorConfig, m: int, k: int, n: int, lpf_limit: int = 6) -> Comparison:
-    """drlsim's and ZigZag's joules for ``C[m,n] = A[m,k] · B[k,n]`` on ``config``."""
+    """drlsim's and ZigZag's joules for ``C[m,n] = A[m,k] · B[k,n]`` on ``comparable(config)``."""
+    config = comparable(config)
     zz, temporal = zigzag_energy(config, m, k, n, lpf_limit)
     ours = drlsim_energy(config, m, k, n)
     zz = {key: zz.get(key, 0.0) for key in ours}
