@@ -33,7 +33,7 @@ from accel.numerics import GemmResult, gemm_fixed, gemm_float, get_format
 from accel.numerics.formats import NumberFormat
 from accel.numerics.gemm import float_code_peak
 from accel.numerics.philox import RandomStream
-from accel.operands import Operand, same_values, to_format, underflows
+from accel.operands import Operand, same_values, to_format, underflows, zeros_by_row
 from accel.operands import zero_macs as count_zero_macs
 from accel.planner import (
     ACCUMULATOR_ROLE,
@@ -84,6 +84,35 @@ def _rounds_to_itself(x: np.ndarray, op: Operand) -> bool:
     if isinstance(op.exp, np.ndarray) or op.data.dtype != np.float32 or not -1000 < op.exp < 900:
         return np.array_equal(op.values(), x)
     return same_values(x, op.data, op.exp)
+
+
+class _KeptOperand:
+    """A kept B operand as a GEMM reads it (``op``: stored or transposed), with what every GEMM
+    would otherwise work out of it again, worked out once: its codes on one exponent, their largest
+    magnitude, its zeros per row."""
+
+    __slots__ = ("_aligned", "_peak", "_zeros", "op")
+
+    def __init__(self, op: Operand) -> None:
+        self.op = op
+        self._aligned = self._peak = self._zeros = None
+
+    def aligned(self) -> tuple[np.ndarray, int]:
+        if self._aligned is None:
+            self._aligned = self.op.aligned()
+        return self._aligned
+
+    def peak(self) -> int | None:
+        """The largest magnitude among the aligned codes, for float32 codes (None otherwise)."""
+        codes = self.aligned()[0]
+        if self._peak is None and codes.dtype == np.float32:
+            self._peak = float_code_peak(codes)
+        return self._peak
+
+    def zeros(self) -> np.ndarray:
+        if self._zeros is None:
+            self._zeros = zeros_by_row(self.op.data)
+        return self._zeros
 
 
 def _unwritable(x: np.ndarray) -> bool:
@@ -341,11 +370,12 @@ class Accelerator:
         fa, fb, fout = layout.formats
         acc = layout.accumulator
         op_a, sat_a = self._to_format(a, fa, rounding=self._rounding[roles[0]])
-        op_b, sat_b, under_b = self._operand(b, transpose_b, fb, roles[1])
+        op_b, sat_b, under_b, kept_b = self._operand(b, transpose_b, fb, roles[1])
         sparsity = self.config.sparsity
         kept = kept_rows(op_b.data, sparsity.group) if sparsity.skipping == "group" else None
         if kept is not None and kept.size == k:
             kept = None  # nothing to skip: the dense plan
+        kept_b = kept_b if kept is None else None  # what is known of all of B, not of its kept rows
         plan = self._plan(m, k, n, roles, out_role, names, transpose_b, None if kept is None else kept.size)
 
         array = self.config.array
@@ -353,7 +383,7 @@ class Accelerator:
             a_in, b_in, shift, exp = op_a.values(), op_b.values(), 0, None
         else:
             shift = 0 if self.config.formats.scaling != "none" else acc.frac_bits - fa.frac_bits - fb.frac_bits
-            b_in, b_exp = op_b.aligned()
+            b_in, b_exp = op_b.aligned() if kept_b is None else kept_b.aligned()
             a_in, exp = op_a.data, op_a.exp + b_exp - shift
         skipped = 0
         if kept is not None:  # the array runs B's kept k-groups and the columns of A they meet
@@ -361,9 +391,10 @@ class Accelerator:
             skipped = m * (k - kept.size) * n
         if self.fidelity == "fast":
             res = (gemm_float(a_in, b_in, fa.name, fb.name, acc.name) if acc.is_float
-                   else gemm_fixed(a_in, b_in, acc.name, shift, float32_codes=True))
+                   else gemm_fixed(a_in, b_in, acc.name, shift, float32_codes=True,
+                                   max_b=None if kept_b is None else kept_b.peak()))
             delta, measured = plan.delta, plan.array
-            zero_macs = count_zero_macs(op_a.data, op_b.data)
+            zero_macs = count_zero_macs(op_a.data, op_b.data, None if kept_b is None else kept_b.zeros())
         else:
             cycle_dtype = np.float64 if acc.is_float else np.int64
             values = np.empty((m, n), cycle_dtype)
@@ -417,7 +448,7 @@ class Accelerator:
         if memo is not None:
             if rounding == "stochastic":
                 self._rng.take(b.size)
-            return memo, 0, 0
+            return memo.op, 0, 0, memo
         x = np.ascontiguousarray(b.T if transpose else b)
         op, saturations = self._to_format(x, fmt, rounding=rounding,
                                           channel_axis=(0 if transpose else 1) if weight else None)
@@ -425,9 +456,9 @@ class Accelerator:
         if (_unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0
                 and _rounds_to_itself(x, op)):
             self._keep(b, transpose, fmt, weight, op)
-        return op, saturations, rounded_to_zero
+        return op, saturations, rounded_to_zero, None
 
-    def _kept_operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool) -> Operand | None:
+    def _kept_operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool) -> "_KeptOperand | None":
         """The kept operand of ``b`` read this way (or the transpose of the one read the other way), else None."""
         for flip in (False, True):
             key = (id(b), transpose != flip, weight)
@@ -435,13 +466,17 @@ class Accelerator:
             if memo is not None:
                 self._operands[key] = memo  # most recently used last
                 if memo[0] is b and memo[1] == fmt:
-                    return memo[2].transposed() if flip else memo[2]
+                    views = memo[2]
+                    view = views.get(transpose)
+                    if view is None:
+                        view = views[transpose] = _KeptOperand(views[not transpose].op.transposed())
+                    return view
         return None
 
     def _keep(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, weight: bool, op: Operand) -> None:
         if len(self._operands) >= _OPERAND_MEMO:
             del self._operands[next(iter(self._operands))]  # the least recently used
-        self._operands[id(b), transpose, weight] = (b, fmt, op)
+        self._operands[id(b), transpose, weight] = (b, fmt, {transpose: _KeptOperand(op)})
 
     def keep_operand(self, b: np.ndarray, op: Operand) -> None:
         """Keeps ``op``, the operand that rounding the read-only weight matrix ``b`` into the weight

@@ -468,9 +468,31 @@ def _rounded_to_zero(codes, values):
     return count
 
 
-def zero_macs(a: np.ndarray, b: np.ndarray) -> int:
+@njit
+def _zero_counts_given_b(a, zero_b, n):
+    """``_zero_counts`` with B's zeros per row k already counted (``zero_b``; B has ``n`` columns)."""
+    m, depth = a.shape
+    zero_a = np.zeros(depth, np.int64)
+    for i in range(m):
+        for k in range(depth):
+            zero_a[k] += a[i, k] == 0
+    total = 0
+    for k in range(depth):
+        total += zero_a[k] * n + zero_b[k] * m - zero_a[k] * zero_b[k]
+    return total
+
+
+def zeros_by_row(b: np.ndarray) -> np.ndarray:
+    """Zeros in each row k of B (codes or values, any memory order), as int64: what ``zero_macs`` needs of B."""
+    return np.count_nonzero(b == 0, axis=1).astype(np.int64)
+
+
+def zero_macs(a: np.ndarray, b: np.ndarray, b_zeros: np.ndarray | None = None) -> int:
     """MACs of ``a · b`` (codes or values) with a zero operand: those a zero-gating PE skips. A
-    transposed view ``b`` (a kept operand read transposed) is read as it is stored."""
+    transposed view ``b`` (a kept operand read transposed) is read as it is stored. ``b_zeros``:
+    ``zeros_by_row(b)``, when known (a kept operand's)."""
+    if b_zeros is not None:
+        return int(_zero_counts_given_b(np.ascontiguousarray(a), b_zeros, b.shape[1]))
     if not b.flags.c_contiguous and b.flags.f_contiguous:
         return int(_zero_counts(np.ascontiguousarray(a), b.T, False))
     return int(_zero_counts(np.ascontiguousarray(a), np.ascontiguousarray(b), True))

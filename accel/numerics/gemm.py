@@ -440,7 +440,8 @@ def _single_threaded_blas():
     return torch
 
 
-def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0, float32_codes: bool = False) -> GemmResult:
+def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0, float32_codes: bool = False,
+               max_b: int | None = None) -> GemmResult:
     """Exact GEMM of integer codes into a fixed-point accumulator, saturating after every add.
 
     Args:
@@ -453,6 +454,7 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0, float
             (``F_acc − F_a − F_b``; 0 for integer codes with separate scales).
         float32_codes: Where every partial sum is an integer below 2**24 and ``shift`` is 0, return
             the accumulators as the float32 codes the product left (exact), not as int64.
+        max_b: The largest magnitude among float32 codes ``b``, when known (a kept weight operand's).
 
     Raises:
         ValueError: A single product does not fit in the accumulator (it would not be exact).
@@ -465,7 +467,8 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0, float
         raise TypeError(f"gemm_fixed takes int64 or float32 codes, got {a.dtype} and {b.dtype}")
     if shift < 0:
         raise ValueError(f"shift must be ≥ 0, got {shift}")
-    (max_a, a32), (max_b, b32) = _max_abs_code(a, "a32"), _max_abs_code(b, "b32")
+    max_a, a32 = _max_abs_code(a, "a32")
+    max_b, b32 = (max_b, b) if max_b is not None and b.dtype == np.float32 else _max_abs_code(b, "b32")
     if (max_a * max_b) << shift > acc.max_code + 1:
         raise ValueError(f"a product of codes up to {max_a} and {max_b} (shifted by {shift}) "
                          f"does not fit the accumulator {acc_fmt}")
