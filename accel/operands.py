@@ -411,14 +411,24 @@ def _to_channels(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | N
 
 
 @njit
-def _zero_counts(a, b, b_rows):
-    """MACs of ``a · B`` with a zero operand, Σ_k zA_k·N + zB_k·M − zA_k·zB_k (zA_k: zeros in column k of
-    A, zB_k: in row k of B), for a C-contiguous ``a`` and ``b`` holding B (``b_rows``) or Bᵀ."""
+def _zero_counts_given_b(a, zero_b, n):
+    """``_zero_counts`` with B's zeros per row k already counted (``zero_b``; B has ``n`` columns)."""
     m, depth = a.shape
     zero_a = np.zeros(depth, np.int64)
     for i in range(m):
         for k in range(depth):
             zero_a[k] += a[i, k] == 0
+    total = 0
+    for k in range(depth):
+        total += zero_a[k] * n + zero_b[k] * m - zero_a[k] * zero_b[k]
+    return total
+
+
+@njit
+def _zero_counts(a, b, b_rows):
+    """MACs of ``a · B`` with a zero operand, Σ_k zA_k·N + zB_k·M − zA_k·zB_k (zA_k: zeros in column k of
+    A, zB_k: in row k of B), for a C-contiguous ``a`` and ``b`` holding B (``b_rows``) or Bᵀ."""
+    depth = a.shape[1]
     zero_b = np.zeros(depth, np.int64)
     n = b.shape[1] if b_rows else b.shape[0]
     if b_rows:
@@ -431,10 +441,7 @@ def _zero_counts(a, b, b_rows):
         for j in range(n):
             for k in range(depth):
                 zero_b[k] += b[j, k] == 0
-    total = 0
-    for k in range(depth):
-        total += zero_a[k] * n + zero_b[k] * m - zero_a[k] * zero_b[k]
-    return total
+    return _zero_counts_given_b(a, zero_b, n)
 
 
 def same_values(x: np.ndarray, codes: np.ndarray, exp: int) -> bool:
@@ -466,20 +473,6 @@ def _rounded_to_zero(codes, values):
     for i in range(codes.size):
         count += np.int64((codes[i] == 0) & (abs(values[i]) > 0))
     return count
-
-
-@njit
-def _zero_counts_given_b(a, zero_b, n):
-    """``_zero_counts`` with B's zeros per row k already counted (``zero_b``; B has ``n`` columns)."""
-    m, depth = a.shape
-    zero_a = np.zeros(depth, np.int64)
-    for i in range(m):
-        for k in range(depth):
-            zero_a[k] += a[i, k] == 0
-    total = 0
-    for k in range(depth):
-        total += zero_a[k] * n + zero_b[k] * m - zero_a[k] * zero_b[k]
-    return total
 
 
 def zeros_by_row(b: np.ndarray) -> np.ndarray:
