@@ -103,10 +103,10 @@ class _KeptOperand:
         return self._aligned
 
     def peak(self) -> int | None:
-        """The largest magnitude among the aligned codes, for float32 codes (None otherwise)."""
-        codes = self.aligned()[0]
-        if self._peak is None and codes.dtype == np.float32:
-            self._peak = float_code_peak(codes)
+        """The largest magnitude among the aligned codes when they are float32 (None for int64 codes)."""
+        if self._peak is None:
+            codes = self.aligned()[0]
+            self._peak = float_code_peak(codes) if codes.dtype == np.float32 else None
         return self._peak
 
     def zeros(self) -> np.ndarray:
@@ -162,7 +162,8 @@ class Accelerator:
         self._plain = self._declares_dense and not self._compressing  # a GEMM's counts are its plan's
         self._unnamed_plans: dict[tuple, GemmPlan] = {}  # see gemm_counts
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
-        self._operands: dict[tuple[int, bool], tuple[np.ndarray, NumberFormat, Operand]] = {}  # see _operand
+        # (id(b), stored transposed, weight) -> (b, format, its kept operand by the orientation read): see _operand
+        self._operands: dict[tuple[int, bool, bool], tuple[np.ndarray, NumberFormat, dict[bool, _KeptOperand]]] = {}
         self.vector = VectorUnit(self)
         """The vector unit: activations, losses, optimizer updates (``accel.vector``)."""
 
@@ -431,10 +432,12 @@ class Accelerator:
         by_tensor.add(names[2] or f"gemm C ({out_role})", res.saturations + sat_out, out.nonfinite, under_out)
         return out.values(fout.value_dtype)  # the rounded output, fresh from this GEMM
 
-    def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat, role: str) -> tuple[Operand, int, int]:
+    def _operand(self, b: np.ndarray, transpose: bool, fmt: NumberFormat,
+                 role: str) -> tuple[Operand, int, int, "_KeptOperand | None"]:
         """The B operand of a GEMM (``b``, transposed when stored so) rounded into ``fmt`` with the
-        rounding of its ``role``: (operand, saturations, values rounded to 0). A weight has its output
-        channels along the columns of ``b`` as stored (``channel_pow2`` scales each apart).
+        rounding of its ``role``: (operand, saturations, values rounded to 0, the kept operand it
+        came from or None). A weight has its output channels along the columns of ``b`` as stored
+        (``channel_pow2`` scales each apart).
 
         A read-only array (and read-only down to its data) already in the format (the agents' working copies
         of the weights, which nothing writes) rounds to itself whatever the random words, so its
