@@ -115,6 +115,12 @@ class _KeptOperand:
         return self._zeros
 
 
+def _contiguous(op: Operand) -> Operand:
+    """``op`` with its codes (and exponents, one per value) in C order."""
+    exp = np.ascontiguousarray(op.exp) if isinstance(op.exp, np.ndarray) else op.exp
+    return Operand(np.ascontiguousarray(op.data), exp, op.fmt, op.nonfinite)
+
+
 def _unwritable(x: np.ndarray) -> bool:
     """Whether ``x`` and every array it is a view of are read-only (nothing can write its values)."""
     while isinstance(x, np.ndarray):
@@ -333,7 +339,8 @@ class Accelerator:
                    rounding: str | None = None, channel_axis: int | None = None) -> tuple[Operand, int]:
         """``accel.operands.to_format`` with the chip's scaling, rounding (unless ``rounding``) and random source."""
         formats = self.config.formats
-        return to_format(values, fmt, formats.scaling, rounding or formats.rounding, self._rng, exp, channel_axis)
+        return to_format(values, fmt, formats.scaling, rounding or formats.rounding, self._rng, exp, channel_axis,
+                         formats.block)
 
     # --- GEMM ------------------------------------------------------------------------------------
 
@@ -360,6 +367,8 @@ class Accelerator:
         """
         a = self._check_matrix("a", a)
         b = self._check_matrix("b", b)
+        blocks = self.config.formats.scaling == "block_pow2"
+        stored_a = a
         a = np.ascontiguousarray(a.T) if transpose_a else a
         b_math = b.T if transpose_b else b
         if a.shape[1] != b_math.shape[0]:
@@ -370,7 +379,11 @@ class Accelerator:
         layout = self._planner.layout(m, k, n, tuple(roles), out_role)
         fa, fb, fout = layout.formats
         acc = layout.accumulator
-        op_a, sat_a = self._to_format(a, fa, rounding=self._rounding[roles[0]])
+        if blocks and transpose_a:  # blocks run along A as stored: round it so, then read it transposed
+            op_a, sat_a = self._to_format(np.ascontiguousarray(stored_a), fa, rounding=self._rounding[roles[0]])
+            op_a = _contiguous(op_a.transposed())
+        else:
+            op_a, sat_a = self._to_format(a, fa, rounding=self._rounding[roles[0]])
         op_b, sat_b, under_b, kept_b = self._operand(b, transpose_b, fb, roles[1])
         sparsity = self.config.sparsity
         kept = kept_rows(op_b.data, sparsity.group) if sparsity.skipping == "group" else None
@@ -385,7 +398,8 @@ class Accelerator:
         else:
             shift = 0 if self.config.formats.scaling != "none" else acc.frac_bits - fa.frac_bits - fb.frac_bits
             b_in, b_exp = op_b.aligned() if kept_b is None else kept_b.aligned()
-            a_in, exp = op_a.data, op_a.exp + b_exp - shift
+            a_in, a_exp = op_a.aligned()
+            exp = a_exp + b_exp - shift
         skipped = 0
         if kept is not None:  # the array runs B's kept k-groups and the columns of A they meet
             a_in, b_in = a_in[:, kept], b_in[kept]
@@ -452,12 +466,15 @@ class Accelerator:
             if rounding == "stochastic":
                 self._rng.take(b.size)
             return memo.op, 0, 0, memo
-        x = np.ascontiguousarray(b.T if transpose else b)
+        blocks = self.config.formats.scaling == "block_pow2"  # blocks run along B as stored
+        x = np.ascontiguousarray(b if blocks else b.T if transpose else b)
         op, saturations = self._to_format(x, fmt, rounding=rounding,
                                           channel_axis=(0 if transpose else 1) if weight else None)
         rounded_to_zero = underflows(x, op)
-        if (_unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0
-                and _rounds_to_itself(x, op)):
+        keep = _unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0 and _rounds_to_itself(x, op)
+        if blocks and transpose:
+            op = op.transposed()
+        if keep:
             self._keep(b, transpose, fmt, weight, op)
         return op, saturations, rounded_to_zero, None
 

@@ -27,14 +27,21 @@ from accel.numerics.formats import FORMAT_NAMES, NumberFormat, get_format
 PRESETS_DIR = resources.files("accel") / "presets"
 """The preset hardware files ``<name>.toml``: package data (``accel/presets/``), found in a wheel as in the checkout."""
 
-SCALINGS = ("tensor_pow2", "channel_pow2", "none")
+SCALINGS = ("tensor_pow2", "channel_pow2", "block_pow2", "none")
 """Scalings of integer formats: a per-tensor power-of-two scale, a power-of-two scale per output
-channel of each weight matrix (every other tensor per tensor), or the format's binary point as written."""
+channel of each weight matrix (every other tensor per tensor), a power-of-two scale per block of
+``formats.block`` consecutive stored values of every tensor, or the format's binary point as written."""
 
 CHANNEL_SPAN = 6
 """How far (in powers of two) a channel's scale may lie below its matrix's largest under
 ``channel_pow2``: the widest alignment shift of a channel's products before they meet in an
 accumulator (int8 × int8 sums of up to 2,000 terms stay exact in int32)."""
+
+BLOCK_SPAN = 12
+"""How far (in powers of two) a block's scale may lie below its tensor's largest under
+``block_pow2``: the widest alignment shift of a block's values as they enter the array, where the
+products of every pair of blocks meet on one exponent in an integer accumulator (int8 × int8:
+products of up to 40 bits, which ``fixed48_0`` holds)."""
 
 ROUNDINGS = ("nearest", "stochastic")
 """Rounding modes: round half to even, or unbiased stochastic rounding."""
@@ -99,7 +106,12 @@ class FormatsConfig:
         scaling: Scaling of integer formats, one of :data:`SCALINGS` (default ``"tensor_pow2"``).
             ``"channel_pow2"`` gives each output channel (column) of a weight matrix its own
             power-of-two scale, at most :data:`CHANNEL_SPAN` below the matrix's largest; it needs
-            master weights (the optimizer updates them per tensor).
+            master weights (the optimizer updates them per tensor). ``"block_pow2"`` stores every
+            tensor in blocks of ``block`` consecutive values (row-major), each with its own
+            power-of-two scale (a shared exponent, as the OCP microscaling formats store one per 32
+            values), at most :data:`BLOCK_SPAN` below the tensor's largest; the array shifts each
+            block's codes onto the tensor's smallest exponent as they enter it, so its products meet
+            exactly in a wide integer accumulator.
         rounding: Rounding into narrower formats, one of :data:`ROUNDINGS` (default ``"stochastic"``).
         master_weight: Float format of the master copy of the weights the optimizer updates, or
             ``"none"`` to update the weights in their own format (default ``"fp32"``).
@@ -116,6 +128,7 @@ class FormatsConfig:
             vector operations on activations), or ``""`` (default) to follow ``rounding``.
         gradient_rounding: Rounding into the gradient format (backward GEMM outputs and operands,
             vector operations on gradients and losses), or ``""`` (default) to follow ``rounding``.
+        block: Values per shared exponent under ``block_pow2`` (default 32).
     """
 
     weight: str = "int8"
@@ -129,6 +142,7 @@ class FormatsConfig:
     weight_rounding: str = ""
     activation_rounding: str = ""
     gradient_rounding: str = ""
+    block: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +346,7 @@ _SECTIONS = {
     "compression": CompressionConfig,
     "sparsity": SparsityConfig,
 }
-_POSITIVE_INTS = {"array.rows", "array.cols", "sram.weight_bytes", "sram.activation_bytes",
+_POSITIVE_INTS = {"formats.block", "array.rows", "array.cols", "sram.weight_bytes", "sram.activation_bytes",
                   "sram.output_bytes", "vector.lanes", "sparsity.group"}
 _DENSITIES = {f"sparsity.{role}_density" for role in DENSITY_ROLES}
 _NON_NEGATIVE_INTS = {"sram.replay_bytes", "sram.bank_bytes", "dram.latency_cycles"}
@@ -592,7 +606,8 @@ def _check_accumulator(formats: FormatsConfig, source: str) -> None:
     acc = get_format(formats.accumulator)
     for role_a, role_b, gemm in _GEMM_PAIRS:
         a, b = get_format(getattr(formats, role_a)), get_format(getattr(formats, role_b))
-        span = CHANNEL_SPAN if formats.scaling == "channel_pow2" and "weight" in (role_a, role_b) else 0
+        span = (CHANNEL_SPAN if formats.scaling == "channel_pow2" and "weight" in (role_a, role_b)
+                else 2 * BLOCK_SPAN if formats.scaling == "block_pow2" else 0)
         needs = _accumulator_needs(a, b, acc, formats.scaling, span)
         if needs:
             raise ValueError(f"{source}: formats.accumulator = {acc.name!r} cannot hold the {gemm} GEMM's "
@@ -601,7 +616,8 @@ def _check_accumulator(formats: FormatsConfig, source: str) -> None:
 
 def _accumulator_needs(a: NumberFormat, b: NumberFormat, acc: NumberFormat, scaling: str, span: int = 0) -> str:
     """Returns what the accumulator would need to hold ``a × b`` exactly, or ``""`` if it does;
-    ``span``: the bits a channel's products are shifted left by (``channel_pow2``)."""
+    ``span``: the bits a product is shifted left by (``channel_pow2``: its channel's; ``block_pow2``:
+    both its blocks')."""
     if a.is_float or b.is_float:
         bits = a.significand_bits + b.significand_bits
         if acc.is_float and (acc.significand_bits >= bits or acc.name == "fp32"):

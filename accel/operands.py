@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel.config import CHANNEL_SPAN
+from accel.config import BLOCK_SPAN, CHANNEL_SPAN
 from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
 from accel.numerics.elementwise import format_params, peak_scale
@@ -26,7 +26,7 @@ from accel.numerics.formats import NumberFormat
 from accel.numerics.gemm import float_code_peak
 from accel.numerics.philox import RandomStream
 from accel.numerics.quantize import fixed_nearest, fixed_stochastic, nearest_float_params, to_float_nearest
-from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pow2_scale, round_pairs
+from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pairs_to_fixed, pow2_scale, round_pairs
 from accel.numerics.rounding import pow2
 
 
@@ -267,30 +267,57 @@ def _fixed32(x, codes, p, key, first):
 
 
 @njit
-def _channels32(rows, codes, p, span, key, first):
-    """``to_format`` of a C-contiguous float32 matrix whose rows are channels, each with its own
-    power-of-two scale (``channel_pow2``): a row's scale holds its largest finite magnitude, but
-    lies at most ``span`` below the largest row's (an empty row takes that floor). Row ``j``
-    rounds with the main words from ``first + j · columns``. Returns (scales, saturations, NaN values)."""
-    n, m = rows.shape
+def _blocks32(flat, codes, p, block, span, key, first):
+    """``to_format`` of the flat float32 ``flat`` in blocks of ``block`` consecutive values (the
+    last one may be shorter), each with its own power-of-two scale: a block's scale holds its
+    largest finite magnitude, but lies at most ``span`` below the largest block's (an empty block
+    takes that floor). Element ``i`` rounds with main word ``first + i``. Returns (scales,
+    saturations, NaN values)."""
+    n = -(-flat.size // block)
     peaks = np.empty(n)
     infinite = np.empty(n, np.int64)
     scales = np.empty(n, np.int64)
     nan = 0
     for j in range(n):
-        peaks[j], infinite[j], row_nan = _peak32(rows[j].view(np.uint32))
-        nan += row_nan
+        peaks[j], infinite[j], block_nan = _peak32(flat[j * block:(j + 1) * block].view(np.uint32))
+        nan += block_nan
         scales[j] = peak_scale(peaks[j], p)
-    held = peaks != 0.0
-    if held.any():  # a floor below the largest scale (an empty row takes it)
-        floor = scales[held].max() - span
-        for j in range(n):
-            scales[j] = floor if not held[j] else max(scales[j], floor)
+    _floor_scales(scales, peaks != 0.0, span)
     saturations = 0
     for j in range(n):
-        saturations += _round32(rows[j], codes[j], p, scales[j], peaks[j], infinite[j], key,
-                                first + np.uint64(j * m))
+        start = j * block
+        saturations += _round32(flat[start:start + block], codes[start:start + block], p, scales[j], peaks[j],
+                                infinite[j], key, first + np.uint64(start))
     return scales, saturations, nan
+
+
+@njit
+def _floor_scales(scales, held, span):
+    """Raises every scale to at least ``span`` below the largest held one (``held``: the blocks with a
+    nonzero peak; the others take that floor); nothing held: the scales stay."""
+    if held.any():
+        floor = scales[held].max() - span
+        for j in range(scales.size):
+            scales[j] = floor if not held[j] else max(scales[j], floor)
+
+
+@njit
+def _pairs_to_blocks(sig, exp, codes, p, block, span, stochastic, key, first):
+    """``_blocks32`` for exact values ``sig · 2**exp`` (int64 significands below 2**53; ``exp`` one
+    exponent each, or one for all), rounded as ``round_pairs`` rounds them. Returns the scales."""
+    n = -(-sig.size // block)
+    peaks = np.zeros(n)
+    scales = np.empty(n, np.int64)
+    for j in range(n):
+        for i in range(j * block, min((j + 1) * block, sig.size)):
+            peaks[j] = max(peaks[j], abs(np.float64(sig[i])) * pow2(exp[min(i, exp.size - 1)]))
+        scales[j] = peak_scale(peaks[j], p)
+    _floor_scales(scales, peaks != 0.0, span)
+    for j in range(n):
+        start, stop = j * block, min((j + 1) * block, sig.size)
+        pairs_to_fixed(sig[start:stop], exp[start:stop] if exp.size > 1 else exp, codes[start:stop], scales[j],
+                        p[10], p[11], p[12], stochastic, key, first + np.uint64(start))
+    return scales
 
 
 @njit
@@ -314,7 +341,7 @@ def _float32_nearest(bits, out_bits, limit_bits, params):
 
 
 def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: RandomStream,
-              exp: int | None = None, channel_axis: int | None = None) -> tuple[Operand, int]:
+              exp: int | None = None, channel_axis: int | None = None, block: int = 32) -> tuple[Operand, int]:
     """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
 
     Args:
@@ -322,14 +349,16 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
             codes of value ``code · 2**exp`` (an integer accumulator, below 2**53; or float32
             integer codes below 2**24, as the BLAS route leaves them).
         fmt: The target format.
-        scaling: ``"tensor_pow2"``, ``"channel_pow2"`` or ``"none"`` (integer formats).
-            ``channel_pow2`` scales each channel of a weight matrix apart (``channel_axis``) and
-            every other tensor as ``tensor_pow2`` does.
+        scaling: ``"tensor_pow2"``, ``"channel_pow2"``, ``"block_pow2"`` or ``"none"`` (integer
+            formats). ``channel_pow2`` scales each channel of a weight matrix apart
+            (``channel_axis``) and every other tensor as ``tensor_pow2`` does; ``block_pow2`` each
+            block of ``block`` consecutive values (row-major) of every tensor.
         rounding: ``"nearest"`` or ``"stochastic"``.
         rng: The chip's random source (stochastic rounding uses its next ``values.size`` words).
         exp: The exponent of ``values`` when they are integer codes.
         channel_axis: For a weight matrix, the axis its output channels run along (1: the columns
             of W as stored, 0: the rows of Wᵀ); None for every other tensor.
+        block: Values per scale under ``block_pow2``.
 
     Raises:
         TypeError: Channel scaling of anything but a float32 matrix into a format of at most 25 bits.
@@ -338,6 +367,8 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     flat = values.reshape(-1)
     if scaling == "channel_pow2" and channel_axis is not None and not fmt.is_float:
         return _to_channels(values, fmt, stream, channel_axis)
+    if scaling == "block_pow2" and not fmt.is_float:
+        return _to_blocks(values, fmt, stream, exp, block)
     if exp is None and values.dtype == np.float32 and not fmt.is_float and fmt.width_bits <= 25:
         # the common case (a float32 tensor into int8 or 16-bit fixed point) in one compiled call;
         # a float32 peak keeps |scale| far below 800, where the fixed kernels take any binary point
@@ -392,19 +423,53 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
 
 _NO_WORDS = (np.uint64(0), np.uint64(0))
 
+
+def _to_blocks(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | None, exp: int | None,
+               block: int) -> tuple[Operand, int]:
+    """``to_format`` into a fixed-point format under ``block_pow2``: float32 or float64 values, or
+    integer codes ``values · 2**exp``, rounded in blocks of ``block`` consecutive values (row-major),
+    each at its own power-of-two scale (``_blocks32``, ``_pairs_to_blocks``). The operand's ``exp``
+    holds each value's exponent (its block's), shaped as the values. Only ±inf saturate: a block's
+    scale holds its largest finite magnitude."""
+    flat = np.ascontiguousarray(values).reshape(-1)
+    key, first = stream.take(flat.size) if stream is not None else _NO_WORDS
+    p = _fixed_params(fmt, "block_pow2", stream is not None)
+    if exp is None and flat.dtype == np.float32 and fmt.width_bits <= 25:
+        codes = np.empty(flat.size, np.float32)
+        scales, saturations, nan = _blocks32(flat, codes, p, block, BLOCK_SPAN, key, first)
+    else:
+        nan = saturations = 0
+        if exp is None:  # float values: their exact pairs, ±inf to the extreme codes, NaN to 0
+            finite = np.isfinite(flat)
+            sig, pair_exp = float_pairs(np.where(finite, flat, 0.0))
+            nan, saturations = int(np.isnan(flat).sum()), int(np.isinf(flat).sum())
+        else:
+            sig, pair_exp = flat.astype(np.int64), np.full(1, exp, np.int64)
+        codes = np.empty(flat.size, np.int64)
+        scales = _pairs_to_blocks(sig, pair_exp, codes, p, block, BLOCK_SPAN, stream is not None, key, first)
+        if saturations:
+            inf = np.isinf(flat)
+            codes[inf] = np.where(flat[inf] > 0, fmt.max_code, fmt.min_code)
+        if fmt.width_bits <= 25:
+            codes = codes.astype(np.float32)
+    exps = np.repeat(scales, block)[:flat.size].reshape(values.shape)
+    return Operand(codes.reshape(values.shape), exps, fmt, int(nan)), int(saturations)
+
 def _to_channels(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | None,
                  axis: int) -> tuple[Operand, int]:
     """``to_format`` under ``channel_pow2``: each channel of the matrix ``values`` (its columns for
     ``axis`` 1, its rows for 0) rounded with its own power-of-two scale (``_channels32``), the
-    random words running through the channels one after the other, so W and Wᵀ round alike."""
+    random words running through the channels one after the other, so W and Wᵀ round alike: each
+    channel is a block of ``_blocks32``."""
     if values.ndim != 2 or values.dtype != np.float32 or fmt.width_bits > 25:
         raise TypeError(f"channel_pow2 rounds float32 matrices into formats of at most 25 bits, got a "
                         f"{values.dtype} array of shape {values.shape} into {fmt.name}")
     rows = np.ascontiguousarray(values.T if axis == 1 else values)
     codes = np.empty(rows.shape, np.float32)
     key, first = stream.take(rows.size) if stream is not None else _NO_WORDS
-    scales, saturations, nan = _channels32(rows, codes, _fixed_params(fmt, "channel_pow2", stream is not None),
-                                           CHANNEL_SPAN, key, first)
+    scales, saturations, nan = _blocks32(rows.reshape(-1), codes.reshape(-1),
+                                         _fixed_params(fmt, "channel_pow2", stream is not None), rows.shape[1],
+                                         CHANNEL_SPAN, key, first)
     if axis == 1:
         return Operand(codes.T, scales.reshape(1, -1), fmt, int(nan)), int(saturations)
     return Operand(codes, scales.reshape(-1, 1), fmt, int(nan)), int(saturations)

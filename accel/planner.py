@@ -561,6 +561,10 @@ def _delta(cfg: AcceleratorConfig, g: GemmRequest, layout: Layout, mapping: Mapp
         # one scale per output channel of W: the forward GEMM's accumulators shift onto one exponent
         # as they leave the array; the transposed read shifts A's columns (W's channels) as they enter it
         vector("scale", acc, m * k if g.transpose_b else m * n)
+    if cfg.formats.scaling == "block_pow2":  # each block's codes shift onto their tensor's smallest exponent
+        for fmt, size in ((fa, m * k), (fb, k * n)):  # as they enter the array
+            if not fmt.is_float:
+                vector("scale", acc, size)
     loads_a, loads_b = mapping.load_bytes
     access(words_w, bytes_w, buf_a, loads_a // wa, wa)  # what DRAM delivers is written into the buffers
     access(words_w, bytes_w, buf_b, loads_b // wb, wb)

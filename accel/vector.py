@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accel.config import BLOCK_SPAN
 from accel.numerics import elementwise as ew
 from accel.numerics import narrow
 from accel.operands import count_nonfinite, to_format, underflows
@@ -69,7 +70,10 @@ class VectorUnit:
         self._acc = accelerator
         # role: (value dtype, stochastic?, fused?, format_params, narrow.lane_params)
         self._roles: dict[str, tuple] = {}
-        self._pow2 = accelerator.config.formats.scaling != "none"
+        formats = accelerator.config.formats
+        self._pow2 = formats.scaling != "none"
+        self._blocks = (formats.block, BLOCK_SPAN) if formats.scaling == "block_pow2" else (0, 0)
+        """(values per scale, span) of ``block_pow2``; (0, 0): one scale per tensor."""
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -94,7 +98,7 @@ class VectorUnit:
             fmt = self._acc.vector_format(role)
             stochastic = self._acc.vector_rounding(role) == "stochastic"
             use_fused = fmt.is_float and not stochastic
-            params = ew.format_params(fmt, self._pow2, stochastic)
+            params = ew.format_params(fmt, self._pow2, stochastic, *self._blocks)
             setup = self._roles[role] = (fmt.value_dtype, stochastic, use_fused, params,
                                          narrow.lane_params(fmt) if use_fused else None)
         dtype, stochastic, use_fused, params, lane_params = setup
@@ -239,7 +243,7 @@ class VectorUnit:
         # ``round_into``'s rounding without its float64 copy: a float32 tensor takes the float32 kernels,
         # which round exactly the same values with the same words
         op, saturations = to_format(x, fmt, formats.scaling, self._acc.vector_rounding(role), self._acc.rng,
-                                    channel_axis=1 if role == "weight" and x.ndim == 2 else None)
+                                    channel_axis=1 if role == "weight" and x.ndim == 2 else None, block=formats.block)
         out = op.values(fmt.value_dtype)
         if out is x or out.base is not None:  # a fresh array: the caller's stays writable
             out = out.copy()

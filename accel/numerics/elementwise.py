@@ -38,20 +38,21 @@ _U64 = np.uint64
 _SATURATIONS, _CURSOR = 0, 1
 
 
-def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool) -> tuple:
+def format_params(fmt: NumberFormat, pow2_scaling: bool, stochastic: bool, block: int = 0, span: int = 0) -> tuple:
     """The constants the kernels round with, for ``fmt`` (a tuple of float64 and int64).
 
     Float formats: nearest rounding on the float64 bits above the smallest normal, ``(|v| +
     magic) − magic`` below it (the fixed step there), or for fp32 the CPU's conversion.
-    Fixed point: the code range, the binary point and whether each rounded tensor picks its own
-    power-of-two scale.
+    Fixed point: the code range, the binary point, whether each rounded tensor picks its own
+    power-of-two scale, and with ``block`` (``block_pow2``) one per block of that many consecutive
+    values, at most ``span`` below the tensor's largest.
     """
     drop = 52 - fmt.mantissa_bits if fmt.is_float else 0
     magic = 2.0 ** (fmt.min_exponent - fmt.mantissa_bits + 52) if fmt.is_float else 0.0
     return (fmt.is_float, stochastic, fmt.mantissa_bits, fmt.min_exponent, fmt.max_value, fmt.has_inf, drop,
             (1 << (drop - 1)) if drop else 0, magic, 2.0**fmt.min_exponent if fmt.is_float else 0.0,
             fmt.width_bits, fmt.min_code, fmt.max_code, fmt.frac_bits, pow2_scaling, fmt.smallest_step,
-            fmt.name == "fp32")
+            fmt.name == "fp32", block, span)
 
 
 @njit
@@ -134,96 +135,134 @@ def round_step(x, p, stream, state):
     """Rounds the float64 array ``x`` in place into the format ``p`` as ``round_into`` does;
     counts its saturations and (fixed point) the nonzero values it rounds to 0, and advances the word cursor in
     ``state`` by ``x.size`` (stochastic rounding: element ``i`` uses main word ``stream[1] + cursor
-    + i`` of the key ``stream[0]``)."""
+    + i`` of the key ``stream[0]``). Under ``block_pow2`` (``p[17]`` values per block) each block of
+    consecutive values rounds at its own scale, at most ``p[18]`` below the largest block's."""
     n = x.size
     stochastic = p[1]
     key = stream[0] if stochastic else _U64(0)
     first = stream[1] + _U64(state[_CURSOR]) if stochastic else _U64(0)
     if stochastic:
         state[_CURSOR] += n
+    if p[0]:
+        _round_float(x, p, stochastic, key, first, state)
+    elif p[14] and p[17]:
+        block = p[17]
+        blocks = -(-n // block)
+        scales = np.empty(blocks, np.int64)
+        held = np.empty(blocks, np.bool_)
+        for j in range(blocks):
+            peak = _finite_peak(x[j * block:(j + 1) * block])
+            scales[j], held[j] = peak_scale(peak, p), peak != 0.0
+        if held.any():  # a floor below the largest scale (an empty block takes it)
+            floor = scales[held].max() - p[18]
+            for j in range(blocks):
+                scales[j] = floor if not held[j] else max(scales[j], floor)
+        for j in range(blocks):
+            start = j * block
+            _round_fixed(x[start:start + block], scales[j], p, stochastic, key, first + _U64(start), state)
+    else:
+        _round_fixed(x, peak_scale(_finite_peak(x), p), p, stochastic, key, first, state)
+
+
+@njit
+def _round_fixed(x, scale, p, stochastic, key, first, state):
+    """``round_step`` of ``x`` into the fixed-point format ``p`` at the scale ``2**scale``, element ``i``
+    with main word ``first + i``."""
+    n = x.size
     # values already in the format (most inputs: the chip computed them) round to themselves, with
     # no saturation, no value rounded to 0 and no word read: two vectorised passes decide it
-    scale = 0 if p[0] else peak_scale(_finite_peak(x), p)
     if _identity(x, scale, p):
         for i in range(n):
             x[i] += 0.0  # −0 becomes +0, as rounding makes every zero
         return
-    nonzero = 0 if p[0] else _nonzero(x)
+    nonzero = _nonzero(x)
     words = np.zeros(CHUNK if stochastic else 0, np.uint64)
     original = np.empty(CHUNK if stochastic else 0)  # an open decision is finished from the exact value
     open_ = np.zeros(CHUNK if stochastic else 0, np.bool_)
     saturations = 0
-    if p[0]:
-        for i in range(n):
-            saturations += np.int64(abs(x[i]) > p[4])
-        if stochastic:
-            # In the format's normal range the step is bit ``drop`` of float64's fraction, and
-            # round_by keeps the bits above it and adds one there when the word's leading ``drop``
-            # bits lie below the discarded ones: branch-free on the bits. Zero gives +0.0; the
-            # rest (NaN, ±inf, the format's subnormal steps) is marked in ``open_`` and rounded
-            # by ``_stochastic_float`` after the loop.
-            drop = p[6]
-            low = (np.int64(1) << drop) - 1
-            for start in range(0, n, CHUNK):
-                size = min(CHUNK, n - start)
-                xc = x[start:start + size]  # a view indexed from 0: no wraparound checks, the loop vectorises
-                if not _float_on_grid(xc, low, p[9]):  # values already in the format need no words
-                    fill_words(key, first + _U64(start), words, 0, size)
-                for j in range(size):
-                    v = xc[j]
-                    original[j] = v
-                    a = abs(v)
-                    bits = np.float64(a).view(np.int64)
-                    rem = bits & low
-                    up, tie = word_below(words[j], rem, drop)
-                    r = np.int64((bits - rem) + (up << drop)).view(np.float64)
-                    r = (math.inf if p[5] else p[4]) if r > p[4] else r
-                    xc[j] = -r if v < 0.0 else r
-                    open_[j] = tie | (not (p[9] <= a < math.inf or a == 0.0))
-                for j in range(size):
-                    if open_[j]:
-                        xc[j] = _stochastic_float(original[j], words[j], p, key, first + _U64(start + j))
-        else:
-            for i in range(n):
-                x[i] = _nearest_float(x[i], p)
+    unit = pow2(scale)
+    lo, hi = np.float64(p[11]) * unit, np.float64(p[12]) * unit
+    for i in range(n):
+        saturations += np.int64((x[i] > hi) | (x[i] < lo))
+    if not stochastic and p[10] <= 53 and abs(scale) < 1000:
+        _fixed_nearest(x, scale, p)
+    elif stochastic and abs(scale) < 1000:
+        # branch-free where ``stochastic_code`` decides; the rest is marked and rounded by ``_fixed_code``
+        inv, top, max_code = pow2(-scale), pow2(p[10] - 1), np.float64(p[12])
+        for start in range(0, n, CHUNK):
+            size = min(CHUNK, n - start)
+            xc = x[start:start + size]
+            if p[10] <= 53 and on_fixed_grid(xc, inv):  # codes already: exact, as nearest rounds them
+                _fixed_nearest(xc, scale, p)
+                continue
+            fill_words(key, first + _U64(start), words, 0, size)
+            for j in range(size):
+                v = xc[j]
+                original[j] = v
+                code, open_[j] = stochastic_code(v, words[j], inv, top, max_code)
+                xc[j] = code * unit
+            for j in range(size):
+                if open_[j]:
+                    code = _fixed_code(original[j], words[j], True, scale, p, key, first + _U64(start + j))
+                    xc[j] = np.float64(code) * unit
     else:
-        unit = pow2(scale)
-        lo, hi = np.float64(p[11]) * unit, np.float64(p[12]) * unit
-        for i in range(n):
-            saturations += np.int64((x[i] > hi) | (x[i] < lo))
-        if not stochastic and p[10] <= 53 and abs(scale) < 1000:
-            _fixed_nearest(x, scale, p)
-        elif stochastic and abs(scale) < 1000:
-            # branch-free where ``stochastic_code`` decides; the rest is marked and rounded by ``_fixed_code``
-            inv, top, max_code = pow2(-scale), pow2(p[10] - 1), np.float64(p[12])
-            for start in range(0, n, CHUNK):
-                size = min(CHUNK, n - start)
-                xc = x[start:start + size]
-                if p[10] <= 53 and on_fixed_grid(xc, inv):  # codes already: exact, as nearest rounds them
-                    _fixed_nearest(xc, scale, p)
-                    continue
+        for start in range(0, n, CHUNK):
+            size = min(CHUNK, n - start)
+            if stochastic:
                 fill_words(key, first + _U64(start), words, 0, size)
-                for j in range(size):
-                    v = xc[j]
-                    original[j] = v
-                    code, open_[j] = stochastic_code(v, words[j], inv, top, max_code)
-                    xc[j] = code * unit
-                for j in range(size):
-                    if open_[j]:
-                        code = _fixed_code(original[j], words[j], True, scale, p, key, first + _U64(start + j))
-                        xc[j] = np.float64(code) * unit
-        else:
-            for start in range(0, n, CHUNK):
-                size = min(CHUNK, n - start)
-                if stochastic:
-                    fill_words(key, first + _U64(start), words, 0, size)
-                for j in range(size):
-                    word = words[j] if stochastic else _U64(0)
-                    code = _fixed_code(x[start + j], word, stochastic, scale, p, key, first + _U64(start + j))
-                    x[start + j] = np.float64(code) * unit
+            for j in range(size):
+                word = words[j] if stochastic else _U64(0)
+                code = _fixed_code(x[start + j], word, stochastic, scale, p, key, first + _U64(start + j))
+                x[start + j] = np.float64(code) * unit
     state[_SATURATIONS] += saturations
-    if not p[0]:
-        state[_UNDERFLOWS] += nonzero - _nonzero(x)  # rounding keeps 0 at 0 and never makes a NaN
+    state[_UNDERFLOWS] += nonzero - _nonzero(x)  # rounding keeps 0 at 0 and never makes a NaN
+
+
+@njit
+def _round_float(x, p, stochastic, key, first, state):
+    """``round_step`` of ``x`` into the float format ``p``, element ``i`` with main word ``first + i``."""
+    n = x.size
+    if _identity(x, 0, p):  # values already in the format round to themselves: see ``_round_fixed``
+        for i in range(n):
+            x[i] += 0.0
+        return
+    words = np.zeros(CHUNK if stochastic else 0, np.uint64)
+    original = np.empty(CHUNK if stochastic else 0)
+    open_ = np.zeros(CHUNK if stochastic else 0, np.bool_)
+    saturations = 0
+    for i in range(n):
+        saturations += np.int64(abs(x[i]) > p[4])
+    if stochastic:
+        # In the format's normal range the step is bit ``drop`` of float64's fraction, and
+        # round_by keeps the bits above it and adds one there when the word's leading ``drop``
+        # bits lie below the discarded ones: branch-free on the bits. Zero gives +0.0; the
+        # rest (NaN, ±inf, the format's subnormal steps) is marked in ``open_`` and rounded
+        # by ``_stochastic_float`` after the loop.
+        drop = p[6]
+        low = (np.int64(1) << drop) - 1
+        for start in range(0, n, CHUNK):
+            size = min(CHUNK, n - start)
+            xc = x[start:start + size]  # a view indexed from 0: no wraparound checks, the loop vectorises
+            if not _float_on_grid(xc, low, p[9]):  # values already in the format need no words
+                fill_words(key, first + _U64(start), words, 0, size)
+            for j in range(size):
+                v = xc[j]
+                original[j] = v
+                a = abs(v)
+                bits = np.float64(a).view(np.int64)
+                rem = bits & low
+                up, tie = word_below(words[j], rem, drop)
+                r = np.int64((bits - rem) + (up << drop)).view(np.float64)
+                r = (math.inf if p[5] else p[4]) if r > p[4] else r
+                xc[j] = -r if v < 0.0 else r
+                open_[j] = tie | (not (p[9] <= a < math.inf or a == 0.0))
+            for j in range(size):
+                if open_[j]:
+                    xc[j] = _stochastic_float(original[j], words[j], p, key, first + _U64(start + j))
+    else:
+        for i in range(n):
+            x[i] = _nearest_float(x[i], p)
+    state[_SATURATIONS] += saturations
 
 
 @njit

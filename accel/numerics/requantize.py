@@ -41,7 +41,7 @@ def _pairs_to_float(sig, exp, out, mantissa_bits, min_exponent, max_value, has_i
 
 
 @njit
-def _pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, stochastic, key, first):
+def pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, stochastic, key, first):
     words = np.zeros(CHUNK, np.uint64)
     for start in range(0, sig.size, CHUNK):
         for i in range(start, chunk_words(key, first, start, sig.size, words, stochastic)):
@@ -63,7 +63,7 @@ def _pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, 
 
 @njit
 def _shifted_to_fixed(codes, shift, min_code, max_code, stochastic, key, first, out):
-    """``_pairs_to_fixed`` for one exponent ``shift`` bits above the codes' (1 ≤ shift ≤ 32), branch-free:
+    """``pairs_to_fixed`` for one exponent ``shift`` bits above the codes' (1 ≤ shift ≤ 32), branch-free:
     ``round_by``'s decision on the ``shift`` low bits (half to even, or below the word's leading
     ``shift`` bits), then the clamp to the extreme codes, which is the saturation (a magnitude of
     2**(W−1) steps or more clamps, one below keeps its code)."""
@@ -127,7 +127,7 @@ def codes_to_fixed(codes: np.ndarray, exp: int, scale_exp: int, fmt: NumberForma
         _shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
         return out
     codes = np.empty(flat.size, np.int64)
-    _pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes, scale_exp, fmt.width_bits,
+    pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes, scale_exp, fmt.width_bits,
                     fmt.min_code, fmt.max_code, stochastic, key, first)
     return codes.astype(dtype, copy=False)
 
@@ -160,5 +160,5 @@ def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stream: Ran
                         stochastic, key, first)
     else:
         out = np.empty(sig.size, np.int64)
-        _pairs_to_fixed(sig, exp, out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, key, first)
+        pairs_to_fixed(sig, exp, out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, key, first)
     return out

@@ -277,7 +277,8 @@ _ACCUMULATORS = ["int16", "int32", "fixed48_0", "fixed32_16", "fp16", "bf16", "f
     rows=st.integers(1, 64), cols=st.integers(1, 64), dataflow=st.sampled_from(["ws", "os", "is"]),
     flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
     operands=st.tuples(*[st.sampled_from(_FORMAT_NAMES)] * 3), accumulator=st.sampled_from(_ACCUMULATORS),
-    scaling=st.sampled_from(["tensor_pow2", "none"]), rounding=st.sampled_from(["nearest", "stochastic"]),
+    scaling=st.sampled_from(["tensor_pow2", "block_pow2", "none"]), block=st.integers(1, 64),
+    rounding=st.sampled_from(["nearest", "stochastic"]),
     master=st.sampled_from(["none", "fp32", "bf16"]), master_rounding=st.sampled_from(["nearest", "stochastic"]),
     role_roundings=st.tuples(*[st.sampled_from(["", "nearest", "stochastic"])] * 3),
     sram=st.tuples(*[st.integers(0, 1 << 20)] * 4),
@@ -285,7 +286,7 @@ _ACCUMULATORS = ["int16", "int32", "fixed48_0", "fixed32_16", "fp16", "bf16", "f
     clock=st.tuples(st.floats(1e3, 5e9), st.floats(0.3, 1.5)), node=st.sampled_from([7, 22, 28, 45, 65]),
 )
 def test_random_configs_round_trip_or_fail_cleanly(
-        rows, cols, dataflow, flags, operands, accumulator, scaling, rounding, master, master_rounding,
+        rows, cols, dataflow, flags, operands, accumulator, scaling, block, rounding, master, master_rounding,
         role_roundings, sram, dram, lanes, clock, node):
     data = {
         "name": "random",
@@ -295,7 +296,8 @@ def test_random_configs_round_trip_or_fail_cleanly(
                     "accumulator": accumulator, "scaling": scaling, "rounding": rounding,
                     "master_weight": master, "master_rounding": master_rounding,
                     **{f"{role}_rounding": r
-                       for role, r in zip(("weight", "activation", "gradient"), role_roundings, strict=True)}},
+                       for role, r in zip(("weight", "activation", "gradient"), role_roundings, strict=True)},
+                    "block": block},
         "sram": {"weight_bytes": rows * cols * 4 + sram[0], "activation_bytes": rows * 8 + sram[1],
                  "output_bytes": cols * 16 + sram[2], "replay_bytes": sram[3], "bank_bytes": sram[0] // 4},
         "dram": {"bandwidth_bytes_per_cycle": dram[0], "latency_cycles": dram[1]},

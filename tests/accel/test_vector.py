@@ -26,10 +26,14 @@ OPS = ["relu", "relu_grad", "tanh", "tanh_grad", "add", "mul", "fma", "scale", "
 SPECIALS = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-40, -3e-39, 1e-8, 65504.0, 448.0, 3e38, 2.0**-133, 0.5, 1.5]
 
 
-def _config(preset: str, rounding: str, scaling: str, master: str):
-    """``preset`` with ``rounding`` everywhere, the master-weight format's arithmetic included."""
-    return with_overrides(load_config(preset), {"formats.rounding": rounding, "formats.master_rounding": rounding,
-                                                "formats.scaling": scaling, "formats.master_weight": master})
+def _config(preset: str, rounding: str, scaling: str, master: str, block: int = 32):
+    """``preset`` with ``rounding`` everywhere, the master-weight format's arithmetic included (a
+    ``block_pow2`` chip with a wide enough accumulator)."""
+    overrides = {"formats.rounding": rounding, "formats.master_rounding": rounding, "formats.scaling": scaling,
+                 "formats.master_weight": master, "formats.block": block}
+    if scaling == "block_pow2" and not get_format(load_config(preset).formats.accumulator).is_float:
+        overrides["formats.accumulator"] = "fixed64_0"
+    return with_overrides(load_config(preset), overrides)
 
 
 def _call(unit, op: str, xs: list[np.ndarray], step: int):
@@ -78,10 +82,11 @@ def tensors(draw):
 
 @settings(max_examples=250, deadline=None)
 @given(op=st.sampled_from(OPS), preset=st.sampled_from(PRESETS), rounding=st.sampled_from(["nearest", "stochastic"]),
-       scaling=st.sampled_from(["tensor_pow2", "none"]), master=st.sampled_from(["fp32", "none"]), xs=tensors(),
-       step=st.integers(1, 3), seed=st.integers(0, 3))
-def test_property_programs_equal_the_step_by_step_definition(op, preset, rounding, scaling, master, xs, step, seed):
-    assert_same_as_reference(_config(preset, rounding, scaling, master), op, xs, step, seed)
+       scaling=st.sampled_from(["tensor_pow2", "block_pow2", "none"]), block=st.sampled_from([1, 2, 5, 32]),
+       master=st.sampled_from(["fp32", "none"]), xs=tensors(), step=st.integers(1, 3), seed=st.integers(0, 3))
+def test_property_programs_equal_the_step_by_step_definition(op, preset, rounding, scaling, block, master, xs, step,
+                                                             seed):
+    assert_same_as_reference(_config(preset, rounding, scaling, master, block), op, xs, step, seed)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
