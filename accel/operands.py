@@ -313,10 +313,7 @@ def _pairs_to_blocks(sig, exp, codes, p, block, span, stochastic, key, first):
             peaks[j] = max(peaks[j], abs(np.float64(sig[i])) * pow2(exp[min(i, exp.size - 1)]))
         scales[j] = peak_scale(peaks[j], p)
     _floor_scales(scales, peaks != 0.0, span)
-    for j in range(n):
-        start, stop = j * block, min((j + 1) * block, sig.size)
-        pairs_to_fixed(sig[start:stop], exp[start:stop] if exp.size > 1 else exp, codes[start:stop], scales[j],
-                        p[10], p[11], p[12], stochastic, key, first + np.uint64(start))
+    pairs_to_fixed(sig, exp, codes, scales, block, p[10], p[11], p[12], stochastic, key, first)
     return scales
 
 

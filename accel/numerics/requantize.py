@@ -41,7 +41,9 @@ def _pairs_to_float(sig, exp, out, mantissa_bits, min_exponent, max_value, has_i
 
 
 @njit
-def pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, stochastic, key, first):
+def pairs_to_fixed(sig, exp, codes, scales, block, width_bits, min_code, max_code, stochastic, key, first):
+    """Rounds ``sig · 2**exp`` (``exp``: one exponent each, or one for all) into the fixed-point codes
+    ``codes``, value ``i`` at the scale ``2**scales[i // block]`` (one scale: ``block`` ≥ the size)."""
     words = np.zeros(CHUNK, np.uint64)
     for start in range(0, sig.size, CHUNK):
         for i in range(start, chunk_words(key, first, start, sig.size, words, stochastic)):
@@ -50,6 +52,7 @@ def pairs_to_fixed(sig, exp, codes, scale_exp, width_bits, min_code, max_code, s
                 codes[i] = 0
                 continue
             e = exp[min(i, exp.size - 1)]  # one exponent for all, or one each
+            scale_exp = scales[i // block]
             exponent = math.frexp(np.float64(mag))[1] - 1 + e
             if exponent >= width_bits - 1 + scale_exp:  # |value| ≥ 2**(W-1) steps: the extreme codes
                 codes[i] = min_code if sig[i] < 0 else max_code
@@ -127,8 +130,8 @@ def codes_to_fixed(codes: np.ndarray, exp: int, scale_exp: int, fmt: NumberForma
         _shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
         return out
     codes = np.empty(flat.size, np.int64)
-    pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes, scale_exp, fmt.width_bits,
-                    fmt.min_code, fmt.max_code, stochastic, key, first)
+    pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes, np.full(1, scale_exp, np.int64),
+                   max(flat.size, 1), fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, key, first)
     return codes.astype(dtype, copy=False)
 
 
@@ -160,5 +163,6 @@ def round_pairs(sig: np.ndarray, exp: np.ndarray, fmt: NumberFormat, stream: Ran
                         stochastic, key, first)
     else:
         out = np.empty(sig.size, np.int64)
-        pairs_to_fixed(sig, exp, out, scale_exp, fmt.width_bits, fmt.min_code, fmt.max_code, stochastic, key, first)
+        pairs_to_fixed(sig, exp, out, np.full(1, scale_exp, np.int64), max(sig.size, 1), fmt.width_bits, fmt.min_code,
+                       fmt.max_code, stochastic, key, first)
     return out
