@@ -56,6 +56,11 @@ class Operand:
         if not isinstance(self.exp, np.ndarray):
             return self.data, self.exp
         low = int(self.exp.min())
+        if self.exp.shape == self.data.shape and self.data.dtype == np.float32:  # one exponent each (block_pow2)
+            out = np.empty(self.data.shape, np.float32)
+            _times_pow2(np.ascontiguousarray(self.data).reshape(-1), np.ascontiguousarray(self.exp).reshape(-1), -low,
+                        out.reshape(-1))
+            return out, low
         return self.data * np.ldexp(np.float32(1.0), self.exp - low).astype(np.float32), low
 
     def values(self, dtype=None) -> np.ndarray:
@@ -65,8 +70,15 @@ class Operand:
         if self.exp is None:
             return self.data if dtype is None else self.data.astype(dtype, copy=False)
         dtype = np.float64 if dtype is None else dtype
-        if isinstance(self.exp, np.ndarray) or not -1000 < self.exp < 900:
-            # one exponent per channel, or far from float64's range ends: ldexp rounds what underflows
+        if isinstance(self.exp, np.ndarray):
+            if self.exp.shape == self.data.shape and -1000 < self.exp.min() and self.exp.max() < 900:
+                out = np.empty(self.data.shape, dtype)  # one exponent each (block_pow2), far from the range ends
+                _times_pow2(np.ascontiguousarray(self.data).reshape(-1), np.ascontiguousarray(self.exp).reshape(-1), 0,
+                            out.reshape(-1))
+                return out
+            # one exponent per channel, or near float64's range ends: ldexp rounds what underflows
+            return np.ldexp(self.data.astype(np.float64), self.exp).astype(dtype, copy=False)
+        if not -1000 < self.exp < 900:
             return np.ldexp(self.data.astype(np.float64), self.exp).astype(dtype, copy=False)
         out = np.empty(self.data.shape, dtype)
         _scaled(np.ascontiguousarray(self.data).reshape(-1), pow2(self.exp), out.reshape(-1))
@@ -86,6 +98,14 @@ def _scaled(codes, unit, out):
     ``out`` receives each exact product rounded once."""
     for i in range(codes.size):
         out[i] = np.float64(codes[i]) * unit
+
+
+@njit
+def _times_pow2(codes, exps, shift, out):
+    """``out[i] = codes[i] · 2**(exps[i] + shift)``, computed in float64 (exact for codes below 2**53
+    and exponents within ``pow2``'s table that keep the product normal) and stored once into ``out``'s dtype."""
+    for i in range(codes.size):
+        out[i] = np.float64(codes[i]) * pow2(exps[i] + shift)
 
 
 @njit
