@@ -24,7 +24,7 @@ from accel.numerics import quantize, quantize_codes
 from accel.numerics.elementwise import format_params, peak_scale
 from accel.numerics.formats import NumberFormat
 from accel.numerics.gemm import float_code_peak
-from accel.numerics.philox import RandomStream
+from accel.numerics.philox import CHUNK, RandomStream
 from accel.numerics.quantize import fixed_nearest, fixed_stochastic, nearest_float_params, to_float_nearest
 from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pairs_to_fixed, pow2_scale, round_pairs
 from accel.numerics.rounding import pow2
@@ -255,11 +255,11 @@ def _peak32(bits):
 
 
 @njit
-def _round32(x, codes, p, scale, peak, infinite, key, first):
+def _round32(x, codes, scratch, p, scale, peak, infinite, key, first):
     """The codes of the flat float32 ``x`` at the exponent ``scale`` into ``codes`` (float32), as
     ``quantize_codes`` rounds them (stochastic rounding: element ``i`` with main word ``first + i``);
     returns the saturations (under ``tensor_pow2`` only ±inf lie beyond a scale that holds ``peak``,
-    else the values beyond the float32-rounded limits)."""
+    else the values beyond the float32-rounded limits). ``scratch``: ``_scratch32``'s arrays."""
     lo, hi = np.float32(math.ldexp(np.float64(p[11]), scale)), np.float32(math.ldexp(np.float64(p[12]), scale))
     if p[14] and peak != 0.0 and math.isfinite(lo) and math.isfinite(hi):
         saturations = infinite  # the scale holds the largest finite magnitude
@@ -267,12 +267,18 @@ def _round32(x, codes, p, scale, peak, infinite, key, first):
         saturations = 0
         for i in range(x.size):
             saturations += np.int64((x[i] > hi) | (x[i] < lo))
-    nan_mask = np.empty(x.size, np.bool_)
+    nan_mask, words, open_ = scratch
     if p[1]:
-        fixed_stochastic(x, codes, nan_mask, p[10], -scale, p[11], p[12], key, first)
+        fixed_stochastic(x, codes, nan_mask, p[10], -scale, p[11], p[12], key, first, words, open_)
     else:
         fixed_nearest(x, codes, nan_mask, math.ldexp(1.0, -scale), np.float64(p[11]), np.float64(p[12]))
     return saturations
+
+
+@njit
+def _scratch32(size):
+    """Scratch for ``_round32`` of up to ``size`` values: (NaN mask, random words, open decisions)."""
+    return np.empty(size, np.bool_), np.empty(min(CHUNK, size), np.uint64), np.empty(min(CHUNK, size), np.bool_)
 
 
 @njit
@@ -283,7 +289,7 @@ def _fixed32(x, codes, p, key, first):
     values)."""
     peak, infinite, nan = _peak32(x.view(np.uint32))
     scale = peak_scale(peak, p)
-    return scale, _round32(x, codes, p, scale, peak, infinite, key, first), nan
+    return scale, _round32(x, codes, _scratch32(x.size), p, scale, peak, infinite, key, first), nan
 
 
 @njit
@@ -304,10 +310,13 @@ def _blocks32(flat, codes, p, block, span, key, first):
         scales[j] = peak_scale(peaks[j], p)
     _floor_scales(scales, peaks != 0.0, span)
     saturations = 0
+    scratch = _scratch32(min(block, flat.size))
     for j in range(n):
         start = j * block
-        saturations += _round32(flat[start:start + block], codes[start:start + block], p, scales[j], peaks[j],
-                                infinite[j], key, first + np.uint64(start))
+        size = min(block, flat.size - start)
+        saturations += _round32(flat[start:start + size], codes[start:start + size],
+                                (scratch[0][:size], scratch[1], scratch[2]), p, scales[j], peaks[j], infinite[j], key,
+                                first + np.uint64(start))
     return scales, saturations, nan
 
 

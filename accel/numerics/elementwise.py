@@ -157,17 +157,25 @@ def round_step(x, p, stream, state):
             floor = scales[held].max() - p[18]
             for j in range(blocks):
                 scales[j] = floor if not held[j] else max(scales[j], floor)
+        scratch = _scratch(min(block, n), stochastic)
         for j in range(blocks):
             start = j * block
-            _round_fixed(x[start:start + block], scales[j], p, stochastic, key, first + _U64(start), state)
+            _round_fixed(x[start:start + block], scales[j], p, stochastic, key, first + _U64(start), state, scratch)
     else:
-        _round_fixed(x, peak_scale(_finite_peak(x), p), p, stochastic, key, first, state)
+        _round_fixed(x, peak_scale(_finite_peak(x), p), p, stochastic, key, first, state, _scratch(n, stochastic))
 
 
 @njit
-def _round_fixed(x, scale, p, stochastic, key, first, state):
+def _scratch(size, stochastic):
+    """Scratch for rounding up to ``size`` values: (random words, exact values, open decisions)."""
+    size = min(CHUNK, size) if stochastic else 0
+    return np.zeros(size, np.uint64), np.empty(size), np.zeros(size, np.bool_)
+
+
+@njit
+def _round_fixed(x, scale, p, stochastic, key, first, state, scratch):
     """``round_step`` of ``x`` into the fixed-point format ``p`` at the scale ``2**scale``, element ``i``
-    with main word ``first + i``."""
+    with main word ``first + i``; ``scratch``: ``_scratch``'s arrays."""
     n = x.size
     # values already in the format (most inputs: the chip computed them) round to themselves, with
     # no saturation, no value rounded to 0 and no word read: two vectorised passes decide it
@@ -176,9 +184,7 @@ def _round_fixed(x, scale, p, stochastic, key, first, state):
             x[i] += 0.0  # −0 becomes +0, as rounding makes every zero
         return
     nonzero = _nonzero(x)
-    words = np.zeros(CHUNK if stochastic else 0, np.uint64)
-    original = np.empty(CHUNK if stochastic else 0)  # an open decision is finished from the exact value
-    open_ = np.zeros(CHUNK if stochastic else 0, np.bool_)
+    words, original, open_ = scratch  # an open decision is finished from the exact value in ``original``
     saturations = 0
     unit = pow2(scale)
     lo, hi = np.float64(p[11]) * unit, np.float64(p[12]) * unit

@@ -201,12 +201,11 @@ def _to_fixed(bits, codes, nan_mask, width_bits, frac_bits, min_code, max_code, 
 
 
 @njit
-def fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, max_code, key, first):
+def fixed_stochastic(x, codes, nan_mask, width_bits, frac_bits, min_code, max_code, key, first, words, open_):
     """``_to_fixed`` rounding stochastically, branch-free where ``stochastic_code`` decides and by
-    ``_fixed_code_bits`` elsewhere; ``codes`` may be float32 (formats of at most 25 bits)."""
+    ``_fixed_code_bits`` elsewhere; ``codes`` may be float32 (formats of at most 25 bits). ``words``
+    (uint64) and ``open_`` (bool): scratch of at least ``min(CHUNK, x.size)`` values."""
     inv, top = pow2(frac_bits), pow2(width_bits - 1)
-    words = np.empty(CHUNK, np.uint64)
-    open_ = np.empty(CHUNK, np.bool_)
     for start in range(0, x.size, CHUNK):
         stop = min(start + CHUNK, x.size)
         xc, cc, nc = x[start:stop], codes[start:stop], nan_mask[start:stop]  # views indexed from 0: vectorises
@@ -308,7 +307,7 @@ def quantize_codes(x, fmt: str | NumberFormat, rounding: str = "nearest",
     key, first = stream.take(bits.size) if stream is not None else (np.uint64(0), np.uint64(0))
     if stream is not None and f.width_bits <= 53 and abs(frac_bits) < 800:
         fixed_stochastic(bits.view(np.float32), codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code,
-                             key, first)
+                         key, first, np.empty(CHUNK, np.uint64), np.empty(CHUNK, np.bool_))
         return codes.reshape(shape), nan_mask.reshape(shape)
     int_codes = np.empty(bits.size, np.int64)
     _to_fixed(bits, int_codes, nan_mask, f.width_bits, frac_bits, f.min_code, f.max_code, stream is not None, key,
