@@ -340,7 +340,7 @@ class Accelerator:
         """``accel.operands.to_format`` with the chip's scaling, rounding (unless ``rounding``) and random source."""
         formats = self.config.formats
         return to_format(values, fmt, formats.scaling, rounding or formats.rounding, self._rng, exp, channel_axis,
-                         formats.block)
+                         formats.block, formats.block_span)
 
     # --- GEMM ------------------------------------------------------------------------------------
 

@@ -38,10 +38,10 @@ CHANNEL_SPAN = 6
 accumulator (int8 × int8 sums of up to 2,000 terms stay exact in int32)."""
 
 BLOCK_SPAN = 12
-"""How far (in powers of two) a block's scale may lie below its tensor's largest under
-``block_pow2``: the widest alignment shift of a block's values as they enter the array, where the
-products of every pair of blocks meet on one exponent in an integer accumulator (int8 × int8:
-products of up to 40 bits, which ``fixed48_0`` holds)."""
+"""The default of ``[formats] block_span``: how far (in powers of two) a block's scale may lie below
+its tensor's largest under ``block_pow2``, the widest alignment shift of a block's values as they
+enter the array, where the products of every pair of blocks meet on one exponent in an integer
+accumulator (int8 × int8 with a span of 12: products of up to 40 bits, which ``fixed48_0`` holds)."""
 
 ROUNDINGS = ("nearest", "stochastic")
 """Rounding modes: round half to even, or unbiased stochastic rounding."""
@@ -109,7 +109,7 @@ class FormatsConfig:
             master weights (the optimizer updates them per tensor). ``"block_pow2"`` stores every
             tensor in blocks of ``block`` consecutive values (row-major), each with its own
             power-of-two scale (a shared exponent, as the OCP microscaling formats store one per 32
-            values), at most :data:`BLOCK_SPAN` below the tensor's largest; the array shifts each
+            values), at most ``block_span`` below the tensor's largest; the array shifts each
             block's codes onto the tensor's smallest exponent as they enter it, so its products meet
             exactly in a wide integer accumulator.
         rounding: Rounding into narrower formats, one of :data:`ROUNDINGS` (default ``"stochastic"``).
@@ -129,6 +129,9 @@ class FormatsConfig:
         gradient_rounding: Rounding into the gradient format (backward GEMM outputs and operands,
             vector operations on gradients and losses), or ``""`` (default) to follow ``rounding``.
         block: Values per shared exponent under ``block_pow2`` (default 32).
+        block_span: How far (in powers of two) a block's scale may lie below its tensor's largest
+            under ``block_pow2`` (default :data:`BLOCK_SPAN`): the alignment shifter's reach; the
+            accumulator must hold products shifted by twice as much.
     """
 
     weight: str = "int8"
@@ -143,6 +146,7 @@ class FormatsConfig:
     activation_rounding: str = ""
     gradient_rounding: str = ""
     block: int = 32
+    block_span: int = BLOCK_SPAN
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +353,7 @@ _SECTIONS = {
 _POSITIVE_INTS = {"formats.block", "array.rows", "array.cols", "sram.weight_bytes", "sram.activation_bytes",
                   "sram.output_bytes", "vector.lanes", "sparsity.group"}
 _DENSITIES = {f"sparsity.{role}_density" for role in DENSITY_ROLES}
-_NON_NEGATIVE_INTS = {"sram.replay_bytes", "sram.bank_bytes", "dram.latency_cycles"}
+_NON_NEGATIVE_INTS = {"formats.block_span", "sram.replay_bytes", "sram.bank_bytes", "dram.latency_cycles"}
 _POSITIVE_FLOATS = {"dram.bandwidth_bytes_per_cycle", "clock.frequency_hz", "clock.voltage_v",
                     "clock.logic_depth_fo4", "energy.node_nm"}
 MAX_FREQUENCY = "max"
@@ -607,7 +611,7 @@ def _check_accumulator(formats: FormatsConfig, source: str) -> None:
     for role_a, role_b, gemm in _GEMM_PAIRS:
         a, b = get_format(getattr(formats, role_a)), get_format(getattr(formats, role_b))
         span = (CHANNEL_SPAN if formats.scaling == "channel_pow2" and "weight" in (role_a, role_b)
-                else 2 * BLOCK_SPAN if formats.scaling == "block_pow2" else 0)
+                else 2 * formats.block_span if formats.scaling == "block_pow2" else 0)
         needs = _accumulator_needs(a, b, acc, formats.scaling, span)
         if needs:
             raise ValueError(f"{source}: formats.accumulator = {acc.name!r} cannot hold the {gemm} GEMM's "

@@ -57,7 +57,9 @@ class Operand:
             return self.data, self.exp
         low = int(self.exp.min())
         if self.exp.shape == self.data.shape and self.data.dtype == np.float32:  # one exponent each (block_pow2)
-            out = np.empty(self.data.shape, np.float32)
+            # float32 holds the shifted codes exactly below 2**24 (codes of W bits shifted by up to the span)
+            exact32 = self.fmt.width_bits + int(self.exp.max()) - low <= 25
+            out = np.empty(self.data.shape, np.float32 if exact32 else np.int64)
             _times_pow2(np.ascontiguousarray(self.data).reshape(-1), np.ascontiguousarray(self.exp).reshape(-1), -low,
                         out.reshape(-1))
             return out, low
@@ -367,7 +369,8 @@ def _float32_nearest(bits, out_bits, limit_bits, params):
 
 
 def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str, rng: RandomStream,
-              exp: int | None = None, channel_axis: int | None = None, block: int = 32) -> tuple[Operand, int]:
+              exp: int | None = None, channel_axis: int | None = None, block: int = 32,
+              block_span: int = BLOCK_SPAN) -> tuple[Operand, int]:
     """Rounds exact values into ``fmt`` once; returns the operand and how many values lay outside its range.
 
     Args:
@@ -385,6 +388,7 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
         channel_axis: For a weight matrix, the axis its output channels run along (1: the columns
             of W as stored, 0: the rows of Wᵀ); None for every other tensor.
         block: Values per scale under ``block_pow2``.
+        block_span: How far a block's scale may lie below the tensor's largest under ``block_pow2``.
 
     Raises:
         TypeError: Channel scaling of anything but a float32 matrix into a format of at most 25 bits.
@@ -394,7 +398,7 @@ def to_format(values: np.ndarray, fmt: NumberFormat, scaling: str, rounding: str
     if scaling == "channel_pow2" and channel_axis is not None and not fmt.is_float:
         return _to_channels(values, fmt, stream, channel_axis)
     if scaling == "block_pow2" and not fmt.is_float:
-        return _to_blocks(values, fmt, stream, exp, block)
+        return _to_blocks(values, fmt, stream, exp, block, block_span)
     if exp is None and values.dtype == np.float32 and not fmt.is_float and fmt.width_bits <= 25:
         # the common case (a float32 tensor into int8 or 16-bit fixed point) in one compiled call;
         # a float32 peak keeps |scale| far below 800, where the fixed kernels take any binary point
@@ -451,7 +455,7 @@ _NO_WORDS = (np.uint64(0), np.uint64(0))
 
 
 def _to_blocks(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | None, exp: int | None,
-               block: int) -> tuple[Operand, int]:
+               block: int, span: int) -> tuple[Operand, int]:
     """``to_format`` into a fixed-point format under ``block_pow2``: float32 or float64 values, or
     integer codes ``values · 2**exp``, rounded in blocks of ``block`` consecutive values (row-major),
     each at its own power-of-two scale (``_blocks32``, ``_pairs_to_blocks``). The operand's ``exp``
@@ -462,7 +466,7 @@ def _to_blocks(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | Non
     p = _fixed_params(fmt, "block_pow2", stream is not None)
     if exp is None and flat.dtype == np.float32 and fmt.width_bits <= 25:
         codes = np.empty(flat.size, np.float32)
-        scales, saturations, nan = _blocks32(flat, codes, p, block, BLOCK_SPAN, key, first)
+        scales, saturations, nan = _blocks32(flat, codes, p, block, span, key, first)
     else:
         nan = saturations = 0
         if exp is None:  # float values: their exact pairs, ±inf to the extreme codes, NaN to 0
@@ -472,7 +476,7 @@ def _to_blocks(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | Non
         else:
             sig, pair_exp = flat.astype(np.int64), np.full(1, exp, np.int64)
         codes = np.empty(flat.size, np.int64)
-        scales = _pairs_to_blocks(sig, pair_exp, codes, p, block, BLOCK_SPAN, stream is not None, key, first)
+        scales = _pairs_to_blocks(sig, pair_exp, codes, p, block, span, stream is not None, key, first)
         if saturations:
             inf = np.isinf(flat)
             codes[inf] = np.where(flat[inf] > 0, fmt.max_code, fmt.min_code)

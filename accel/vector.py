@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel.config import BLOCK_SPAN
 from accel.numerics import elementwise as ew
 from accel.numerics import narrow
 from accel.operands import count_nonfinite, to_format, underflows
@@ -72,7 +71,7 @@ class VectorUnit:
         self._roles: dict[str, tuple] = {}
         formats = accelerator.config.formats
         self._pow2 = formats.scaling != "none"
-        self._blocks = (formats.block, BLOCK_SPAN) if formats.scaling == "block_pow2" else (0, 0)
+        self._blocks = (formats.block, formats.block_span) if formats.scaling == "block_pow2" else (0, 0)
         """(values per scale, span) of ``block_pow2``; (0, 0): one scale per tensor."""
 
     # --- plumbing --------------------------------------------------------------------------------
@@ -243,7 +242,8 @@ class VectorUnit:
         # ``round_into``'s rounding without its float64 copy: a float32 tensor takes the float32 kernels,
         # which round exactly the same values with the same words
         op, saturations = to_format(x, fmt, formats.scaling, self._acc.vector_rounding(role), self._acc.rng,
-                                    channel_axis=1 if role == "weight" and x.ndim == 2 else None, block=formats.block)
+                                    channel_axis=1 if role == "weight" and x.ndim == 2 else None, block=formats.block,
+                                    block_span=formats.block_span)
         out = op.values(fmt.value_dtype)
         if out is x or out.base is not None:  # a fresh array: the caller's stays writable
             out = out.copy()

@@ -14,16 +14,17 @@ from accel.numerics.philox import RandomStream
 from accel.operands import to_format
 
 
-def reference(x: np.ndarray, fmt, rounding: str, seed: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+def reference(x: np.ndarray, fmt, rounding: str, seed: int, block: int,
+              span: int = BLOCK_SPAN) -> tuple[np.ndarray, np.ndarray]:
     """(codes, one exponent per value) of ``x`` rounded block by block in row-major order: each block
-    at its own scale, floored at ``BLOCK_SPAN`` below the largest, with the random words from the
-    block's first value on."""
+    at its own scale, floored at ``span`` below the largest, with the random words from the block's
+    first value on."""
     flat = x.reshape(-1)
     starts = range(0, flat.size, block)
     scales = [column_scale(flat[s:s + block], fmt) for s in starts]
     known = [s for s in scales if s is not None]
     if known:
-        floor = max(known) - BLOCK_SPAN
+        floor = max(known) - span
         scales = [floor if s is None else max(s, floor) for s in scales]
     else:
         scales = [-fmt.frac_bits] * len(scales)
@@ -46,13 +47,14 @@ def block_chip(fidelity: str = "fast", **overrides) -> Accelerator:
 @settings(max_examples=80, deadline=None)
 @given(rows=st.integers(1, 12), cols=st.integers(1, 40), seed=st.integers(0, 2**31), decades=st.floats(0, 6),
        fmt=st.sampled_from(["int8", "int16", "fixed12_4"]), rounding=st.sampled_from(["nearest", "stochastic"]),
-       block=st.sampled_from([1, 3, 8, 32]), dtype=st.sampled_from([np.float32, np.float64]))
-def test_property_each_block_rounds_at_its_own_scale(rows, cols, seed, decades, fmt, rounding, block, dtype):
+       block=st.sampled_from([1, 3, 8, 32]), span=st.sampled_from([0, 4, BLOCK_SPAN, 24]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_property_each_block_rounds_at_its_own_scale(rows, cols, seed, decades, fmt, rounding, block, span, dtype):
     x = spread_matrix(rows, cols, seed, decades).astype(dtype)
     f = get_format(fmt)
     rng = RandomStream.from_seed(seed)
-    op, saturations = to_format(x, f, "block_pow2", rounding, rng, block=block)
-    codes, exps = reference(x, f, rounding, seed, block)
+    op, saturations = to_format(x, f, "block_pow2", rounding, rng, block=block, block_span=span)
+    codes, exps = reference(x, f, rounding, seed, block, span)
     assert np.array_equal(op.data, codes) and np.array_equal(op.exp, exps)
     assert saturations == 0 and op.nonfinite == 0
     assert rng.counter == RandomStream.from_seed(seed).counter + (x.size if rounding == "stochastic" else 0)
@@ -101,11 +103,16 @@ def _operands(acc: Accelerator):
 
 
 @pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
-def test_gemms_on_block_operands_are_the_exact_products_rounded_once(rounding):
+@pytest.mark.parametrize("span", [BLOCK_SPAN, 20])
+def test_gemms_on_block_operands_are_the_exact_products_rounded_once(rounding, span):
     """Forward, input-gradient (W read transposed) and weight-gradient (X read transposed) GEMMs: the
     chip's output is the exact product of its operands as stored, rounded once in blocks; the
-    cycle-stepped array gives the same bits and counts."""
-    chips = [block_chip(fidelity, **{"formats.rounding": rounding}) for fidelity in ("fast", "cycle")]
+    cycle-stepped array gives the same bits and counts. A span of 20 shifts int8 codes beyond
+    float32's exact integers (the int64 route)."""
+    overrides = {"formats.rounding": rounding, "formats.block_span": span}
+    if span > BLOCK_SPAN:
+        overrides["formats.accumulator"] = "fixed64_0"
+    chips = [block_chip(fidelity, **overrides) for fidelity in ("fast", "cycle")]
     results = []
     for acc in chips:
         w, x, dy = _operands(acc)
@@ -115,10 +122,10 @@ def test_gemms_on_block_operands_are_the_exact_products_rounded_once(rounding):
                 (dy, w, ("gradient", "weight"), "gradient", False, True, dy.astype(np.float64) @ w.T),
                 (x, dy, ("activation", "gradient"), "gradient", True, False, x.T.astype(np.float64) @ dy)):
             got = acc.gemm(a, b, roles=roles, out_role=out_role, transpose_a=ta, transpose_b=tb)
-            _, exps = reference(exact, get_format("int8"), "nearest", 0, 8)
+            _, exps = reference(exact, get_format("int8"), "nearest", 0, 8, span)
             assert np.all(np.abs(got - exact) < np.ldexp(1.0, exps))  # within a step of its block
             if rounding == "nearest":
-                codes, _ = reference(exact, get_format("int8"), "nearest", 0, 8)
+                codes, _ = reference(exact, get_format("int8"), "nearest", 0, 8, span)
                 assert np.array_equal(got, np.ldexp(codes, exps))
             out.append(got)
         results.append(out)
@@ -169,3 +176,8 @@ def test_block_scaling_needs_a_wide_accumulator_and_a_positive_block():
     with pytest.raises(ValueError, match=r"formats\.block must be a positive integer"):
         with_overrides(base, {"formats.scaling": "block_pow2", "formats.accumulator": "fixed48_0",
                               "formats.block": 0})
+    with pytest.raises(ValueError, match=r"formats\.accumulator.*fixed64_0"):  # 16 + 2 × 20 bits
+        with_overrides(base, {"formats.scaling": "block_pow2", "formats.accumulator": "fixed48_0",
+                              "formats.block_span": 20})
+    with_overrides(base, {"formats.scaling": "block_pow2", "formats.accumulator": "fixed48_0",
+                          "formats.block_span": 16})

@@ -277,7 +277,8 @@ _ACCUMULATORS = ["int16", "int32", "fixed48_0", "fixed32_16", "fp16", "bf16", "f
     rows=st.integers(1, 64), cols=st.integers(1, 64), dataflow=st.sampled_from(["ws", "os", "is"]),
     flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
     operands=st.tuples(*[st.sampled_from(_FORMAT_NAMES)] * 3), accumulator=st.sampled_from(_ACCUMULATORS),
-    scaling=st.sampled_from(["tensor_pow2", "block_pow2", "none"]), block=st.integers(1, 64),
+    scaling=st.sampled_from(["tensor_pow2", "block_pow2", "none"]), block=st.tuples(st.integers(1, 64),
+                                                                                    st.integers(0, 20)),
     rounding=st.sampled_from(["nearest", "stochastic"]),
     master=st.sampled_from(["none", "fp32", "bf16"]), master_rounding=st.sampled_from(["nearest", "stochastic"]),
     role_roundings=st.tuples(*[st.sampled_from(["", "nearest", "stochastic"])] * 3),
@@ -297,7 +298,7 @@ def test_random_configs_round_trip_or_fail_cleanly(
                     "master_weight": master, "master_rounding": master_rounding,
                     **{f"{role}_rounding": r
                        for role, r in zip(("weight", "activation", "gradient"), role_roundings, strict=True)},
-                    "block": block},
+                    "block": block[0], "block_span": block[1]},
         "sram": {"weight_bytes": rows * cols * 4 + sram[0], "activation_bytes": rows * 8 + sram[1],
                  "output_bytes": cols * 16 + sram[2], "replay_bytes": sram[3], "bank_bytes": sram[0] // 4},
         "dram": {"bandwidth_bytes_per_cycle": dram[0], "latency_cycles": dram[1]},
