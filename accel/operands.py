@@ -312,13 +312,18 @@ def _blocks32(flat, codes, p, block, span, key, first):
         scales[j] = peak_scale(peaks[j], p)
     _floor_scales(scales, peaks != 0.0, span)
     saturations = 0
-    scratch = _scratch32(min(block, flat.size))
-    for j in range(n):
-        start = j * block
-        size = min(block, flat.size - start)
-        saturations += _round32(flat[start:start + size], codes[start:start + size],
-                                (scratch[0][:size], scratch[1], scratch[2]), p, scales[j], peaks[j], infinite[j], key,
+    scratch = _scratch32(flat.size)
+    j = 0
+    while j < n:  # a run of consecutive blocks at one scale rounds in one call
+        end, peak, inf = j + 1, peaks[j], infinite[j]
+        while end < n and scales[end] == scales[j]:
+            peak, inf = max(peak, peaks[end]), inf + infinite[end]
+            end += 1
+        start, stop = j * block, min(end * block, flat.size)
+        run = (scratch[0][:stop - start], scratch[1], scratch[2])
+        saturations += _round32(flat[start:stop], codes[start:stop], run, p, scales[j], peak, inf, key,
                                 first + np.uint64(start))
+        j = end
     return scales, saturations, nan
 
 

@@ -157,10 +157,15 @@ def round_step(x, p, stream, state):
             floor = scales[held].max() - p[18]
             for j in range(blocks):
                 scales[j] = floor if not held[j] else max(scales[j], floor)
-        scratch = _scratch(min(block, n), stochastic)
-        for j in range(blocks):
+        scratch = _scratch(n, stochastic)
+        j = 0
+        while j < blocks:  # a run of consecutive blocks at one scale rounds in one call
+            end = j + 1
+            while end < blocks and scales[end] == scales[j]:
+                end += 1
             start = j * block
-            _round_fixed(x[start:start + block], scales[j], p, stochastic, key, first + _U64(start), state, scratch)
+            _round_fixed(x[start:end * block], scales[j], p, stochastic, key, first + _U64(start), state, scratch)
+            j = end
     else:
         _round_fixed(x, peak_scale(_finite_peak(x), p), p, stochastic, key, first, state, _scratch(n, stochastic))
 
