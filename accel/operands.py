@@ -26,7 +26,15 @@ from accel.numerics.formats import NumberFormat
 from accel.numerics.gemm import float_code_peak
 from accel.numerics.philox import CHUNK, RandomStream
 from accel.numerics.quantize import fixed_nearest, fixed_stochastic, nearest_float_params, to_float_nearest
-from accel.numerics.requantize import SIG_LIMIT, codes_to_fixed, float_pairs, pairs_to_fixed, pow2_scale, round_pairs
+from accel.numerics.requantize import (
+    SIG_LIMIT,
+    codes_to_fixed,
+    float_pairs,
+    pairs_to_fixed,
+    pow2_scale,
+    round_pairs,
+    shifted_to_fixed,
+)
 from accel.numerics.rounding import pow2
 
 
@@ -349,7 +357,23 @@ def _pairs_to_blocks(sig, exp, codes, p, block, span, stochastic, key, first):
             peaks[j] = max(peaks[j], abs(np.float64(sig[i])) * pow2(exp[min(i, exp.size - 1)]))
         scales[j] = peak_scale(peaks[j], p)
     _floor_scales(scales, peaks != 0.0, span)
-    pairs_to_fixed(sig, exp, codes, scales, block, p[10], p[11], p[12], stochastic, key, first)
+    if exp.size > 1:
+        pairs_to_fixed(sig, exp, codes, scales, block, p[10], p[11], p[12], stochastic, key, first)
+        return scales
+    j = 0
+    while j < n:  # one exponent for all (a GEMM's accumulators): a run of blocks at one scale is one shift
+        end = j + 1
+        while end < n and scales[end] == scales[j]:
+            end += 1
+        start, stop = j * block, min(end * block, sig.size)
+        shift = scales[j] - exp[0]
+        if 1 <= shift <= 32:
+            shifted_to_fixed(sig[start:stop], shift, p[11], p[12], stochastic, key, first + np.uint64(start),
+                             codes[start:stop])
+        else:
+            pairs_to_fixed(sig[start:stop], exp, codes[start:stop], scales[j:end], block, p[10], p[11], p[12],
+                           stochastic, key, first + np.uint64(start))
+        j = end
     return scales
 
 

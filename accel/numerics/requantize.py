@@ -65,7 +65,7 @@ def pairs_to_fixed(sig, exp, codes, scales, block, width_bits, min_code, max_cod
 
 
 @njit
-def _shifted_to_fixed(codes, shift, min_code, max_code, stochastic, key, first, out):
+def shifted_to_fixed(codes, shift, min_code, max_code, stochastic, key, first, out):
     """``pairs_to_fixed`` for one exponent ``shift`` bits above the codes' (1 ≤ shift ≤ 32), branch-free:
     ``round_by``'s decision on the ``shift`` low bits (half to even, or below the word's leading
     ``shift`` bits), then the clamp to the extreme codes, which is the saturation (a magnitude of
@@ -127,7 +127,7 @@ def codes_to_fixed(codes: np.ndarray, exp: int, scale_exp: int, fmt: NumberForma
     dtype = np.float32 if flat.dtype == np.float32 and fmt.width_bits <= 25 else np.int64
     if 1 <= scale_exp - exp <= 32:  # a stochastic decision on at most 32 bits: the first word decides
         out = np.empty(flat.size, dtype)
-        _shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
+        shifted_to_fixed(flat, scale_exp - exp, fmt.min_code, fmt.max_code, stochastic, key, first, out)
         return out
     codes = np.empty(flat.size, np.int64)
     pairs_to_fixed(flat.astype(np.int64, copy=False), np.full(1, exp, np.int64), codes, np.full(1, scale_exp, np.int64),
