@@ -166,6 +166,7 @@ class Accelerator:
                               if compression.scheme(role) != NONE}  # "master" tensors are not compressed
         self._rounding = {role: role_rounding(config, role) for role in (*ROLES, ACCUMULATOR_ROLE)}
         self._plain = self._declares_dense and not self._compressing  # a GEMM's counts are its plan's
+        self._blocks = config.formats.scaling == "block_pow2"  # blocks run along a tensor as stored
         self._unnamed_plans: dict[tuple, GemmPlan] = {}  # see gemm_counts
         self._pe_tensor: str | None = None  # tensor whose single tile the PEs hold (WS), for transposed reuse
         # (id(b), stored transposed, weight) -> (b, format, its kept operand by the orientation read): see _operand
@@ -367,7 +368,6 @@ class Accelerator:
         """
         a = self._check_matrix("a", a)
         b = self._check_matrix("b", b)
-        blocks = self.config.formats.scaling == "block_pow2"
         stored_a = a
         a = np.ascontiguousarray(a.T) if transpose_a else a
         b_math = b.T if transpose_b else b
@@ -379,7 +379,7 @@ class Accelerator:
         layout = self._planner.layout(m, k, n, tuple(roles), out_role)
         fa, fb, fout = layout.formats
         acc = layout.accumulator
-        if blocks and transpose_a:  # blocks run along A as stored: round it so, then read it transposed
+        if self._blocks and transpose_a:  # blocks run along A as stored: round it so, then read it transposed
             op_a, sat_a = self._to_format(np.ascontiguousarray(stored_a), fa, rounding=self._rounding[roles[0]])
             op_a = _contiguous(op_a.transposed())
         else:
@@ -466,13 +466,12 @@ class Accelerator:
             if rounding == "stochastic":
                 self._rng.take(b.size)
             return memo.op, 0, 0, memo
-        blocks = self.config.formats.scaling == "block_pow2"  # blocks run along B as stored
-        x = np.ascontiguousarray(b if blocks else b.T if transpose else b)
+        x = np.ascontiguousarray(b.T if transpose and not self._blocks else b)  # blocks run along B as stored
         op, saturations = self._to_format(x, fmt, rounding=rounding,
                                           channel_axis=(0 if transpose else 1) if weight else None)
         rounded_to_zero = underflows(x, op)
         keep = _unwritable(b) and saturations == rounded_to_zero == op.nonfinite == 0 and _rounds_to_itself(x, op)
-        if blocks and transpose:
+        if self._blocks and transpose:
             op = op.transposed()
         if keep:
             self._keep(b, transpose, fmt, weight, op)

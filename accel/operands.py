@@ -21,7 +21,7 @@ import numpy as np
 from accel.config import BLOCK_SPAN, CHANNEL_SPAN
 from accel.jit import njit
 from accel.numerics import quantize, quantize_codes
-from accel.numerics.elementwise import format_params, peak_scale
+from accel.numerics.elementwise import floor_scales, format_params, peak_scale, scale_runs
 from accel.numerics.formats import NumberFormat
 from accel.numerics.gemm import float_code_peak
 from accel.numerics.philox import CHUNK, RandomStream
@@ -318,31 +318,17 @@ def _blocks32(flat, codes, p, block, span, key, first):
         peaks[j], infinite[j], block_nan = _peak32(flat[j * block:(j + 1) * block].view(np.uint32))
         nan += block_nan
         scales[j] = peak_scale(peaks[j], p)
-    _floor_scales(scales, peaks != 0.0, span)
+    floor_scales(scales, peaks != 0.0, span)
     saturations = 0
     scratch = _scratch32(flat.size)
-    j = 0
-    while j < n:  # a run of consecutive blocks at one scale rounds in one call
-        end, peak, inf = j + 1, peaks[j], infinite[j]
-        while end < n and scales[end] == scales[j]:
-            peak, inf = max(peak, peaks[end]), inf + infinite[end]
-            end += 1
+    runs = scale_runs(scales)
+    for r in range(runs.size - 1):  # a run of consecutive blocks at one scale rounds in one call
+        j, end = runs[r], runs[r + 1]
         start, stop = j * block, min(end * block, flat.size)
         run = (scratch[0][:stop - start], scratch[1], scratch[2])
-        saturations += _round32(flat[start:stop], codes[start:stop], run, p, scales[j], peak, inf, key,
-                                first + np.uint64(start))
-        j = end
+        saturations += _round32(flat[start:stop], codes[start:stop], run, p, scales[j], peaks[j:end].max(),
+                                infinite[j:end].sum(), key, first + np.uint64(start))
     return scales, saturations, nan
-
-
-@njit
-def _floor_scales(scales, held, span):
-    """Raises every scale to at least ``span`` below the largest held one (``held``: the blocks with a
-    nonzero peak; the others take that floor); nothing held: the scales stay."""
-    if held.any():
-        floor = scales[held].max() - span
-        for j in range(scales.size):
-            scales[j] = floor if not held[j] else max(scales[j], floor)
 
 
 @njit
@@ -356,15 +342,13 @@ def _pairs_to_blocks(sig, exp, codes, p, block, span, stochastic, key, first):
         for i in range(j * block, min((j + 1) * block, sig.size)):
             peaks[j] = max(peaks[j], abs(np.float64(sig[i])) * pow2(exp[min(i, exp.size - 1)]))
         scales[j] = peak_scale(peaks[j], p)
-    _floor_scales(scales, peaks != 0.0, span)
+    floor_scales(scales, peaks != 0.0, span)
     if exp.size > 1:
         pairs_to_fixed(sig, exp, codes, scales, block, p[10], p[11], p[12], stochastic, key, first)
         return scales
-    j = 0
-    while j < n:  # one exponent for all (a GEMM's accumulators): a run of blocks at one scale is one shift
-        end = j + 1
-        while end < n and scales[end] == scales[j]:
-            end += 1
+    runs = scale_runs(scales)
+    for r in range(runs.size - 1):  # one exponent for all (a GEMM's accumulators): a run at one scale is one shift
+        j, end = runs[r], runs[r + 1]
         start, stop = j * block, min(end * block, sig.size)
         shift = scales[j] - exp[0]
         if 1 <= shift <= 32:
@@ -373,7 +357,6 @@ def _pairs_to_blocks(sig, exp, codes, p, block, span, stochastic, key, first):
         else:
             pairs_to_fixed(sig[start:stop], exp, codes[start:stop], scales[j:end], block, p[10], p[11], p[12],
                            stochastic, key, first + np.uint64(start))
-        j = end
     return scales
 
 
@@ -499,15 +482,14 @@ def _to_blocks(values: np.ndarray, fmt: NumberFormat, stream: RandomStream | Non
     else:
         nan = saturations = 0
         if exp is None:  # float values: their exact pairs, ±inf to the extreme codes, NaN to 0
-            finite = np.isfinite(flat)
-            sig, pair_exp = float_pairs(np.where(finite, flat, 0.0))
-            nan, saturations = int(np.isnan(flat).sum()), int(np.isinf(flat).sum())
+            inf = np.isinf(flat)
+            sig, pair_exp = float_pairs(np.where(np.isfinite(flat), flat, 0.0))
+            nan, saturations = int(np.isnan(flat).sum()), int(inf.sum())
         else:
             sig, pair_exp = flat.astype(np.int64), np.full(1, exp, np.int64)
         codes = np.empty(flat.size, np.int64)
         scales = _pairs_to_blocks(sig, pair_exp, codes, p, block, span, stream is not None, key, first)
         if saturations:
-            inf = np.isinf(flat)
             codes[inf] = np.where(flat[inf] > 0, fmt.max_code, fmt.min_code)
         if fmt.width_bits <= 25:
             codes = codes.astype(np.float32)

@@ -153,21 +153,37 @@ def round_step(x, p, stream, state):
         for j in range(blocks):
             peak = _finite_peak(x[j * block:(j + 1) * block])
             scales[j], held[j] = peak_scale(peak, p), peak != 0.0
-        if held.any():  # a floor below the largest scale (an empty block takes it)
-            floor = scales[held].max() - p[18]
-            for j in range(blocks):
-                scales[j] = floor if not held[j] else max(scales[j], floor)
+        floor_scales(scales, held, p[18])
         scratch = _scratch(n, stochastic)
-        j = 0
-        while j < blocks:  # a run of consecutive blocks at one scale rounds in one call
-            end = j + 1
-            while end < blocks and scales[end] == scales[j]:
-                end += 1
-            start = j * block
-            _round_fixed(x[start:end * block], scales[j], p, stochastic, key, first + _U64(start), state, scratch)
-            j = end
+        runs = scale_runs(scales)
+        for r in range(runs.size - 1):  # a run of consecutive blocks at one scale rounds in one call
+            start = runs[r] * block
+            _round_fixed(x[start:runs[r + 1] * block], scales[runs[r]], p, stochastic, key, first + _U64(start), state,
+                         scratch)
     else:
         _round_fixed(x, peak_scale(_finite_peak(x), p), p, stochastic, key, first, state, _scratch(n, stochastic))
+
+
+@njit
+def floor_scales(scales, held, span):
+    """Raises every block's scale to at least ``span`` below the largest held one (``held``: the blocks
+    with a nonzero peak; the others take that floor); nothing held: the scales stay."""
+    if held.any():
+        floor = scales[held].max() - span
+        for j in range(scales.size):
+            scales[j] = floor if not held[j] else max(scales[j], floor)
+
+
+@njit
+def scale_runs(scales):
+    """Where the runs of consecutive equal ``scales`` start, then ``scales.size``: run ``r`` covers
+    blocks ``runs[r]`` to ``runs[r + 1]``."""
+    starts = [0]
+    for j in range(1, scales.size):
+        if scales[j] != scales[j - 1]:
+            starts.append(j)
+    starts.append(scales.size)
+    return np.array(starts, np.int64)
 
 
 @njit
@@ -237,9 +253,7 @@ def _round_float(x, p, stochastic, key, first, state):
         for i in range(n):
             x[i] += 0.0
         return
-    words = np.zeros(CHUNK if stochastic else 0, np.uint64)
-    original = np.empty(CHUNK if stochastic else 0)
-    open_ = np.zeros(CHUNK if stochastic else 0, np.bool_)
+    words, original, open_ = _scratch(n, stochastic)
     saturations = 0
     for i in range(n):
         saturations += np.int64(abs(x[i]) > p[4])

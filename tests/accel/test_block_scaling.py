@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_channel_scaling import column_scale, spread_matrix
+from test_channel_scaling import assert_priced_as_tensor_plus_shifts, column_scale, spread_matrix
 
 from accel import Accelerator, load_config
 from accel.config import BLOCK_SPAN, with_overrides
@@ -149,23 +149,9 @@ def test_a_transposed_read_takes_the_blocks_as_stored():
 def test_block_scales_are_priced_as_one_shift_per_operand_value(transpose):
     """A block chip does what a tensor chip does, plus one ``scale`` in the accumulator's format per
     operand value it aligns as it enters the array."""
-    counts = []
-    for scaling in ("tensor_pow2", "block_pow2"):
-        cfg = with_overrides(load_config("edge-int8"), {"formats.scaling": scaling, "formats.accumulator": "fixed48_0"})
-        acc = Accelerator(cfg, seed=1)
-        w = acc.vector.quantize(spread_matrix(32, 16, 4, 2.0))
-        a = np.ones((4, 16 if transpose else 32), np.float32)
-        acc.gemm(a, w, roles=("gradient" if transpose else "activation", "weight"), transpose_b=transpose,
-                 names=("x", "W", "y"))
-        counts.append(acc.counts)
-    tensor, block = counts
     shifts = 4 * (16 if transpose else 32) + 32 * 16  # A's values and B's
-    extra = {k: block.vector_ops.get(k, 0) - tensor.vector_ops.get(k, 0) for k in block.vector_ops}
-    assert {k: v for k, v in extra.items() if v} == {"scale:fixed48_0": shifts}
-    assert block.vector_cycles - tensor.vector_cycles == shifts // 16  # 16 lanes, one cycle each
-    same = {k for k in tensor.to_dict() if k not in {"zero_macs", "zero_macs_by_kind", "underflows", "vector_ops",
-                                                     "vector_cycles", "cycles"}}
-    assert all(tensor.to_dict()[k] == block.to_dict()[k] for k in same)
+    assert_priced_as_tensor_plus_shifts({"formats.scaling": "block_pow2", "formats.accumulator": "fixed48_0"},
+                                        transpose, {"scale:fixed48_0": shifts})
 
 
 def test_block_scaling_needs_a_wide_accumulator_and_a_positive_block():

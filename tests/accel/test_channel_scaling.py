@@ -122,26 +122,33 @@ def test_gemms_on_channel_weights_are_the_exact_products_rounded_once(fidelity, 
     assert acc.counts.saturations == 0
 
 
-@pytest.mark.parametrize("transpose", [False, True])
-def test_channel_scales_are_priced_as_one_shift_per_aligned_value(transpose):
-    """A channel chip does what a tensor chip does, plus one ``scale`` in the accumulator's format per
-    value it aligns: each output of the forward GEMM, each input of the transposed read."""
+def assert_priced_as_tensor_plus_shifts(overrides: dict, transpose: bool, shifts: dict[str, int]) -> None:
+    """edge-int8 with ``overrides`` (a scaling among them) counts for one GEMM on a 32×16 weight (read
+    transposed or not) what the same chip with one scale per tensor counts, plus the vector operations
+    ``shifts`` (kind: elements), one cycle per 16 of them (16 lanes)."""
     counts = []
-    for scaling in ("tensor_pow2", "channel_pow2"):
-        acc = Accelerator(with_overrides(load_config("edge-int8"), {"formats.scaling": scaling}), seed=1)
+    for scaling in ("tensor_pow2", overrides["formats.scaling"]):
+        acc = Accelerator(with_overrides(load_config("edge-int8"), {**overrides, "formats.scaling": scaling}), seed=1)
         w = acc.vector.quantize(spread_matrix(32, 16, 4, 2.0))
         a = np.ones((4, 16 if transpose else 32), np.float32)
         acc.gemm(a, w, roles=("gradient" if transpose else "activation", "weight"), transpose_b=transpose,
                  names=("x", "W", "y"))
         counts.append(acc.counts)
-    tensor, channel = counts
-    shifts = 4 * 16  # A's 4 × 16 values (transposed), or C's 4 × 16
-    extra = {k: channel.vector_ops.get(k, 0) - tensor.vector_ops.get(k, 0) for k in channel.vector_ops}
-    assert {k: v for k, v in extra.items() if v} == {"scale:int32": shifts}
-    assert channel.vector_cycles - tensor.vector_cycles == shifts // 16  # 16 lanes, one cycle each
+    tensor, scaled = counts
+    extra = {k: scaled.vector_ops.get(k, 0) - tensor.vector_ops.get(k, 0) for k in scaled.vector_ops}
+    assert {k: v for k, v in extra.items() if v} == shifts
+    assert scaled.vector_cycles - tensor.vector_cycles == sum(shifts.values()) // 16
     same = {k for k in tensor.to_dict() if k not in {"zero_macs", "zero_macs_by_kind", "underflows", "vector_ops",
                                                      "vector_cycles", "cycles"}}
-    assert all(tensor.to_dict()[k] == channel.to_dict()[k] for k in same)
+    assert all(tensor.to_dict()[k] == scaled.to_dict()[k] for k in same)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_channel_scales_are_priced_as_one_shift_per_aligned_value(transpose):
+    """A channel chip does what a tensor chip does, plus one ``scale`` in the accumulator's format per
+    value it aligns: each output of the forward GEMM, each input of the transposed read."""
+    shifts = 4 * 16  # A's 4 × 16 values (transposed), or C's 4 × 16
+    assert_priced_as_tensor_plus_shifts({"formats.scaling": "channel_pow2"}, transpose, {"scale:int32": shifts})
 
 
 def test_channel_scaling_needs_master_weights_and_accumulator_room():
