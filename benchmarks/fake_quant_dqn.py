@@ -22,7 +22,8 @@ option moves the model one step towards what the edge-bfp8 chip does:
 * ``--chip-target``: the TD target rounded (the chip computes it in the activation format).
 
 Prints one JSON line: the options, the greedy eval return (20 episodes, seeds 10 000 +), the mean
-training return after env step 40 000 ("late", as in benchmarks/README.md) and the wall time.
+training return over the last fifth of the steps (after env step 40 000 of 50 000: "late", as
+``bench_learning.py`` has it) and the wall time.
 
     python benchmarks/fake_quant_dqn.py --seed 0                              # blocks along the reduction
     python benchmarks/fake_quant_dqn.py --seed 0 --stored all --span 12 --chip-bias --chip-target   # as the chip
@@ -37,6 +38,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+from bench_learning import LATE_FRACTION
 
 KINDS = ("weights", "gradients", "outputs")
 
@@ -65,6 +67,8 @@ def parse() -> argparse.Namespace:
 
 
 ARGS = parse()
+LATE_STEP = round(ARGS.steps * (1 - LATE_FRACTION))
+"""Training episodes ending from this step on give the late return (40 000 of 50 000, as bench_learning's)."""
 QMAX = 2 ** (ARGS.bits - 1) - 1
 NOISE = torch.Generator().manual_seed(ARGS.seed + 1000)
 """The stochastic rounding's random words (apart from the agent's own random source)."""
@@ -91,14 +95,10 @@ def quant(x: torch.Tensor, axis: int, as_stored: bool | None = None) -> torch.Te
     by default when ``--stored all``)."""
     if ARGS.scheme == "fp32":
         return x
-    as_stored = ARGS.stored == "all" if as_stored is None else as_stored
     if ARGS.scheme == "tensor":
         return _round(x, x.abs().max(), span=False)
-    if as_stored:
-        flat = x.reshape(-1)
-        groups = F.pad(flat, (0, (-flat.numel()) % ARGS.block)).reshape(-1, ARGS.block)
-        rounded = _round(groups, groups.abs().amax(-1, keepdim=True), span=True)
-        return rounded.reshape(-1)[:flat.numel()].reshape(x.shape)
+    if ARGS.stored == "all" if as_stored is None else as_stored:  # one row of values as stored
+        return quant(x.reshape(1, -1), 1, as_stored=False).reshape(x.shape)
     moved = x.movedim(axis, -1)
     padded = F.pad(moved, (0, (-x.shape[axis]) % ARGS.block))
     groups = padded.reshape(*padded.shape[:-1], -1, ARGS.block)
@@ -111,9 +111,9 @@ class QuantLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, w_forward, w_backward):
-        xq = quant(x, 1, ARGS.stored == "all" or stored("outputs"))
+        outputs = stored("outputs")
+        xq = quant(x, 1, outputs)
         ctx.save_for_backward(xq, w_backward)
-        outputs = ARGS.stored == "all" or stored("outputs")
         if ARGS.chip_bias:
             return quant(quant(xq @ w_forward, 1, outputs) + bias, 1, outputs)
         return quant(xq @ w_forward + bias, 1, outputs)
@@ -142,10 +142,18 @@ class Net(torch.nn.Module):
     def working(self, version: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The weights' working copies (forward, backward), rounded anew when the masters changed."""
         if version != self.version:
-            self.copies = [(lambda c: (c, c))(quant(w.detach(), 1)) if stored("weights")
-                           else (quant(w.detach(), 0), quant(w.detach(), 1)) for w in self.ws]
+            self.copies = [self._copies(w.detach()) for w in self.ws]
             self.version = version
         return self.copies
+
+    @staticmethod
+    def _copies(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(forward, backward) copies of ``w``: blocks along its inputs and along its outputs, or one
+        copy as stored read both ways."""
+        if stored("weights"):
+            copy = quant(w, 1)
+            return copy, copy
+        return quant(w, 0), quant(w, 1)
 
     def forward(self, x: torch.Tensor, version: int) -> torch.Tensor:
         copies = self.working(version)
@@ -185,7 +193,7 @@ def main() -> None:
         episode_return += reward
         obs = next_obs
         if terminated or truncated:
-            if step >= 40_000:
+            if step >= LATE_STEP:
                 late.append(episode_return)
             episode_return = 0.0
             obs, _ = env.reset()
