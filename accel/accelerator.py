@@ -546,8 +546,11 @@ class Accelerator:
         if repeat:  # an unnamed GEMM's plan depends on nothing else: an agent's workload repeats it
             key = (m, k, n, roles, out_role, transpose_b, self._pending_writeback_bytes)
             plan = self._unnamed_plans.get(key)
-            if plan is not None:
-                self._apply(plan, names, plan.delta)
+            if plan is not None:  # _apply's effect for unnamed operands: no buffer keeps them
+                self._pending_writeback_bytes = 0
+                if plan.pes_hold_b_after is not None:
+                    self._pe_tensor = None
+                self._tally.apply(plan.delta)
                 return
         for name, value in (("m", m), ("k", k), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:

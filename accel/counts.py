@@ -6,6 +6,7 @@ measures exactly one training step as ``after - before``. Counts add up (steps â
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from operator import itemgetter
 from types import MappingProxyType
 
 SRAM_BUFFERS = ("weight", "activation", "output", "replay")
@@ -113,20 +114,24 @@ class EventCounts:
                 object.__setattr__(self, f.name, _frozen(value))
 
     @classmethod
-    def _trusted(cls, values: dict) -> "EventCounts":
-        """Counts from fields already frozen and checked (sums of valid counts): no second pass."""
+    def _of_totals(cls, scalars: dict, mappings: dict) -> "EventCounts":
+        """Counts from a ``Tally``'s totals: the integer fields of ``scalars``, the mapping fields of ``mappings``
+        (frozen and checked already: sums of valid counts), with no second pass."""
         counts = object.__new__(cls)
-        for name in _FIELDS:
-            _set(counts, name, values[name])
+        for name in _SCALAR_FIELDS:
+            _set(counts, name, scalars[name])
+        for name in _MAPPING_ORDER:
+            _set(counts, name, mappings[name])
         return counts
 
     def _merge(self, other: "EventCounts", sign: int) -> "EventCounts":
         if not isinstance(other, EventCounts):
             return NotImplemented
         counts = object.__new__(EventCounts)
-        for name, mapping in _FIELD_KINDS:
-            a, b = getattr(self, name), getattr(other, name)
-            _set(counts, name, _combine(a, b, sign) if mapping else a + sign * b)
+        for name in _SCALAR_FIELDS:
+            _set(counts, name, getattr(self, name) + sign * getattr(other, name))
+        for name in _MAPPING_ORDER:
+            _set(counts, name, _combine(getattr(self, name), getattr(other, name), sign))
         return counts
 
     def __add__(self, other: "EventCounts") -> "EventCounts":
@@ -145,8 +150,11 @@ _EMPTY = _frozen()
 _ZERO_SRAM = _frozen(dict.fromkeys(SRAM_BUFFERS, 0))
 _NONE = EventCounts()
 _MAPPING_FIELDS = frozenset(name for name in _FIELDS if isinstance(getattr(EventCounts(), name), Mapping))
-_FIELD_KINDS = tuple((name, name in _MAPPING_FIELDS) for name in _FIELDS)
+_MAPPING_ORDER = tuple(name for name in _FIELDS if name in _MAPPING_FIELDS)
+_SRAM_FIELDS = frozenset(name for name in _MAPPING_FIELDS if name.startswith("sram_"))
+_SCALAR_FIELDS = tuple(name for name in _FIELDS if name not in _MAPPING_FIELDS)
 _set = object.__setattr__  # a frozen dataclass's fields are set once, as it sets them itself
+_times = itemgetter(1)  # of a pending ``[delta, times applied]``
 _MERGED_MEMO = 64
 """Combined deltas a ``Tally`` keeps: one per sequence of operations repeated between reads of the counts."""
 
@@ -166,7 +174,7 @@ class Tally:
         self._frozen: EventCounts | None = start
         self._frozen_mappings = {name: getattr(start, name) for name in _MAPPING_FIELDS}
         self._dirty: set[str] = set()  # mapping fields changed since they were last frozen
-        self._order = {name: tuple(mapping) for name, mapping in self._frozen_mappings.items()}  # sorted keys
+        self._sizes = {name: -1 for name in _MAPPING_FIELDS}  # keys of each total when last sorted
         self._pending: dict[int, list] = {}  # id(delta) -> [delta, times applied]; the list keeps it alive
         # (id, times) of each pending delta -> (their sum as one delta, the deltas: alive, so no id is reused)
         self._merged: dict[tuple, tuple[CountsDelta, list]] = {}
@@ -220,7 +228,7 @@ class Tally:
         pending = self._pending
         if not pending:
             return
-        signature = tuple((key, entry[1]) for key, entry in pending.items())
+        signature = tuple(zip(pending, map(_times, pending.values()), strict=True))
         merged = self._merged.get(signature)
         if merged is None:
             if len(self._merged) >= _MERGED_MEMO:
@@ -229,9 +237,10 @@ class Tally:
         delta, totals = merged[0], self._totals
         for name, value in delta.scalars:
             totals[name] += value
-        for name, key, value in delta.entries:
+        for name, items in delta.by_field:
             mapping = totals[name]
-            mapping[key] = mapping.get(key, 0) + value
+            for key, value in items:
+                mapping[key] = mapping.get(key, 0) + value
         self._dirty.update(delta.mapping_fields)
         pending.clear()
 
@@ -240,15 +249,16 @@ class Tally:
         frozen again only when it changed)."""
         if self._frozen is None:
             self._settle()
-            mappings, order = self._frozen_mappings, self._order
+            mappings, sizes = self._frozen_mappings, self._sizes
             for name in self._dirty:
                 total = self._totals[name]
-                if len(total) != len(order[name]):  # keys are only ever added: a new one changes the length
-                    order[name] = tuple(sorted(total))
-                mappings[name] = MappingProxyType({k: total[k] for k in order[name] if total[k] or k in SRAM_BUFFERS})
+                if len(total) != sizes[name]:  # keys are only ever added: a new one changes the length
+                    total = self._totals[name] = dict(sorted(total.items()))  # kept in key order
+                    sizes[name] = len(total)
+                mappings[name] = MappingProxyType(total.copy() if name in _SRAM_FIELDS or 0 not in total.values()
+                                                  else {k: v for k, v in total.items() if v})
             self._dirty.clear()
-            self._frozen = EventCounts._trusted({
-                name: mappings[name] if name in mappings else value for name, value in self._totals.items()})
+            self._frozen = EventCounts._of_totals(self._totals, mappings)
         return self._frozen
 
 
@@ -265,9 +275,15 @@ class CountsDelta:
     scalars: tuple[tuple[str, int], ...]
     entries: tuple[tuple[str, str, int], ...]
     mapping_fields: frozenset[str] = field(init=False, compare=False)
+    by_field: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = field(init=False, compare=False)
+    """``entries`` grouped by field: ``(field, ((key, value), ...))``."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mapping_fields", frozenset(name for name, _, _ in self.entries))
+        grouped: dict[str, list[tuple[str, int]]] = {}
+        for name, key, value in self.entries:
+            grouped.setdefault(name, []).append((key, value))
+        object.__setattr__(self, "mapping_fields", frozenset(grouped))
+        object.__setattr__(self, "by_field", tuple((name, tuple(items)) for name, items in grouped.items()))
 
     @classmethod
     def sum(cls, terms) -> "CountsDelta":

@@ -95,11 +95,12 @@ def run_ours(acc: Accelerator, gemms) -> EventCounts:
     return acc.counts - before
 
 
-def count_ours(acc: Accelerator, gemms) -> EventCounts:
-    """The nine GEMMs' counts without their values (``Accelerator.gemm_counts``, as SCALE-Sim computes no values)."""
+def count_ours(acc: Accelerator, requests) -> EventCounts:
+    """The counts of the GEMMs ``((m, k, n), roles, out_role, transpose_b)`` without their values
+    (``Accelerator.gemm_counts``, as SCALE-Sim computes no values; it too is handed the shapes)."""
     before = acc.counts
-    for _, a, b, roles, out_role, transpose_b in gemms:
-        acc.gemm_counts(*gemm_shape(a, b, transpose_b), roles=roles, out_role=out_role, transpose_b=transpose_b)
+    for shape, roles, out_role, transpose_b in requests:
+        acc.gemm_counts(*shape, roles=roles, out_role=out_role, transpose_b=transpose_b)
     return acc.counts - before
 
 
@@ -110,6 +111,7 @@ def bench(repeats: int, scalesim_repeats: int) -> list[dict]:
 
     gemms = training_step_gemms()
     shapes = [gemm_shape(a, b, t) for _, a, b, _, _, t in gemms]
+    requests = [(shape, roles, out_role, t) for shape, (_, _, _, roles, out_role, t) in zip(shapes, gemms, strict=True)]
     base = load_config("edge-int8")
     rows, calls, counts = [], {}, {}
     for size in ARRAYS:
@@ -122,8 +124,8 @@ def bench(repeats: int, scalesim_repeats: int) -> list[dict]:
                 counts[case, fidelity] = run_ours(acc, gemms)
                 calls[case, fidelity] = partial(run_ours, acc, gemms)
             acc = Accelerator(config)
-            counts[case, "counts"] = count_ours(acc, gemms)
-            calls[case, "counts"] = partial(count_ours, acc, gemms)
+            counts[case, "counts"] = count_ours(acc, requests)
+            calls[case, "counts"] = partial(count_ours, acc, requests)
             counts[case, "scalesim"] = run_scalesim_gemms(shapes, size, size, dataflow)
             calls[case, "scalesim"] = partial(run_scalesim_gemms, shapes, size, size, dataflow)
             planned = sum(plan_gemm(m, k, n, size, size, config.array.dataflow).compute_cycles for m, k, n in shapes)

@@ -18,7 +18,9 @@ Each figure is the median of ``--repeats`` timings after ``--warmup`` untimed st
 compilation and the plans' memo filled). ``--breakdown`` adds where a DQN step's time goes on each
 preset: the chip's GEMMs (``Accelerator.gemm``), its vector operations (``VectorUnit``'s programs),
 the working copies of the weights (``VectorUnit.quantize``) and the rest (autograd, the agent's
-and optimizer's Python, the replay sample), timed around those entry points over the repeats.
+and optimizer's Python, the replay sample), timed around those entry points over the repeats; and
+across all of them the time spent inside compiled code (every Numba kernel called from Python and
+the BLAS products): the step's floor were all its Python fused away, against torch's whole step.
 Run::
 
     python benchmarks/bench_step.py [--repeats 30] [--presets edge-int8,edge-bf16] [--breakdown]
@@ -32,6 +34,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import importlib  # noqa: E402
+import pkgutil  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -42,11 +46,13 @@ from pathlib import Path  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from numba.core.registry import CPUDispatcher  # noqa: E402
 from torch import nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+import accel  # noqa: E402
 from accel import Accelerator, list_presets, load_config  # noqa: E402
 from accel.vector import VectorUnit  # noqa: E402
 from agents import DQN, TD3  # noqa: E402
@@ -158,27 +164,52 @@ PARTS = {"GEMMs": (Accelerator, "gemm"), "vector operations": (VectorUnit, "_run
 """The chip's entry points a step's time is split by (none calls another)."""
 
 
+BLAS = ("_sgemm", "_dgemm")
+"""The functions of ``accel.numerics.gemm`` through which the integer routes call a BLAS product."""
+
+
+def compiled_entry_points() -> list[tuple[object, str]]:
+    """``(module, name)`` of every compiled kernel a module of ``accel`` holds (Numba dispatchers,
+    under every name they are imported as) and of the BLAS products."""
+    points = []
+    for info in pkgutil.walk_packages(accel.__path__, "accel."):
+        module = importlib.import_module(info.name)
+        points += [(module, name) for name, value in vars(module).items()
+                   if isinstance(value, CPUDispatcher) or (info.name == "accel.numerics.gemm" and name in BLAS)]
+    return points
+
+
 def breakdown(step: Callable[[], object], repeats: int, warmup: int) -> dict[str, tuple[float, float]]:
     """Seconds per step and calls per step in each of ``PARTS`` over ``repeats`` steps (after
-    ``warmup``), and the whole step (``"step"``) and the rest (``"rest"``), timers around the entry
-    points (put back afterwards)."""
+    ``warmup``), the whole step (``"step"``), the rest (``"rest"``) and, across the parts, the time
+    inside compiled code (``"kernels"``: the outermost call of each ``compiled_entry_points``), timers
+    around the entry points (put back afterwards)."""
     for _ in range(warmup):
         step()
-    spent = {part: [0.0, 0] for part in PARTS}
+    spent = {part: [0.0, 0] for part in (*PARTS, "kernels")}
     originals = {part: getattr(cls, name) for part, (cls, name) in PARTS.items()}
+    kernels = {(module, name): getattr(module, name) for module, name in compiled_entry_points()}
+    inside = [False]  # a kernel's timer runs: a kernel it calls through Python is not timed twice
 
     def timed(part, method):
         def call(*args, **kwargs):
+            if inside[0]:
+                return method(*args, **kwargs)
+            inside[0] = part == "kernels"
             start = time.perf_counter()
             try:
                 return method(*args, **kwargs)
             finally:
                 spent[part][0] += time.perf_counter() - start
                 spent[part][1] += 1
+                inside[0] = False
         return call
 
+    wrapped = {id(kernel): timed("kernels", kernel) for kernel in kernels.values()}
     for part, (cls, name) in PARTS.items():
         setattr(cls, name, timed(part, originals[part]))
+    for (module, name), kernel in kernels.items():
+        setattr(module, name, wrapped[id(kernel)])
     try:
         start = time.perf_counter()
         for _ in range(repeats):
@@ -187,9 +218,11 @@ def breakdown(step: Callable[[], object], repeats: int, warmup: int) -> dict[str
     finally:
         for part, (cls, name) in PARTS.items():
             setattr(cls, name, originals[part])
+        for (module, name), kernel in kernels.items():
+            setattr(module, name, kernel)
     out = {part: (seconds / repeats, calls / repeats) for part, (seconds, calls) in spent.items()}
     return {"step": (total / repeats, 1.0), **out,
-            "rest": ((total - sum(seconds for seconds, _ in spent.values())) / repeats, 0.0)}
+            "rest": ((total - sum(spent[part][0] for part in PARTS)) / repeats, 0.0)}
 
 
 def main() -> None:
@@ -222,14 +255,15 @@ def main() -> None:
               f"{td3_s / torch_td3:.2f}× | {copy_s * 1e3:.2f} |")
     if args.breakdown:
         print("\nWhere a DQN step goes, ms per step (calls per step), timers around the chip's entry points "
-              "(the mean over the repeats, so above the median):\n")
-        print("| preset | step | " + " | ".join(PARTS) + " | rest |")
-        print("|---|" + "---:|" * (len(PARTS) + 2))
+              "(the mean over the repeats, so above the median); compiled kernels: the time inside Numba "
+              "kernels and BLAS products across all parts, against torch's whole step:\n")
+        print("| preset | step | " + " | ".join(PARTS) + " | rest | compiled kernels | kernels vs torch step |")
+        print("|---|" + "---:|" * (len(PARTS) + 4))
         for preset in presets:
             parts = breakdown(dqn_agent(Accelerator(load_config(preset))).train_step, args.repeats, args.warmup)
-            cells = [f"{parts[part][0] * 1e3:.2f} ({parts[part][1]:.0f})" for part in PARTS]
-            print(f"| {preset} | {parts['step'][0] * 1e3:.2f} | " + " | ".join(cells)
-                  + f" | {parts['rest'][0] * 1e3:.2f} |")
+            cells = [f"{parts[part][0] * 1e3:.2f} ({parts[part][1]:.0f})" for part in (*PARTS, "kernels")]
+            print(f"| {preset} | {parts['step'][0] * 1e3:.2f} | " + " | ".join(cells[:-1])
+                  + f" | {parts['rest'][0] * 1e3:.2f} | {cells[-1]} | {parts['kernels'][0] / torch_dqn:.2f}× |")
 
 
 if __name__ == "__main__":

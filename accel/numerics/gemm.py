@@ -357,6 +357,11 @@ def _sgemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, torch) -> None:
         np.matmul(a, b, out=c)
 
 
+def _dgemm(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``c = a · b`` in float64 (numpy's dgemm; one entry point for the BLAS products, as ``_sgemm``)."""
+    return np.matmul(a, b, out=c)
+
+
 def _max_abs_code(x: np.ndarray, slot: str) -> tuple[int, np.ndarray]:
     """The largest magnitude among the codes ``x``, and ``x`` as float32 (itself when the codes
     came as float32, in any memory order: the BLAS product reads a transposed view as it is; else
@@ -489,7 +494,7 @@ def gemm_fixed(a: np.ndarray, b: np.ndarray, acc_fmt: str, shift: int = 0, float
             a64, b64 = _scratch("a64", a.shape, np.float64), _scratch("b64", b.shape, np.float64)
             np.copyto(a64, a32 if max_a < 2**24 else a)
             np.copyto(b64, b32 if max_b < 2**24 else b)
-            c = np.matmul(a64, b64, out=_scratch("c64", shape, np.float64)).astype(np.int64)
+            c = _dgemm(a64, b64, _scratch("c64", shape, np.float64)).astype(np.int64)
         else:
             c = a.astype(np.int64, copy=False) @ b.astype(np.int64, copy=False)
         return GemmResult(c << shift if shift else c, 0, 0, "blas")
