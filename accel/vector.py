@@ -273,7 +273,9 @@ class VectorUnit:
         consts = tuple(float(c) for c in (lr, beta1, beta2, eps, 1.0 - beta1**step, 1.0 - beta2**step))
 
         def fused(*args):  # fp32 values in float32 arithmetic unless a result is ambiguous (ew.fused_adam_fp32)
-            if self._acc.vector_format(UPDATE_ROLE).name == "fp32" and all(x.dtype == np.float32 for x in args[:4]):
+            # or the moments are mostly subnormal (ew.subnormal_heavy): float64 arithmetic, the same bits
+            if (self._acc.vector_format(UPDATE_ROLE).name == "fp32" and all(x.dtype == np.float32 for x in args[:4])
+                    and not (ew.subnormal_heavy(args[2]) or ew.subnormal_heavy(args[3]))):
                 saturations, nonfinite, ambiguous = ew.fused_adam_fp32(*args)
                 if not ambiguous:
                     return saturations, nonfinite

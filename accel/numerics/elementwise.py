@@ -889,6 +889,21 @@ def _edge(r):
 
 
 @njit
+def subnormal_heavy(x):
+    """Whether more than 1/16 of the float32 values of ``x`` are subnormal. The CPU's float32
+    arithmetic on a subnormal operand takes a slow path (an 8-lane step whose lanes hold one costs
+    ~30 times a normal one here), and Adam's first moment of a weight whose gradient stays 0
+    decays to fp32's smallest subnormal and stays there (0.9 · 2**-149 rounds back to 2**-149):
+    float64 arithmetic, where those values are normal, is then the faster exact route."""
+    bits = x.view(np.int32)
+    count = 0
+    for i in range(bits.size):
+        a = bits[i] & np.int32(0x7FFFFFFF)
+        count += np.int64((a != 0) & (a < np.int32(0x00800000)))
+    return count * 16 > bits.size
+
+
+@njit
 def fused_adam_fp32(w, g, m, v, lr, beta1, beta2, eps, c1, c2, p, w_out, m_out, v_out):
     """``fused_adam`` for fp32 and float32 inputs; returns (saturations, NaN/inf, whether a value
     reached ±FLT_MAX or ±inf, in which case the float64 kernel must run instead)."""

@@ -269,3 +269,26 @@ def test_quantize_equals_numpy_int8_and_counts_saturations_and_nonfinite():
     spent = fp8.counts - before
     assert out[0] == 1.0 and out[1] == 448.0 and np.isnan(out[2])
     assert spent.saturations == 1 and spent.nonfinite == 1
+
+
+@pytest.mark.parametrize("preset", ["edge-bf16", "edge-int8"])
+def test_adam_with_subnormal_moments_takes_the_float64_route_with_the_same_bits(preset):
+    # Adam's first moment of a weight whose gradient stays 0 decays to fp32's smallest subnormal and stays
+    # there; with more than 1/16 of a moment subnormal the update runs in float64 arithmetic, where those
+    # values are normal: the same bits and counts as the definition, and as the float32 kernel
+    rng = np.random.default_rng(5)
+    w, g, m = (rng.standard_normal((16, 32)).astype(np.float32) * s for s in (1.0, 1e-3, 1e-4))
+    v = np.abs(rng.standard_normal((16, 32)).astype(np.float32)) * np.float32(1e-6)
+    g[:4] = 0.0
+    m[:4] = np.float32(2.0**-149) * rng.integers(1, 5, (4, 32)).astype(np.float32)  # 1/4 of m subnormal
+    assert ew.subnormal_heavy(m.reshape(-1)) and not ew.subnormal_heavy(m[4:].reshape(-1))
+    assert_same_as_reference(_config(preset, "nearest", "tensor_pow2", "fp32"), "adam", [w, g, m, v], step=7)
+    params = ew.format_params(get_format("fp32"), False, False)
+    consts = (1e-3, 0.9, 0.999, 1e-8, 1 - 0.9**7, 1 - 0.999**7, params)
+    routes = []
+    for kernel in (ew.fused_adam, ew.fused_adam_fp32):
+        outs = [np.empty(w.size, np.float32) for _ in range(3)]
+        counts = kernel(*(x.reshape(-1) for x in (w, g, m, v)), *consts, *outs)
+        routes.append((outs, counts[:2]))
+    (outs64, counts64), (outs32, counts32) = routes
+    assert counts64 == counts32 and all(same_bits(a, b) for a, b in zip(outs64, outs32, strict=True))
