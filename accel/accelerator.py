@@ -546,11 +546,8 @@ class Accelerator:
         if repeat:  # an unnamed GEMM's plan depends on nothing else: an agent's workload repeats it
             key = (m, k, n, roles, out_role, transpose_b, self._pending_writeback_bytes)
             plan = self._unnamed_plans.get(key)
-            if plan is not None:  # _apply's effect for unnamed operands: no buffer keeps them
-                self._pending_writeback_bytes = 0
-                if plan.pes_hold_b_after is not None:
-                    self._pe_tensor = None
-                self._tally.apply(plan.delta)
+            if plan is not None:
+                self._apply(plan, names, plan.delta)
                 return
         for name, value in (("m", m), ("k", k), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -630,10 +627,11 @@ class Accelerator:
     def _apply(self, plan: GemmPlan, names, delta: CountsDelta) -> None:
         """Counts a planned GEMM and leaves the buffers and PEs holding what the plan says."""
         self._pending_writeback_bytes = 0
-        for name, buf, nbytes, keep, dirty in zip(names, plan.layout.buffers, plan.layout.operand_bytes, plan.keep,
-                                                  (False, False, True), strict=True):
-            if keep and name is not None:
-                self._pending_writeback_bytes += self._buffers[buf].insert(name, nbytes, dirty=dirty)
+        if names != _UNNAMED:  # no buffer keeps an unnamed tensor
+            for name, buf, nbytes, keep, dirty in zip(names, plan.layout.buffers, plan.layout.operand_bytes,
+                                                      plan.keep, (False, False, True), strict=True):
+                if keep and name is not None:
+                    self._pending_writeback_bytes += self._buffers[buf].insert(name, nbytes, dirty=dirty)
         if plan.pes_hold_b_after is not None:
             self._pe_tensor = names[1] if plan.pes_hold_b_after else None
         self._tally.apply(delta)

@@ -110,8 +110,8 @@ def bench(repeats: int, scalesim_repeats: int) -> list[dict]:
     from scalesim_adapter import run_scalesim_gemms
 
     gemms = training_step_gemms()
-    shapes = [gemm_shape(a, b, t) for _, a, b, _, _, t in gemms]
-    requests = [(shape, roles, out_role, t) for shape, (_, _, _, roles, out_role, t) in zip(shapes, gemms, strict=True)]
+    requests = [(gemm_shape(a, b, t), roles, out_role, t) for _, a, b, roles, out_role, t in gemms]
+    shapes = [shape for shape, *_ in requests]
     base = load_config("edge-int8")
     rows, calls, counts = [], {}, {}
     for size in ARRAYS:
